@@ -1,0 +1,50 @@
+# Every target goes through uv; uv is installed into .tools/ when it is not on PATH.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+export UV_LINK_MODE ?= copy
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-fast lint format demo down clean bench
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	@echo "uv not found: installing it into .tools/"
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+.venv/.installed: $(UV) uv.lock pyproject.toml */pyproject.toml
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.installed ## Install the workspace (all stages, dev tools) into .venv
+
+test: install ## Run the whole test suite
+	$(UV) run --frozen pytest
+
+test-fast: install ## Run the tests not marked slow
+	$(UV) run --frozen pytest -m "not slow"
+
+lint: install ## ruff check and format check
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+format: install ## Apply ruff fixes and formatting
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+demo: install ## Run the whole loop on the embedded runtime (no Docker, no cluster)
+	$(UV) run --frozen mlops ingest --synthetic 5000 --seed 42
+
+down: install ## Stop every background service of the embedded runtime
+	$(UV) run --frozen mlops down
+
+bench: install ## Run the benchmarks in bench/
+	for b in bench/*.py; do $(UV) run --frozen python $$b || exit 1; done
+
+clean: ## Stop services and delete the state folder, caches and the venv
+	-[ -x .venv/bin/mlops ] && .venv/bin/mlops down
+	rm -rf .mlops .venv .pytest_cache .ruff_cache bench/results
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

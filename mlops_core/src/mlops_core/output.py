@@ -1,0 +1,55 @@
+"""How a command reports its result: one JSON object on stdout with --json, else for a person."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")
+]
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def emit(result: dict[str, Any], as_json: bool, human: Callable[[Console], None] | str) -> None:
+    """Print a command's result: the JSON object, or the human summary."""
+    if as_json:
+        sys.stdout.write(json.dumps(result, default=str, sort_keys=True) + "\n")
+        sys.stdout.flush()
+    elif callable(human):
+        human(stdout)
+    else:
+        stdout.print(human)
+
+
+@contextmanager
+def progress(enabled: bool = True) -> Iterator[Progress]:
+    """Progress bars on stderr; silent (but still usable) when disabled or not a terminal."""
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        disable=not (enabled and stderr.is_terminal),
+        transient=False,
+    )
+    with bar:
+        yield bar

@@ -1,0 +1,129 @@
+"""The dataset schema: the one declaration of a dataset's columns, types, ranges and label."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mlops_core.errors import BadInput
+
+DType = Literal["int", "float", "category"]
+
+
+class Column(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    dtype: DType
+    description: str = ""
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[str, ...] | None = None
+    synthetic: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Column:
+        if self.dtype == "category":
+            if not self.categories:
+                raise ValueError(f"column {self.name!r}: a category column needs 'categories'")
+            if self.min is not None or self.max is not None:
+                raise ValueError(f"column {self.name!r}: a category column takes no min/max")
+            normalised = [normalise_category(c) for c in self.categories]
+            if normalised != list(self.categories):
+                raise ValueError(
+                    f"column {self.name!r}: categories must be written in normal form "
+                    f"(lower case, trimmed): {normalised}"
+                )
+        elif self.categories:
+            raise ValueError(f"column {self.name!r}: only category columns take 'categories'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"column {self.name!r}: min {self.min} is above max {self.max}")
+        return self
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.dtype in ("int", "float")
+
+
+class DatasetSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = ""
+    label: Column
+    features: tuple[Column, ...] = Field(min_length=1)
+    synthetic: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _unique(self) -> DatasetSchema:
+        names = [c.name for c in self.features] + [self.label.name]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"columns declared twice: {', '.join(duplicated)}")
+        if not self.label.is_numeric:
+            raise ValueError("the label must be numeric (int or float) for regression")
+        return self
+
+    @cached_property
+    def feature_names(self) -> list[str]:
+        return [c.name for c in self.features]
+
+    @cached_property
+    def numeric_features(self) -> list[str]:
+        return [c.name for c in self.features if c.is_numeric]
+
+    @cached_property
+    def categorical_features(self) -> list[str]:
+        return [c.name for c in self.features if c.dtype == "category"]
+
+    @cached_property
+    def columns(self) -> list[Column]:
+        return [*self.features, self.label]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def normalise_category(value: str) -> str:
+    """The one spelling of a category value: trimmed and lower case (" Yes" -> "yes")."""
+    return " ".join(str(value).split()).lower()
+
+
+DEFAULT_SCHEMA = "house_price.yaml"
+
+
+def load_schema(path: str | Path | None = None) -> DatasetSchema:
+    """Load a schema file; without a path, the packaged default."""
+    if path is None:
+        text = resources.files("mlops_core.schemas").joinpath(DEFAULT_SCHEMA).read_text()
+        source = f"mlops_core/schemas/{DEFAULT_SCHEMA}"
+    else:
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as exc:
+            raise BadInput(f"schema file {p}: cannot be read ({exc.strerror})") from exc
+        source = str(p)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BadInput(f"schema file {source}: not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise BadInput(f"schema file {source}: expected a mapping at the top level")
+    try:
+        return DatasetSchema.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise BadInput(f"schema file {source}: {where}: {first['msg']}") from exc

@@ -1,0 +1,116 @@
+"""Platform settings shared by every stage, read from MLOPS_* variables when a command starts.
+
+Each stage has its own settings class with its own prefix (MLOPS_INGEST_, MLOPS_TRAIN_, ...)
+built on `StageSettings`. Nothing here is read at import time: call `get_settings()`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mlops_core.schema import DatasetSchema, load_schema
+
+
+class StageSettings(BaseSettings):
+    """Base of every settings class: environment variables, then an optional .env file."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", validate_default=True)
+
+
+class PlatformSettings(StageSettings):
+    model_config = SettingsConfigDict(env_prefix="MLOPS_")
+
+    home: Path = Field(
+        default=Path(".mlops"),
+        description="State folder of the embedded runtime (data registry, MLflow, logs, ...).",
+    )
+    schema_path: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLOPS_SCHEMA", "MLOPS_SCHEMA_PATH"),
+        description="Dataset schema file; the packaged house-price schema when unset.",
+    )
+    log_format: Literal["auto", "rich", "json"] = Field(
+        default="auto", description="rich in a terminal, json otherwise (auto)."
+    )
+    log_level: str = "INFO"
+    mlflow_port: int = Field(default=5050, ge=1, le=65535)
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLOPS_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
+        description="MLflow tracking server; the embedded server on mlflow_port when unset.",
+    )
+    data_registry: str | None = Field(
+        default=None,
+        description="Git repository of the data registry (path or URL); "
+        "a bare repository under MLOPS_HOME when unset.",
+    )
+    dvc_remote: str | None = Field(
+        default=None,
+        description="DVC remote (a folder or s3://bucket/prefix); a folder under MLOPS_HOME "
+        "when unset.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "MLOPS_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"
+        ),
+        description="S3 endpoint for MinIO or another S3-compatible store.",
+    )
+    prediction_log_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the prediction log; SQLite under MLOPS_HOME when unset.",
+    )
+    report_store: str | None = Field(
+        default=None,
+        description="Folder or s3:// prefix for monitoring reports; under MLOPS_HOME when unset.",
+    )
+    serve_port: int = Field(default=8000, ge=1, le=65535)
+    model_name: str | None = Field(
+        default=None, description="Registered model name; the schema's name when unset."
+    )
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"http://127.0.0.1:{self.mlflow_port}"
+
+    @property
+    def data_registry_url(self) -> str:
+        return self.data_registry or str(self.home / "data-registry.git")
+
+    @property
+    def dvc_remote_url(self) -> str:
+        return self.dvc_remote or str(self.home / "dvc-remote")
+
+    @property
+    def prediction_log(self) -> str:
+        return self.prediction_log_url or f"sqlite:///{self.home / 'predictions.db'}"
+
+    @property
+    def reports(self) -> str:
+        return self.report_store or str(self.home / "reports")
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files and logs of background services."""
+        return self.home / "run"
+
+    def load_schema(self) -> DatasetSchema:
+        return load_schema(self.schema_path)
+
+    @property
+    def registered_model(self) -> str:
+        """Registered model name: MLOPS_MODEL_NAME, else the dataset schema's name."""
+        return self.model_name or self.load_schema().name
+
+
+def get_settings() -> PlatformSettings:
+    return PlatformSettings()

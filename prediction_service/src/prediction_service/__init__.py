@@ -1,0 +1,1 @@
+"""prediction service stage."""
