@@ -1,0 +1,388 @@
+"""The GitOps repository: a checkout that promotion commits the promoted state to.
+
+Every change is prepared and committed locally first; the caller moves the MLflow alias,
+then pushes; on any failure it calls `reset_to()` so the checkout is exactly as before.
+A dirty or diverged checkout is refused before anything moves.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from mlops_core.errors import BadInput, Conflict, Unavailable
+
+HEADER = "# Written by `mlops promote` / `mlops rollback` only.\n"
+VALUES_FILE = "model-values.yaml"
+
+
+class GitError(Exception):
+    def __init__(self, argv: list[str], code: int, stderr: str) -> None:
+        super().__init__(f"git {' '.join(argv)} exited {code}: {stderr.strip()}")
+        self.argv = argv
+        self.code = code
+        self.stderr = stderr
+
+
+def git(cwd: Path, *args: str, check: bool = True, env: dict | None = None) -> str:
+    full_env = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "LC_ALL": "C",
+        **(env or {}),
+    }
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+    )
+    if check and proc.returncode != 0:
+        raise GitError(list(args), proc.returncode, "\n".join([proc.stdout, proc.stderr]))
+    return proc.stdout.strip()
+
+
+def is_url(value: str) -> bool:
+    return bool(re.match(r"^[a-z][a-z0-9+.-]*://", value)) or bool(
+        re.match(r"^[\w.-]+@[\w.-]+:", value)
+    )
+
+
+def values_path(env: str, gitops_dir: str = "gitops") -> str:
+    return f"{gitops_dir}/envs/{env}/{VALUES_FILE}"
+
+
+def render_values(name: str, version: str, data_version: str | None) -> str:
+    body = {"model": {"name": name, "version": str(version), "dataVersion": data_version or ""}}
+    # version is a string ("3"), quoted so Helm never reads it as a number.
+    text = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+    text = text.replace(f"version: '{version}'", f'version: "{version}"')
+    return HEADER + text
+
+
+def parse_values(text: str) -> dict | None:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return None
+    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(model, dict):
+        return None
+    return {
+        "name": model.get("name"),
+        "version": None if model.get("version") is None else str(model.get("version")),
+        "data_version": model.get("dataVersion") or None,
+    }
+
+
+@dataclass
+class Checkout:
+    """A git working tree on `branch`; `remote` is None when nothing is pushed."""
+
+    path: Path
+    branch: str
+    remote: str | None
+    gitops_dir: str
+    author_name: str
+    author_email: str
+    managed: bool = False  # a clone or seed of our own under MLOPS_HOME
+
+    # -- reading -----------------------------------------------------------------------
+    def head(self) -> str | None:
+        out = git(self.path, "rev-parse", "--verify", "-q", "HEAD", check=False)
+        return out or None
+
+    def read_values(self, env: str) -> dict | None:
+        file = self.path / values_path(env, self.gitops_dir)
+        if not file.exists():
+            return None
+        return parse_values(file.read_text())
+
+    def remote_url(self) -> str | None:
+        if not self.remote:
+            return None
+        return git(self.path, "remote", "get-url", self.remote, check=False) or None
+
+    # -- safety checks -------------------------------------------------------------------
+    def ensure_clean_and_current(self) -> None:
+        """Refuse a dirty or diverged checkout; fast-forward one that is only behind."""
+        dirty = git(self.path, "status", "--porcelain", "--untracked-files=all")
+        if dirty:
+            files = ", ".join(line[3:] for line in dirty.splitlines()[:5])
+            raise Conflict(
+                f"GitOps checkout {self.path} has uncommitted changes ({files}); "
+                "commit or discard them first",
+                details={"gitops_repo": str(self.path)},
+            )
+        current = git(self.path, "symbolic-ref", "--short", "-q", "HEAD", check=False)
+        if current != self.branch:
+            if self.head() is None:
+                git(self.path, "symbolic-ref", "HEAD", f"refs/heads/{self.branch}")
+            elif self.managed:
+                self._switch_branch()
+            else:
+                raise Conflict(
+                    f"GitOps checkout {self.path} is on branch {current or '(detached)'}, "
+                    f"not {self.branch}; switch it (git switch {self.branch}) first",
+                    details={"gitops_repo": str(self.path)},
+                )
+        if not self.remote:
+            return
+        try:
+            git(self.path, "fetch", "-q", self.remote)
+        except GitError as exc:
+            raise Unavailable(
+                f"cannot fetch the GitOps remote {self.remote_url()}: {exc.stderr.strip()}"
+            ) from exc
+        upstream = git(
+            self.path, "rev-parse", "--verify", "-q", f"{self.remote}/{self.branch}", check=False
+        )
+        head = self.head()
+        if not upstream or upstream == head:
+            return
+        if head is None:
+            git(self.path, "reset", "-q", "--hard", upstream)
+            return
+        ahead = int(git(self.path, "rev-list", "--count", f"{upstream}..{head}"))
+        if ahead:
+            behind = int(git(self.path, "rev-list", "--count", f"{head}..{upstream}"))
+            state = "diverged from" if behind else "is ahead of"
+            raise Conflict(
+                f"GitOps checkout {self.path} {state} {self.remote}/{self.branch} "
+                f"({ahead} local commit(s) not pushed"
+                + (f", {behind} remote commit(s) not merged" if behind else "")
+                + "); push or reset it first",
+                details={"gitops_repo": str(self.path)},
+            )
+        git(self.path, "merge", "-q", "--ff-only", upstream)
+
+    def _switch_branch(self) -> None:
+        local = git(
+            self.path, "rev-parse", "--verify", "-q", f"refs/heads/{self.branch}", check=False
+        )
+        if local:
+            git(self.path, "checkout", "-q", self.branch)
+            return
+        if self.remote:
+            git(self.path, "fetch", "-q", self.remote, check=False)
+            tracked = git(
+                self.path,
+                "rev-parse",
+                "--verify",
+                "-q",
+                f"refs/remotes/{self.remote}/{self.branch}",
+                check=False,
+            )
+            if tracked:
+                git(
+                    self.path,
+                    "checkout",
+                    "-q",
+                    "-b",
+                    self.branch,
+                    "--track",
+                    f"{self.remote}/{self.branch}",
+                )
+                return
+        git(self.path, "checkout", "-q", "-b", self.branch)
+
+    def git_dir(self) -> Path:
+        return Path(git(self.path, "rev-parse", "--absolute-git-dir"))
+
+    # -- changing ------------------------------------------------------------------------
+    def commit_values(
+        self, envs: list[str], name: str, version: str, data_version: str | None, message: str
+    ) -> str | None:
+        """Write each env's values file and commit; None when nothing changed."""
+        for env in envs:
+            target = self.path / values_path(env, self.gitops_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_text(render_values(name, version, data_version))
+            tmp.replace(target)
+        paths = [values_path(env, self.gitops_dir) for env in envs]
+        git(self.path, "add", "--", *paths)
+        if not git(self.path, "diff", "--cached", "--name-only"):
+            return None
+        git(
+            self.path,
+            "-c",
+            f"user.name={self.author_name}",
+            "-c",
+            f"user.email={self.author_email}",
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            message,
+        )
+        return self.head()
+
+    def reset_to(self, commit: str | None) -> None:
+        """Undo local, unpushed work: back to `commit` (or to an empty branch)."""
+        if commit is None:
+            git(self.path, "update-ref", "-d", "HEAD", check=False)
+            git(self.path, "rm", "-rq", "--cached", ".", check=False)
+            git(self.path, "clean", "-fdq")
+            return
+        git(self.path, "reset", "-q", "--hard", commit)
+        git(self.path, "clean", "-fdq")
+
+    def delete_remote_branch(self, branch: str) -> None:
+        """Best effort: remove a branch this command pushed (its pull request failed)."""
+        if self.remote:
+            git(self.path, "push", "-q", self.remote, "--delete", branch, check=False)
+
+    def push(self, refspec: str, extra_config: list[str] | None = None) -> None:
+        """Push; Conflict when the remote rejects, Unavailable when it cannot be reached."""
+        assert self.remote
+        args = [*(extra_config or []), "push", "--porcelain", self.remote, refspec]
+        try:
+            git(self.path, *args)
+        except GitError as exc:
+            text = exc.stderr
+            rejected = any(
+                marker in text
+                for marker in ("[rejected]", "[remote rejected]", "hook declined", "! ")
+            )
+            if rejected:
+                reason = _rejection_reason(text)
+                raise Conflict(
+                    f"the GitOps remote {self.remote_url()} rejected the push to "
+                    f"{refspec.split(':')[-1]}: {reason}",
+                    details={"gitops_repo": str(self.path)},
+                ) from exc
+            raise Unavailable(
+                f"cannot push to the GitOps remote {self.remote_url()}: {text.strip()}"
+            ) from exc
+
+
+def _rejection_reason(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    remote_lines = [ln.removeprefix("remote:").strip() for ln in lines if ln.startswith("remote:")]
+    remote_lines = [ln for ln in remote_lines if ln]
+    for line in lines:
+        if "rejected" in line:
+            detail = re.search(r"\(([^)]*)\)\s*$", line)
+            base = detail.group(1) if detail else line
+            return base + (f" ({'; '.join(remote_lines)})" if remote_lines else "")
+    return "; ".join(remote_lines) or (lines[-1] if lines else "rejected")
+
+
+# -- opening a checkout -----------------------------------------------------------------------
+
+
+def _seed(dest: Path, seed_dir: Path | None, gitops_dir: str, branch: str, author: tuple) -> None:
+    """Create the local GitOps repository, seeded from this repository's gitops/ folder."""
+    tmp = Path(tempfile.mkdtemp(prefix=".gitops-seed-", dir=dest.parent))
+    try:
+        git(tmp, "init", "-q", "-b", branch)
+        if seed_dir is not None and seed_dir.is_dir():
+            shutil.copytree(seed_dir, tmp / gitops_dir, dirs_exist_ok=True)
+        else:
+            (tmp / gitops_dir / "envs").mkdir(parents=True)
+            (tmp / gitops_dir / "README.md").write_text(
+                "Desired state of the platform. `mlops promote` and `mlops rollback` write "
+                "envs/<env>/model-values.yaml.\n"
+            )
+        git(tmp, "add", "-A")
+        git(
+            tmp,
+            "-c",
+            f"user.name={author[0]}",
+            "-c",
+            f"user.email={author[1]}",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "Seed the GitOps tree" + (f" from {seed_dir}" if seed_dir else ""),
+        )
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def open_checkout(settings, home: Path) -> Checkout:
+    """Resolve MLOPS_PROMOTE_GITOPS_REPO into a working tree (clone or seed it if needed)."""
+    from deployment_prep.settings import repo_root
+
+    author = (settings.author_name, settings.author_email)
+    source = settings.gitops_repo
+    if not source:
+        path = home / "gitops"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            root = repo_root()
+            seed = root / settings.gitops_dir if root else None
+            _seed(path, seed, settings.gitops_dir, settings.branch, author)
+        remote = _remote_if_present(path, settings.remote)
+        return Checkout(path, settings.branch, remote, settings.gitops_dir, *author, managed=True)
+
+    if not is_url(source):
+        local = Path(source).expanduser().resolve()
+        if not local.exists():
+            raise BadInput(f"MLOPS_PROMOTE_GITOPS_REPO: {local} does not exist")
+        bare = git(local, "rev-parse", "--is-bare-repository", check=False)
+        if bare == "false":
+            toplevel = Path(git(local, "rev-parse", "--show-toplevel"))
+            remote = _remote_if_present(toplevel, settings.remote)
+            return Checkout(toplevel, settings.branch, remote, settings.gitops_dir, *author)
+        if bare != "true":
+            raise BadInput(f"MLOPS_PROMOTE_GITOPS_REPO: {local} is not a git repository")
+        source = str(local)
+
+    # A bare repository or a URL: a clone of our own under MLOPS_HOME.
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", source).strip("-")[-40:]
+    digest = hashlib.sha256(source.encode()).hexdigest()[:8]
+    path = home / "gitops-clones" / f"{slug}-{digest}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".clone-", dir=path.parent))
+        try:
+            git(path.parent, "clone", "-q", "--origin", settings.remote, source, str(tmp))
+        except GitError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise Unavailable(
+                f"cannot clone the GitOps repository {source}: {exc.stderr.strip()}"
+            ) from exc
+        tmp.rename(path)
+    return Checkout(
+        path, settings.branch, settings.remote, settings.gitops_dir, *author, managed=True
+    )
+
+
+def _remote_if_present(path: Path, remote: str) -> str | None:
+    names = git(path, "remote", check=False).split()
+    return remote if remote in names else None
+
+
+@contextmanager
+def locked(checkout: Checkout) -> Iterator[None]:
+    """One promotion or rollback at a time per checkout."""
+    lock_path = checkout.git_dir() / "mlops-promote.lock"
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise Conflict(
+                f"another promotion or rollback is running on {checkout.path}; try again"
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

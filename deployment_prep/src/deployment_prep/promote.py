@@ -1,0 +1,367 @@
+"""Promotion and rollback: the `champion` alias and the GitOps tree, moved together.
+
+Order of operations (each step undone when a later one fails, so the alias and the
+committed state never disagree):
+  1. refuse a dirty or diverged GitOps checkout (nothing has moved yet);
+  2. run the deployable checks in a clean process (promotion only);
+  3. write envs/<env>/model-values.yaml and commit locally;
+  4. move the alias (and the promotion history stored next to it);
+  5. push the commit, or push a branch and open a pull request.
+A failure in 4 resets the local commit; a failure in 5 also moves the alias back.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from deployment_prep import gitops, models
+from deployment_prep.settings import PromoteSettings, check_envs, get_promote_settings
+from mlops_core.errors import BadInput, GateRefused, MlopsError
+from mlops_core.settings import PlatformSettings, get_settings
+
+log = logging.getLogger("mlops.promote")
+
+SERVICE = "prediction-service"
+
+
+def _message(action: str, cand, envs: list[str], previous: str | None, extra: list[str]) -> str:
+    metrics = models.headline_metrics(cand.metrics)
+    test_metrics = {k: v for k, v in metrics.items() if k.startswith("test_")} or metrics
+    metric_text = ", ".join(f"{k}={v:g}" for k, v in test_metrics.items()) or "none recorded"
+    verb = "Promote" if action == "promote" else "Roll back"
+    title = (
+        f"{verb} {cand.name} to v{cand.version} (data {cand.data_version}) in {', '.join(envs)}"
+        if action != "promote"
+        else f"Promote {cand.name} v{cand.version} (data {cand.data_version}) to {', '.join(envs)}"
+    )
+    lines = [
+        title,
+        "",
+        f"Model: {cand.name}",
+        f"Version: {cand.version}",
+        f"Data version: {cand.data_version}",
+        f"Previous champion: {previous or 'none'}",
+        f"Run: {cand.run_id}",
+        f"Metrics: {metric_text}",
+        *extra,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _apply(
+    c,
+    settings: PromoteSettings,
+    checkout: gitops.Checkout,
+    cand,
+    envs: list[str],
+    current: str | None,
+    old_hist: models.History,
+    new_hist: models.History,
+    message: str,
+) -> dict:
+    """Steps 3-5 with their undo; returns what happened."""
+    base = checkout.head()
+    commit = checkout.commit_values(envs, cand.name, cand.version, cand.data_version, message)
+    alias_moved = False
+    outcome: dict = {"commit": commit, "pushed": False, "pull_request": None}
+    pr_branch = None
+    try:
+        models.set_champion(c, cand.name, cand.version, new_hist)
+        alias_moved = True
+        if commit and checkout.remote and settings.push:
+            token = settings.github_token.get_secret_value() if settings.github_token else None
+            if token:
+                pr_branch = f"mlops/{cand.name}-v{cand.version}-{datetime.now(UTC):%Y%m%d%H%M%S}"
+                outcome["pull_request"] = _pull_request(
+                    settings, checkout, token, pr_branch, message
+                )
+                outcome["pr_branch"] = pr_branch
+                checkout.reset_to(base)  # the commit lives on the pull request's branch
+            else:
+                checkout.push(f"HEAD:refs/heads/{checkout.branch}")
+                outcome["pushed"] = True
+    except BaseException as exc:
+        undo = []
+        if alias_moved:
+            try:
+                models.set_champion(c, cand.name, current, old_hist)
+                undo.append(f"alias champion moved back to {current or '(none)'}")
+            except Exception as undo_exc:  # pragma: no cover - both stores failing at once
+                undo.append(f"could NOT move alias champion back to {current}: {undo_exc}")
+        if pr_branch:
+            checkout.delete_remote_branch(pr_branch)
+        if commit:
+            checkout.reset_to(base)
+            undo.append("local commit discarded")
+        if isinstance(exc, MlopsError) and undo:
+            exc.message += f" (nothing changed: {'; '.join(undo)})"
+            exc.details.setdefault("rolled_back", undo)
+        raise
+    return outcome
+
+
+def _pull_request(settings, checkout, token: str, branch: str, message: str) -> dict:
+    from deployment_prep import github
+
+    remote_url = checkout.remote_url()
+    repo = settings.github_repo or github.repo_from_url(remote_url)
+    if not repo:
+        raise BadInput(
+            "MLOPS_PROMOTE_GITHUB_TOKEN is set but the GitHub repository is unknown: set "
+            f"MLOPS_PROMOTE_GITHUB_REPO=owner/name (remote {remote_url} is not on github.com)"
+        )
+    checkout.push(
+        f"HEAD:refs/heads/{branch}", extra_config=github.push_auth_config(remote_url, token)
+    )
+    title, _, body = message.partition("\n")
+    return github.open_pull_request(
+        settings.github_api_url,
+        repo,
+        token,
+        head=branch,
+        base=checkout.branch,
+        title=title,
+        body=body.strip() + "\n\nOpened by `mlops promote`.",
+    )
+
+
+def reload_service(platform: PlatformSettings, settings: PromoteSettings, cand) -> dict | None:
+    """Ask the embedded prediction service (when running) to load the new champion."""
+    from mlops_core.services import ServiceManager
+
+    if not settings.reload:
+        return None
+    info = ServiceManager(platform.run_dir).get(SERVICE)
+    if info is None or not info.alive:
+        return None
+    import httpx
+
+    headers = {}
+    if settings.serve_api_key:
+        headers["X-API-Key"] = settings.serve_api_key.get_secret_value()
+    url = f"{info.url.rstrip('/')}/v1/admin/reload"
+    started = time.perf_counter()
+    try:
+        response = httpx.post(
+            url,
+            json={"model_uri": cand.uri},
+            headers=headers,
+            timeout=120.0,
+        )
+    except httpx.HTTPError as exc:
+        return {"ok": False, "url": url, "error": f"{type(exc).__name__}: {exc}"}
+    entry = {
+        "ok": response.status_code < 300,
+        "url": url,
+        "status_code": response.status_code,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    try:
+        entry["response"] = response.json()
+    except ValueError:
+        entry["response"] = response.text[:300]
+    return entry
+
+
+def _context(envs: list[str] | None):
+    platform = get_settings()
+    settings = get_promote_settings()
+    envs = check_envs(envs or settings.envs)
+    c = models.client(platform.tracking_uri)
+    return platform, settings, envs, c
+
+
+def promote(
+    version: str | None = None,
+    envs: list[str] | None = None,
+    build_context: Path | None = None,
+) -> dict:
+    platform, settings, envs, c = _context(envs)
+    name = platform.registered_model
+    cand = models.candidate(c, name, version)
+    if cand.tags.get("validation_status") == "failed":
+        raise GateRefused(
+            f"model {name} version {cand.version} failed the quality gate: "
+            f"{cand.tags.get('validation_reason') or 'no reason recorded'}",
+            details={"model_version": cand.version},
+        )
+    checkout = gitops.open_checkout(settings, platform.home)
+    with gitops.locked(checkout):
+        checkout.ensure_clean_and_current()
+        current = models.alias_version(c, name, models.CHAMPION)
+        state = {env: checkout.read_values(env) for env in envs}
+        in_place = all(
+            s and s["name"] == name and s["version"] == cand.version for s in state.values()
+        )
+        if current == cand.version and in_place and build_context is None:
+            result = _summary(cand, envs, current, checkout)
+            result.update(
+                {
+                    "action": "promote",
+                    "changed": False,
+                    "commit": checkout.head(),
+                    "pushed": False,
+                    "pull_request": None,
+                    "reload": None,
+                    "checks": [],
+                    "build_context": None,
+                }
+            )
+            return result
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="promote-", dir=_work_dir(platform)) as work:
+            log.info("checking %s as a deployable", cand.uri)
+            try:
+                checked = _run_checks(platform, settings, cand, Path(work))
+            except GateRefused as exc:
+                _tag_check(c, cand, "failed", exc.message)
+                raise
+            _tag_check(c, cand, "passed", "", checked)
+            context = None
+            if build_context is not None:
+                from deployment_prep import build_context as bc
+
+                context = bc.write(build_context, Path(checked["model_dir"]), cand)
+        check_seconds = round(time.perf_counter() - started, 2)
+        result = _summary(cand, envs, current, checkout)
+        result.update(
+            {
+                "action": "promote",
+                "checks": checked.get("checks", []),
+                "latency_ms": checked.get("latency", {}),
+                "predictions": checked.get("predictions", {}),
+                "artifact_size_bytes": checked.get("artifact_size_bytes"),
+                "check_seconds": check_seconds,
+                "timings_s": {
+                    k.removesuffix("_s"): v for k, v in checked.items() if k.endswith("_s")
+                },
+                "build_context": context,
+            }
+        )
+        if current == cand.version and in_place:
+            result.update(
+                {
+                    "changed": False,
+                    "commit": checkout.head(),
+                    "pushed": False,
+                    "pull_request": None,
+                    "reload": None,
+                }
+            )
+            return result
+        old_hist = models.history(c, name)
+        new_hist = models.History(list(old_hist.stack), list(old_hist.events))
+        if current and (not new_hist.stack or new_hist.stack[-1] != current):
+            new_hist.stack.append(current)
+        if not new_hist.stack or new_hist.stack[-1] != cand.version:
+            new_hist.stack.append(cand.version)
+        new_hist.record("promote", cand.version, current, envs=envs)
+        latency = checked.get("latency", {})
+        extra = [
+            f"Checks: p99 latency {latency.get('p99_ms')} ms (budget "
+            f"{latency.get('budget_ms')} ms), artifact {checked.get('artifact_size_bytes')} bytes"
+        ]
+        message = _message("promote", cand, envs, current, extra)
+        result.update(
+            _apply(c, settings, checkout, cand, envs, current, old_hist, new_hist, message)
+        )
+        result["changed"] = True
+    result["reload"] = reload_service(platform, settings, cand)
+    return result
+
+
+def rollback(to: str | None = None, envs: list[str] | None = None) -> dict:
+    platform, settings, envs, c = _context(envs)
+    name = platform.registered_model
+    models.registered_model(c, name)
+    checkout = gitops.open_checkout(settings, platform.home)
+    with gitops.locked(checkout):
+        checkout.ensure_clean_and_current()
+        current = models.alias_version(c, name, models.CHAMPION)
+        old_hist = models.history(c, name)
+        stack = list(old_hist.stack)
+        if current and (not stack or stack[-1] != current):
+            stack.append(current)
+        if to is None:
+            if len(stack) < 2:
+                raise BadInput(
+                    f"model {name} has no previous champion to roll back to"
+                    + (f" (champion is v{current})" if current else " (no champion yet)")
+                    + "; pass --to N"
+                )
+            target = stack[-2]
+            new_stack = stack[:-1]
+        else:
+            target = str(to)
+            if target == current:
+                raise BadInput(f"version {target} of {name} is already the champion")
+            if target in stack:
+                new_stack = stack[: len(stack) - stack[::-1].index(target)]
+            else:
+                new_stack = [*stack, target]
+        cand = models.candidate(c, name, target)
+        checks = None
+        if target not in stack:
+            # Never champion before: check it like a promotion would.
+            with tempfile.TemporaryDirectory(prefix="rollback-", dir=_work_dir(platform)) as work:
+                checks = _run_checks(platform, settings, cand, Path(work)).get("checks")
+        new_hist = models.History(new_stack, list(old_hist.events))
+        new_hist.record("rollback", target, current, envs=envs)
+        message = _message("rollback", cand, envs, current, [f"Rolled back from: v{current}"])
+        result = _summary(cand, envs, current, checkout)
+        result.update({"action": "rollback", "checks": checks})
+        result.update(
+            _apply(c, settings, checkout, cand, envs, current, old_hist, new_hist, message)
+        )
+        result["changed"] = True
+    result["reload"] = reload_service(platform, settings, cand)
+    return result
+
+
+def _run_checks(platform, settings, cand, work: Path) -> dict:
+    from deployment_prep.checks import run_checks
+
+    return run_checks(platform, settings, cand, work)
+
+
+def _work_dir(platform: PlatformSettings) -> str:
+    path = platform.home / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def _tag_check(c, cand, status: str, reason: str, checked: dict | None = None) -> None:
+    """Record the deployable check on the model version (an audit trail, not state)."""
+    try:
+        c.set_model_version_tag(cand.name, cand.version, "deploy_check", status)
+        c.set_model_version_tag(cand.name, cand.version, "deploy_check_reason", reason[:4000])
+        if checked:
+            c.set_model_version_tag(
+                cand.name, cand.version, "artifact_size_bytes", str(checked["artifact_size_bytes"])
+            )
+            p99 = checked.get("latency", {}).get("p99_ms")
+            if p99 is not None:
+                c.set_model_version_tag(cand.name, cand.version, "p99_latency_ms", str(p99))
+    except Exception:  # the audit tags must not decide the promotion
+        log.warning("could not record the check result on %s", cand.uri, exc_info=True)
+
+
+def _summary(cand, envs: list[str], previous: str | None, checkout: gitops.Checkout) -> dict:
+    return {
+        "ok": True,
+        "model_name": cand.name,
+        "model_version": cand.version,
+        "previous_version": previous,
+        "data_version": cand.data_version,
+        "run_id": cand.run_id,
+        "metrics": models.headline_metrics(cand.metrics),
+        "envs": envs,
+        "values_files": [gitops.values_path(e, checkout.gitops_dir) for e in envs],
+        "gitops_repo": str(checkout.path),
+        "remote": checkout.remote_url(),
+        "branch": checkout.branch,
+    }

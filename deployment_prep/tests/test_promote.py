@@ -1,0 +1,250 @@
+"""`mlops promote` against a real MLflow server and real git repositories."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import DATA_VERSION, champion, git
+from mlops_core.schema import load_schema
+
+
+@pytest.mark.slow
+def test_promote_challenger_into_the_embedded_gitops_repo(
+    mlops, register, data_registry, client, unique_model_name, mlops_home, tmp_path
+):
+    version = register()
+    context = tmp_path / "image"
+    result = mlops("promote", "--build-context", context, "--json")
+    assert result.exit_code == 0, result.stderr
+    out = result.json
+    assert out["model_version"] == version
+    assert out["data_version"] == DATA_VERSION
+    assert out["previous_version"] is None
+    assert out["changed"] is True and out["pushed"] is False
+    assert {c["name"] for c in out["checks"]} == {"loads", "signature", "predictions", "latency"}
+    assert all(c["ok"] for c in out["checks"])
+    assert out["artifact_size_bytes"] > 1000
+    assert out["latency_ms"]["p99_ms"] > 0
+    assert data_registry == [DATA_VERSION]
+    assert champion(client, unique_model_name) == version
+
+    repo = mlops_home / "gitops"
+    assert Path(out["gitops_repo"]) == repo
+    text = (repo / "gitops/envs/kind/model-values.yaml").read_text()
+    assert text.startswith("# Written by `mlops promote` / `mlops rollback` only.\n")
+    assert f'version: "{version}"' in text
+    assert yaml.safe_load(text) == {
+        "model": {"name": unique_model_name, "version": version, "dataVersion": DATA_VERSION}
+    }
+    assert not (repo / "gitops/envs/prod/model-values.yaml").exists()
+    message = git(repo, "log", "-1", "--format=%B")
+    for part in (unique_model_name, f"v{version}", DATA_VERSION, "test_rmse=123"):
+        assert part in message
+    assert git(repo, "status", "--porcelain") == ""
+    tags = client.get_model_version(unique_model_name, version).tags
+    assert tags["deploy_check"] == "passed"
+    assert int(tags["artifact_size_bytes"]) == out["artifact_size_bytes"]
+
+    again = mlops("promote", "--json")
+    assert again.exit_code == 0
+    assert again.json["changed"] is False
+    assert git(repo, "rev-list", "--count", "HEAD") == "2"  # seed + one promotion
+
+    # The image build context: Dockerfile, the model's own files, pinned requirements.
+    assert out["build_context"]["path"] == str(context)
+    assert (context / "model" / "MLmodel").exists()
+    requirements = (context / "requirements.txt").read_text().split()
+    assert requirements and all("==" in r for r in requirements)
+    assert any(r.startswith("mlflow==") for r in requirements)
+    dockerfile = (context / "Dockerfile").read_text()
+    assert "USER 10001" in dockerfile and ":latest" not in dockerfile
+    manifest = json.loads((context / "build.json").read_text())
+    assert manifest["model_version"] == version and manifest["data_version"] == DATA_VERSION
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    if hadolint:  # installed with the k8s dependency group
+        lint = subprocess.run([hadolint, str(context / "Dockerfile")], capture_output=True)
+        assert lint.returncode == 0, lint.stdout
+    exists = mlops("promote", "--build-context", context, "--json")
+    assert exists.exit_code == 2 and "not an empty folder" in exists.json["error"]
+
+
+def test_promote_seeds_from_the_repository_gitops_folder(mlops, register, stub_checks, mlops_home):
+    from deployment_prep.settings import repo_root
+
+    register()
+    assert mlops("promote", "--env", "kind", "--env", "prod", "--json").exit_code == 0
+    repo = mlops_home / "gitops"
+    for env in ("kind", "prod"):
+        assert (repo / f"gitops/envs/{env}/model-values.yaml").exists()
+    seeded = repo_root() / "gitops"
+    if seeded.is_dir():  # the charts' tree, when this checkout has it
+        for path in seeded.rglob("*"):
+            if path.is_file() and path.name != "model-values.yaml":
+                assert (repo / "gitops" / path.relative_to(seeded)).exists(), path
+
+
+def test_promote_pushes_and_rollback_adds_a_commit(
+    mlops, register, stub_checks, client, unique_model_name, clone, remote
+):
+    v1 = register()
+    first = mlops("promote", "--json")
+    assert first.exit_code == 0, first.stderr
+    assert first.json["pushed"] is True
+    v2 = register()
+    second = mlops("promote", "--json")
+    assert second.exit_code == 0, second.stderr
+    assert second.json["previous_version"] == v1
+    assert champion(client, unique_model_name) == v2
+    pushed = git(remote, "rev-parse", "main")
+    assert pushed == second.json["commit"]
+    shown = git(remote, "show", "main:gitops/envs/kind/model-values.yaml")
+    assert yaml.safe_load(shown)["model"]["version"] == v2
+
+    back = mlops("rollback", "--json")
+    assert back.exit_code == 0, back.stderr
+    out = back.json
+    assert out["model_version"] == v1 and out["previous_version"] == v2
+    assert champion(client, unique_model_name) == v1
+    head = git(remote, "rev-parse", "main")
+    # A new commit on top: history is never rewritten.
+    assert git(remote, "rev-parse", "main~1") == pushed
+    assert head == out["commit"]
+    shown = git(remote, "show", "main:gitops/envs/kind/model-values.yaml")
+    assert yaml.safe_load(shown)["model"]["version"] == v1
+    message = git(remote, "log", "-1", "--format=%B", "main")
+    assert f"v{v1}" in message and "Roll back" in message
+
+    none_left = mlops("rollback", "--json")
+    assert none_left.exit_code == 2
+    assert "no previous champion" in none_left.json["error"]
+
+    checked = list(stub_checks)
+    forward = mlops("rollback", "--to", v2, "--json")
+    assert forward.exit_code == 0, forward.stderr
+    assert champion(client, unique_model_name) == v2
+    assert stub_checks == [*checked, v2]  # no longer in the history: checked again
+    assert git(remote, "rev-list", "--count", "main") == "5"  # seed + 2 promotes + 2 rollbacks
+
+
+def test_rejected_push_leaves_alias_and_gitops_as_they_were(
+    mlops, register, stub_checks, client, unique_model_name, clone, remote
+):
+    v1 = register()
+    assert mlops("promote", "--json").exit_code == 0
+    before_remote = git(remote, "rev-parse", "main")
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'promotions are frozen until Monday' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    register()
+
+    result = mlops("promote", "--json")
+    assert result.exit_code == 8, result.stderr
+    error = result.json["error"]
+    assert "rejected" in error and "promotions are frozen" in error
+    assert "alias champion moved back" in error
+    assert champion(client, unique_model_name) == v1
+    assert git(remote, "rev-parse", "main") == before_remote
+    assert git(clone, "rev-parse", "HEAD") == before_remote
+    assert git(clone, "status", "--porcelain") == ""
+    values = yaml.safe_load((clone / "gitops/envs/kind/model-values.yaml").read_text())
+    assert values["model"]["version"] == v1
+
+    rollback = mlops("rollback", "--to", v1, "--json")
+    assert rollback.exit_code == 2  # already the champion: nothing to push
+
+
+def test_dirty_or_diverged_checkout_is_refused_before_anything_moves(
+    mlops, register, stub_checks, client, unique_model_name, clone, remote, tmp_path
+):
+    register()
+    (clone / "gitops" / "README.md").write_text("edited by hand\n")
+    dirty = mlops("promote", "--json")
+    assert dirty.exit_code == 8
+    assert "uncommitted changes" in dirty.json["error"] and "README.md" in dirty.json["error"]
+    assert champion(client, unique_model_name) is None
+    assert stub_checks == []  # refused before the checks ran
+
+    git(clone, "commit", "-qam", "local edit")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    (other / "gitops" / "NOTES.md").write_text("someone else\n")
+    git(other, "add", "-A")
+    git(other, "commit", "-qm", "remote edit")
+    git(other, "push", "-q", "origin", "main")
+    diverged = mlops("promote", "--json")
+    assert diverged.exit_code == 8
+    assert "diverged" in diverged.json["error"]
+    assert champion(client, unique_model_name) is None
+
+    git(clone, "reset", "-q", "--hard", "origin/main")
+    git(clone, "reset", "-q", "--hard", "HEAD~1")  # behind only: fast-forwarded
+    behind = mlops("promote", "--json")
+    assert behind.exit_code == 0, behind.stderr
+    assert (clone / "gitops" / "NOTES.md").exists()
+    assert git(remote, "rev-parse", "main~1") == git(other, "rev-parse", "HEAD")
+
+
+def test_bare_remote_setting_is_cloned_under_mlops_home(
+    mlops, register, stub_checks, remote, monkeypatch, mlops_home
+):
+    monkeypatch.setenv("MLOPS_PROMOTE_GITOPS_REPO", str(remote))
+    version = register()
+    result = mlops("promote", "--env", "prod", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert Path(result.json["gitops_repo"]).is_relative_to(mlops_home)
+    shown = git(remote, "show", "main:gitops/envs/prod/model-values.yaml")
+    assert yaml.safe_load(shown)["model"]["version"] == version
+
+
+def test_bad_input(mlops, register, stub_checks, unique_model_name, mlops_home, monkeypatch):
+    missing = mlops("promote", "--json")
+    assert missing.exit_code == 2
+    assert unique_model_name in missing.json["error"] and "does not exist" in missing.json["error"]
+
+    register(alias=None)
+    no_challenger = mlops("promote", "--json")
+    assert no_challenger.exit_code == 2
+    assert "no challenger" in no_challenger.json["error"]
+
+    unknown = mlops("promote", "--version", "99", "--json")
+    assert unknown.exit_code == 2 and "no version 99" in unknown.json["error"]
+
+    bad_env = mlops("promote", "--version", "1", "--env", "staging", "--json")
+    assert bad_env.exit_code == 2 and "staging" in bad_env.json["error"]
+
+    monkeypatch.setenv("MLOPS_PROMOTE_GITOPS_REPO", str(mlops_home / "nowhere"))
+    nowhere = mlops("promote", "--version", "1", "--json")
+    assert nowhere.exit_code == 2 and "nowhere" in nowhere.json["error"]
+
+
+def test_unreachable_mlflow_is_exit_5(mlops, mlops_home, monkeypatch):
+    from mlops_core.services import free_port
+
+    monkeypatch.setenv("MLOPS_MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    result = mlops("promote", "--json")
+    assert result.exit_code == 5
+    assert "cannot be reached" in result.json["error"]
+
+
+@pytest.mark.slow
+def test_a_model_failing_a_check_moves_nothing(
+    mlops, register, data_registry, client, unique_model_name, clone
+):
+    head = git(clone, "rev-parse", "HEAD")
+    version = register(kind="narrow")
+    result = mlops("promote", "--json")
+    assert result.exit_code == 3
+    assert "signature" in result.json["error"]
+    assert load_schema().feature_names[-1] in result.json["error"]
+    assert champion(client, unique_model_name) is None
+    assert git(clone, "rev-parse", "HEAD") == head
+    tags = client.get_model_version(unique_model_name, version).tags
+    assert tags["deploy_check"] == "failed"
+    assert load_schema().feature_names[-1] in tags["deploy_check_reason"]
