@@ -42,7 +42,7 @@ def registry(tmp_path: Path) -> DataRegistry:
 def test_empty_registry_has_no_version(registry):
     assert registry.versions() == []
     assert registry.latest() is None
-    with pytest.raises(BadInput, match="unknown data version 'data-v1'.*no version yet"):
+    with pytest.raises(BadInput, match=r"unknown data version 'data-v1'.*no version yet"):
         registry.manifest("data-v1")
 
 

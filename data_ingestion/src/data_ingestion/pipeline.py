@@ -88,7 +88,9 @@ class Cleaned:
         if self.quarantine.empty:
             return {}
         columns = self.quarantine[REASON_COLUMN].str.split("; ").explode().str.split(":").str[0]
-        return {str(k): int(v) for k, v in columns.value_counts().sort_index().items()}
+        counts = columns.value_counts()
+        ordered = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+        return {str(k): int(v) for k, v in ordered}
 
 
 # ------------------------------------------------------------------------- columns

@@ -56,6 +56,17 @@ def kind_of(source: str) -> str:
     )
 
 
+def redact(uri: str) -> str:
+    """The URI without what may be a secret: user:password@ and the query string (tokens,
+    pre-signed URL signatures)."""
+    parsed = urlparse(uri)
+    if parsed.scheme.lower() not in ("http", "https", "s3"):
+        return uri
+    netloc = parsed.netloc.rpartition("@")[2]
+    shown = parsed._replace(netloc=netloc, query="", fragment="").geturl()
+    return shown + ("?..." if parsed.query else "")
+
+
 def read_source(
     source: str,
     *,
@@ -69,7 +80,7 @@ def read_source(
         path = Path(source.removeprefix("file://")).expanduser()
         return _read_file(path, source, kind)
     with _download(source, kind, work_dir, timeout, s3_endpoint_url, progress) as path:
-        return _read_file(path, source, kind)
+        return _read_file(path, redact(source), kind)
 
 
 @contextmanager
@@ -98,13 +109,16 @@ def _download(
 def _download_http(url: str, target: Path, timeout: float, progress: ProgressFn | None) -> None:
     import httpx
 
+    shown = redact(url)
     try:
         with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
             if response.status_code >= 500:
-                raise Unavailable(f"source {url}: the server answered HTTP {response.status_code}")
+                raise Unavailable(
+                    f"source {shown}: the server answered HTTP {response.status_code}"
+                )
             if response.status_code >= 400:
                 raise BadInput(
-                    f"source {url}: HTTP {response.status_code} ({response.reason_phrase})"
+                    f"source {shown}: HTTP {response.status_code} ({response.reason_phrase})"
                 )
             total = response.headers.get("content-length")
             total_bytes = int(total) if total and total.isdigit() else None
@@ -116,11 +130,11 @@ def _download_http(url: str, target: Path, timeout: float, progress: ProgressFn 
                     if progress:
                         progress(done, total_bytes)
     except httpx.TimeoutException as exc:
-        raise Unavailable(f"source {url}: timed out after {timeout:g} s ({exc})") from exc
+        raise Unavailable(f"source {shown}: timed out after {timeout:g} s ({exc})") from exc
     except httpx.TransportError as exc:
-        raise Unavailable(f"source {url}: cannot be reached ({exc})") from exc
+        raise Unavailable(f"source {shown}: cannot be reached ({exc})") from exc
     except httpx.InvalidURL as exc:
-        raise BadInput(f"source {url}: invalid URL ({exc})") from exc
+        raise BadInput(f"source {shown}: invalid URL ({exc})") from exc
 
 
 def _download_s3(
