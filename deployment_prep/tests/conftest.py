@@ -53,21 +53,12 @@ def split_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def data_registry(split_files, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Serve the splits for DATA_VERSION; records which versions were pulled."""
-    from mlops_core.errors import BadInput
-
-    pulled: list[str] = []
-
-    def pull(platform, data_version: str, dest: Path) -> dict[str, Path]:
-        if data_version != DATA_VERSION:
-            raise BadInput(f"unknown data version {data_version}")
-        dest.mkdir(parents=True, exist_ok=True)
-        pulled.append(data_version)
-        return {k: Path(shutil.copy(v, dest / v.name)) for k, v in split_files.items()}
-
-    monkeypatch.setattr("deployment_prep.checks.pull_splits", pull)
-    return pulled
+def data_registry(mlops, mlops_home) -> str:
+    """A real data registry under the test's MLOPS_HOME holding DATA_VERSION."""
+    result = mlops("ingest", "--synthetic", "1500", "--seed", "7", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["data_version"] == DATA_VERSION
+    return DATA_VERSION
 
 
 @pytest.fixture

@@ -104,15 +104,20 @@ def test_latency_budget(spec, split_files):
     assert not over["ok"] and "budget 1 ms" in over["detail"]
 
 
-def test_failed_gate_and_missing_lineage_are_refused(
-    mlops, register, data_registry, client, unique_model_name, mlops_home
+def test_a_version_that_failed_the_gate_is_refused(
+    mlops, register, stub_checks, client, unique_model_name, mlops_home
 ):
     failed = register(tags={"validation_status": "failed", "validation_reason": "rmse too high"})
     result = mlops("promote", "--version", failed, "--json")
     assert result.exit_code == 3 and "rmse too high" in result.json["error"]
 
+    assert stub_checks == []  # refused before the checks
+
+
+def test_a_version_without_lineage_is_refused(
+    mlops, register, client, unique_model_name, mlops_home
+):
     orphan = register(data_version=None)
     result = mlops("promote", "--version", orphan, "--json")
     assert result.exit_code == 3 and "data_version" in result.json["error"]
     assert champion(client, unique_model_name) is None
-    assert data_registry == []
