@@ -130,7 +130,10 @@ def _pull_request(settings, checkout, token: str, branch: str, message: str) -> 
 
 
 def reload_service(platform: PlatformSettings, settings: PromoteSettings, cand) -> dict | None:
-    """Ask the embedded prediction service (when running) to load the new champion."""
+    """Make the embedded prediction service (when it runs) serve the new champion: its admin
+    reload endpoint when an API key is configured; otherwise it follows the alias by polling,
+    and this waits until GET /v1/model shows the new version."""
+    from deployment_prep.settings import ServeAdminSettings
     from mlops_core.services import ServiceManager
 
     if not settings.reload:
@@ -140,30 +143,51 @@ def reload_service(platform: PlatformSettings, settings: PromoteSettings, cand) 
         return None
     import httpx
 
-    headers = {}
-    if settings.serve_api_key:
-        headers["X-API-Key"] = settings.serve_api_key.get_secret_value()
-    url = f"{info.url.rstrip('/')}/v1/admin/reload"
+    admin = ServeAdminSettings()
+    key = admin.key()
+    headers = {admin.api_key_header: key} if key else {}
+    base = info.url.rstrip("/")
     started = time.perf_counter()
-    try:
-        response = httpx.post(
-            url,
-            json={"model_uri": cand.uri},
-            headers=headers,
-            timeout=120.0,
-        )
-    except httpx.HTTPError as exc:
-        return {"ok": False, "url": url, "error": f"{type(exc).__name__}: {exc}"}
-    entry = {
-        "ok": response.status_code < 300,
-        "url": url,
-        "status_code": response.status_code,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    try:
-        entry["response"] = response.json()
-    except ValueError:
-        entry["response"] = response.text[:300]
+    entry: dict = {"url": base, "model": cand.uri}
+    if key:
+        try:
+            response = httpx.post(
+                f"{base}/v1/admin/reload",
+                json={"model": cand.uri},
+                headers=headers,
+                timeout=settings.reload_timeout,
+            )
+            entry["status_code"] = response.status_code
+            if response.status_code < 300:
+                entry.update(ok=True, how="admin reload", response=response.json())
+                entry["seconds"] = round(time.perf_counter() - started, 3)
+                return entry
+            entry["reload_error"] = response.text[:300]
+        except httpx.HTTPError as exc:
+            entry["reload_error"] = f"{type(exc).__name__}: {exc}"
+    # No key (or the reload failed): the service follows the alias; wait until it serves it.
+    deadline = time.monotonic() + settings.reload_timeout
+    seen = None
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"{base}/v1/model", headers=headers, timeout=5.0)
+            if response.status_code < 300:
+                seen = str(response.json().get("model_version"))
+                if seen == cand.version:
+                    entry.update(ok=True, how="followed the alias")
+                    entry["seconds"] = round(time.perf_counter() - started, 3)
+                    return entry
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.5)
+    entry.update(
+        ok=False,
+        serving=seen,
+        error=f"the prediction service still serves version {seen} after "
+        f"{settings.reload_timeout:g} s; set MLOPS_SERVE_API_KEYS for its admin reload, "
+        "or restart it (mlops down && mlops up)",
+    )
+    log.warning("prediction service not reloaded", extra={"error": entry["error"]})
     return entry
 
 

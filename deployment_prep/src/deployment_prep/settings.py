@@ -51,10 +51,10 @@ class PromoteSettings(StageSettings):
     reload: bool = Field(
         default=True, description="Reload the embedded prediction service after a change."
     )
-    serve_api_key: SecretStr | None = Field(
-        default=None,
-        validation_alias="MLOPS_SERVE_API_KEY",
-        description="API key of the prediction service's admin endpoint (MLOPS_SERVE_API_KEY).",
+    reload_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds to wait for the embedded prediction service to serve the change.",
     )
     github_token: SecretStr | None = Field(
         default=None,
@@ -72,6 +72,30 @@ class PromoteSettings(StageSettings):
     def _known_envs(cls, value: list[str]) -> list[str]:
         check_envs(value)
         return value
+
+
+class ServeAdminSettings(StageSettings):
+    """The prediction service's own key settings (MLOPS_SERVE_*), to call its admin API."""
+
+    model_config = SettingsConfigDict(env_prefix="MLOPS_SERVE_")
+
+    api_keys: SecretStr | None = None
+    api_key_file: Path | None = None
+    api_key_header: str = "X-API-Key"
+
+    def key(self) -> str | None:
+        if self.api_keys is not None:
+            keys = [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+            if keys:
+                return keys[0]
+        if self.api_key_file is not None:
+            try:
+                lines = self.api_key_file.read_text().splitlines()
+            except OSError:
+                return None
+            keys = [k.strip() for k in lines if k.strip() and not k.startswith("#")]
+            return keys[0] if keys else None
+        return None
 
 
 def check_envs(envs: list[str]) -> list[str]:
