@@ -122,22 +122,37 @@ def select_columns(
     extra = [str(c) for c in raw.columns if c not in set(expected)]
     if not len(raw):
         raise BadInput(f"source {shown}: the table has no rows")
-    return raw[expected], extra
+    return raw.loc[:, expected].copy(deep=False), extra
 
 
 # --------------------------------------------------------------------------- clean
 
 
 def normalise_categories(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
-    """Category spellings in normal form (" Yes" -> "yes"); blank values become missing."""
+    """Category columns as pandas Categoricals in normal spelling (" Yes" -> "yes"); blank
+    values become missing. Normalising the distinct values only, then remapping the codes,
+    keeps this (and every later isna/isin/duplicated) fast on millions of rows."""
     out = frame.copy(deep=False)
     for name in schema.categorical_features:
         column = out[name]
-        uniques = column.dropna().unique()
-        mapping = {u: (normalise_category(u) or None) for u in uniques}
-        if all(k == v for k, v in mapping.items()) and column.dtype == object:
-            continue
-        out[name] = column.map(mapping).astype(object)
+        if not isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype("category")
+        spelled = [normalise_category(v) or None for v in column.cat.categories]
+        categories = pd.Index(sorted({v for v in spelled if v is not None}), dtype=object)
+        position = {v: i for i, v in enumerate(categories)}
+        # The extra last entry maps code -1 (missing) to itself.
+        lookup = np.array([position[v] if v is not None else -1 for v in spelled] + [-1])
+        codes = lookup[column.cat.codes.to_numpy()]
+        out[name] = pd.Categorical.from_codes(codes, categories=categories)
+    return out
+
+
+def to_output(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """The contract's dtypes: category columns back to str (object) values."""
+    out = frame.copy(deep=False)
+    for name in schema.categorical_features:
+        if isinstance(out[name].dtype, pd.CategoricalDtype):
+            out[name] = out[name].astype(object)
     return out
 
 
@@ -207,7 +222,8 @@ def pandera_schema(schema: DatasetSchema) -> pa.DataFrameSchema:
         else:
             allowed = list(column.categories or ())
             checks.append(pa.Check.isin(allowed, error=f"not one of {', '.join(allowed)}"))
-            columns[column.name] = pa.Column(object, checks, nullable=True)
+            # Categoricals after normalise_categories; the dtype is checked there.
+            columns[column.name] = pa.Column(None, checks, nullable=True)
     return pa.DataFrameSchema(columns, strict=True, ordered=False, name=schema.name)
 
 
@@ -234,11 +250,11 @@ def validate(frame: pd.DataFrame, schema: DatasetSchema) -> pd.Series:
         if row_level.empty:
             return pd.Series([], dtype=object)
         messages = (
-            row_level["column"].astype(str)
+            row_level["column"].astype(object).astype(str)
             + ": "
-            + row_level["failure_case"].map(repr)
+            + row_level["failure_case"].astype(object).map(repr).astype(str)
             + " "
-            + row_level["check"].astype(str)
+            + row_level["check"].astype(object).astype(str)
         )
         messages.index = row_level["index"].astype("int64").to_numpy()
         return _join_reasons([messages], frame.index)
@@ -270,7 +286,8 @@ def fit_imputation(frame: pd.DataFrame, schema: DatasetSchema) -> dict[str, Any]
 def finalise(
     frame: pd.DataFrame, schema: DatasetSchema, imputation: dict[str, Any]
 ) -> pd.DataFrame:
-    """Impute and cast: int -> int64, float -> float64, category -> str (object)."""
+    """Impute and cast: int -> int64, float -> float64, category -> Categorical of the
+    schema's categories (to_output turns them into str values)."""
     out = {}
     for column in schema.columns:
         series = frame[column.name]
@@ -285,6 +302,9 @@ def _cast(series: pd.Series, column: Column) -> pd.Series:
         return series.astype("int64")
     if column.dtype == "float":
         return series.astype("float64")
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        # Only the allowed categories remain (invalid rows are gone), in the schema's order.
+        return series.cat.set_categories(list(column.categories or ()))
     return series.astype(object)
 
 
@@ -303,7 +323,7 @@ def clean(
     quarantined rows and returns where (called before a DataQualityError too)."""
     rows_in = len(raw)
     frame, extra = select_columns(raw, schema, shown)
-    frame = frame.reset_index(drop=True)
+    frame.index = pd.RangeIndex(len(frame))  # row i is line i + 1 of the source's data
     frame = normalise_categories(frame, schema)
 
     duplicated = frame.duplicated(keep="first").to_numpy()
@@ -406,7 +426,9 @@ def stratified_split(
     assign[order[val_mask]] = 1
     out = {}
     for code, name in ((0, "train"), (1, "val"), (2, "test")):
-        out[name] = frame[assign == code].reset_index(drop=True)
+        part = frame[assign == code]
+        part.index = pd.RangeIndex(len(part))
+        out[name] = part
     return out
 
 
@@ -509,7 +531,10 @@ def ingest_frame(
         cleaned.rows["out"],
     )
     step("split")
-    splits = stratified_split(cleaned.frame, schema.label.name, options.split)
+    splits = {
+        name: to_output(part, schema)
+        for name, part in stratified_split(cleaned.frame, schema.label.name, options.split).items()
+    }
     split_hashes = {name: frame_hash(splits[name]) for name in SPLITS}
     content_hash = combined_hash(split_hashes)
     from data_ingestion import __version__

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -47,6 +48,7 @@ DATA_DIR = "data"
 _TAG_RE = re.compile(rf"^{re.escape(TAG_PREFIX)}([1-9][0-9]*)$")
 _REMOTE = "storage"
 _PUSH_ATTEMPTS = 3
+_log = logging.getLogger("mlops.registry")
 
 
 class RegistryError(MlopsError):
@@ -271,6 +273,7 @@ class DataRegistry:
                 try:
                     self._commit_version(clone, tag, splits, full)
                 except _PushRejected:
+                    _log.info("the data registry changed while %s was made; retrying", tag)
                     if attempt + 1 == _PUSH_ATTEMPTS:
                         raise Conflict(
                             f"the data registry {self.url} changed while {tag} was being "
@@ -368,9 +371,13 @@ class DataRegistry:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
             _git("init", "-q", "--bare", f"--initial-branch={BRANCH}", str(tmp))
-            if path.exists():
-                path.rmdir()
-            tmp.rename(path)
+            try:
+                if path.exists():
+                    path.rmdir()
+                tmp.rename(path)
+            except OSError:
+                if not (path / "HEAD").exists():  # not just a concurrent run creating it too
+                    raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -510,14 +517,9 @@ class DataRegistry:
     def _dvc_error(self, action: str, exc: Exception) -> MlopsError:
         text = f"{type(exc).__name__}: {exc}"
         cause = exc.__cause__ or exc.__context__
-        if cause is not None:
+        if cause is not None and str(cause) not in text:
             text += f" ({type(cause).__name__}: {cause})"
-        message = f"dvc {action} with the remote {self.remote_url} failed: {text}"
-        if "Unable to locate credentials" in text or "Could not connect" in text:
-            return Unavailable(message)
-        return (
-            Unavailable(message) if self.remote_url.startswith("s3://") else RegistryError(message)
-        )
+        return Unavailable(f"dvc {action} with the remote {self.remote_url} failed: {text}")
 
 
 def _dvc_repo_class():
