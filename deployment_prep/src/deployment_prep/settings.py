@@ -32,7 +32,7 @@ class PromoteSettings(StageSettings):
         description="Environments written when --env is not given (kind, prod).",
     )
     latency_budget_ms: float = Field(
-        default=100.0, gt=0, description="Budget of the in-process single-record p99 latency."
+        default=200.0, gt=0, description="Budget of the in-process single-record p99 latency."
     )
     latency_samples: int = Field(default=200, ge=10, le=100_000)
     check_rows: int = Field(
