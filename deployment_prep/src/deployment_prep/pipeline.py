@@ -244,6 +244,66 @@ def _wait_for_version(url: str, version: str, headers: dict, timeout: float = 60
     )
 
 
+class BackgroundTraffic:
+    """Single requests in a loop while a promotion runs: proves the swap fails none."""
+
+    def __init__(self, url: str, schema, headers: dict, *, seed: int, drift: dict) -> None:
+        from mlops_core.synthetic import Drift, generate
+
+        frame = generate(schema, 200, seed=seed, drift=Drift(**drift))
+        self.records = json.loads(frame[schema.feature_names].to_json(orient="records"))
+        self.url, self.headers = url, headers
+        self.sent = self.failed = 0
+        self.versions: dict[str, int] = {}
+        self.errors: list[str] = []
+        self._stop = False
+
+    def _loop(self) -> None:
+        import httpx
+
+        with httpx.Client(base_url=self.url, headers=self.headers, timeout=30.0) as client:
+            i = 0
+            while not self._stop:
+                try:
+                    response = client.post("/v1/predict", json=self.records[i % len(self.records)])
+                    ok = response.status_code == 200
+                    if ok:
+                        version = str(response.json()["model_version"])
+                        self.versions[version] = self.versions.get(version, 0) + 1
+                    else:
+                        self.errors.append(f"HTTP {response.status_code}")
+                except httpx.HTTPError as exc:
+                    ok = False
+                    self.errors.append(type(exc).__name__)
+                self.sent += 1
+                self.failed += not ok
+                i += 1
+                time.sleep(0.02)
+
+    def __enter__(self) -> BackgroundTraffic:
+        import threading
+
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop = True
+        self._thread.join(timeout=60)
+
+    def summary(self) -> str:
+        by_version = ", ".join(f"v{v}: {n}" for v, n in sorted(self.versions.items()))
+        return f"{self.sent} requests during the swap ({by_version}), {self.failed} failed"
+
+    def as_dict(self) -> dict:
+        return {
+            "requests": self.sent,
+            "failed": self.failed,
+            "by_version": self.versions,
+            "errors": self.errors[:5],
+        }
+
+
 # -- the loop --------------------------------------------------------------------------------
 
 
@@ -338,8 +398,10 @@ def run(options: Options, quiet: bool = False) -> dict:
     )
     p.note(_train_note(t2))
 
-    p2 = p.stage("promote the new challenger", ["promote"])
-    p.note(_promote_note(p2))
+    with BackgroundTraffic(url, schema, headers, seed=o.seed + 4000, drift=drift) as during:
+        p2 = p.stage("promote the new challenger (with traffic running)", ["promote"])
+        _wait_for_version(url, p2["model_version"], headers)
+    p.note(_promote_note(p2) + f"; {during.summary()}")
 
     served = p.client_step(
         "check the service answers with the new version",
@@ -371,7 +433,7 @@ def run(options: Options, quiet: bool = False) -> dict:
             "seconds": round(time.perf_counter() - started, 1),
             "data_versions": [v1["data_version"], v2["data_version"]],
             "models": [_model_summary(t1, p1), _model_summary(t2, p2)],
-            "traffic": {"normal": normal, "drifted": drifted},
+            "traffic": {"normal": normal, "drifted": drifted, "during_swap": during.as_dict()},
             "monitoring": [_monitor_summary(m1), _monitor_summary(m2)],
             "champion": p2["model_version"],
             "gitops": {"repo": p2["gitops_repo"], "commit": p2.get("commit")},
