@@ -326,8 +326,12 @@ print_access() {
                     kubectl --context $KCTX -n mlops get secret prediction-service-api-keys -o jsonpath='{.data.api-keys}' | base64 -d
   Monitoring UI   http://localhost:30086
   All generated credentials are also in $CREDENTIALS (mode 600).
-  After a commit (a DAG, a config, a promotion): make gitops-push
 EOF
+  if [[ -n "$REPO_URL" ]]; then
+    echo "  After a commit: git push to $REPO_URL ($REVISION); Argo CD and git-sync poll it."
+  else
+    echo "  After a commit (a DAG, a config, a promotion): make gitops-push"
+  fi
 }
 
 # ---------------------------------------------------------------- commands
