@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import (
+from k8s_support import (
     CHART_NAMESPACE,
     CHARTS,
     CUSTOM_KINDS,
@@ -82,7 +82,10 @@ def _kinds(objs):
 def test_prediction_service_serves_the_promoted_model_version():
     objs = render("prediction-service", "kind+model")
     deploy = next(r.obj for r in objs if r.kind == "Deployment")
-    env = {e["name"]: e.get("value") for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value")
+        for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     model = SAMPLE_MODEL["model"]
     assert env["MLOPS_SERVE_MODEL"] == f"models:/{model['name']}/{model['version']}"
     assert env["MLOPS_SERVE_HOST"] == "0.0.0.0"
@@ -92,8 +95,15 @@ def test_prediction_service_serves_the_promoted_model_version():
 
 def test_prediction_service_has_its_production_objects():
     objs = render("prediction-service", "prod+model")
-    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
-            "NetworkPolicy", "ServiceMonitor", "Job"} <= _kinds(objs)
+    assert {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ServiceMonitor",
+        "Job",
+    } <= _kinds(objs)
     job = next(r.obj for r in objs if r.kind == "Job")
     assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PreSync"
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["serve", "migrate"]
@@ -125,7 +135,9 @@ def test_monitoring_ui_runs_evidently_on_the_shared_workspace():
     assert container["args"][:3] == ["ui", "--workspace", "/workspace"]
     assert "0.0.0.0" in container["args"]
     claim = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
-    claims = {r.name for r in render("pipeline-runtime", "kind") if r.kind == "PersistentVolumeClaim"}
+    claims = {
+        r.name for r in render("pipeline-runtime", "kind") if r.kind == "PersistentVolumeClaim"
+    }
     assert claim in claims, "the UI mounts a claim the pipeline-runtime chart does not create"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import (
+from k8s_support import (
     ENVS,
     GITOPS,
     ROOT,
@@ -38,8 +38,15 @@ def wave(app: dict) -> int:
 def test_environment_builds_with_kustomize(env):
     objs = kustomize_build(env)
     names = {r.name for r in objs if r.kind == "Application"}
-    assert {"platform-stores", "mlflow", "airflow", "pipeline-runtime", "prediction-service",
-            "monitoring-ui", "platform-namespaces"} <= names
+    assert {
+        "platform-stores",
+        "mlflow",
+        "airflow",
+        "pipeline-runtime",
+        "prediction-service",
+        "monitoring-ui",
+        "platform-namespaces",
+    } <= names
     assert ("host-access" in names) == (env == "kind")
     assert [r.name for r in objs if r.kind == "AppProject"] == ["mlops-platform"]
 
@@ -49,7 +56,7 @@ def test_applications_have_the_fields_argo_cd_requires(env):
     project = next(r.obj for r in kustomize_build(env) if r.kind == "AppProject")
     allowed = {d["namespace"] for d in project["spec"]["destinations"]}
     errors = []
-    for app in applications(env) + [root_app(env)]:
+    for app in [*applications(env), root_app(env)]:
         name = app.get("metadata", {}).get("name", "?")
         if app.get("apiVersion") != "argoproj.io/v1alpha1":
             errors.append(f"{name}: apiVersion")
@@ -61,9 +68,9 @@ def test_applications_have_the_fields_argo_cd_requires(env):
         dest = spec.get("destination", {})
         if not (dest.get("server") or dest.get("name")):
             errors.append(f"{name}: spec.destination.server or name")
-        if spec.get("project") == "mlops-platform" and dest.get("namespace"):
-            if dest["namespace"] not in allowed:
-                errors.append(f"{name}: destination {dest['namespace']} not allowed by the project")
+        ns = dest.get("namespace")
+        if spec.get("project") == "mlops-platform" and ns and ns not in allowed:
+            errors.append(f"{name}: destination {dest['namespace']} not allowed by the project")
         for src in sources(app):
             if not src.get("repoURL") or not src.get("targetRevision"):
                 errors.append(f"{name}: source.repoURL and targetRevision")

@@ -10,10 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CHARTS, ROOT, all_chart_objects, load_yaml, plain_objects
+from k8s_support import CHARTS, ROOT, all_chart_objects, load_yaml, plain_objects
 
-STAGES = ["data_ingestion", "model_training", "deployment_prep", "prediction_service",
-          "model_monitoring"]
+STAGES = [
+    "data_ingestion",
+    "model_training",
+    "deployment_prep",
+    "prediction_service",
+    "model_monitoring",
+]
 STAGE_COMMAND = {
     "data_ingestion": "ingest",
     "model_training": "train",
@@ -84,8 +89,9 @@ def make_up_plan(env: dict | None = None, target: str = "up") -> subprocess.Comp
 def test_make_up_builds_and_loads_exactly_the_listed_images(images_list):
     plan = make_up_plan()
     assert plan.returncode == 0, plan.stderr
-    built = set(re.findall(r"^\+ docker build --file (\S+)/Dockerfile --tag (\S+) \.$",
-                           plan.stdout, re.M))
+    built = set(
+        re.findall(r"^\+ docker build --file (\S+)/Dockerfile --tag (\S+) \.$", plan.stdout, re.M)
+    )
     loaded = set(re.findall(r"^\+ kind load docker-image (\S+) ", plan.stdout, re.M))
     assert {ref for _, ref in built} == expected_refs(images_list) == loaded
     for stage, ref in built:
