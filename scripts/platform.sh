@@ -121,6 +121,12 @@ build_images() {
     run docker build --file "$stage/Dockerfile" --tag "$ref" .
     run kind load docker-image "$ref" --name "$KIND_CLUSTER"
   done
+  # Rebuilt images keep their tag: restart what runs them (nothing yet on a new cluster).
+  printf '+ kubectl --context %s --namespace mlops rollout restart deployment --selector app.kubernetes.io/part-of=mlops-platform\n' "$KCTX"
+  if [[ "$DRY_RUN" == 0 ]]; then
+    kubectl --context "$KCTX" --namespace mlops rollout restart deployment \
+      --selector app.kubernetes.io/part-of=mlops-platform 2>/dev/null || true
+  fi
 }
 
 # ---------------------------------------------------------------- repository mirror
