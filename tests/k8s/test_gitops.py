@@ -69,7 +69,9 @@ def test_applications_have_the_fields_argo_cd_requires(env):
         if not (dest.get("server") or dest.get("name")):
             errors.append(f"{name}: spec.destination.server or name")
         ns = dest.get("namespace")
-        if spec.get("project") == "mlops-platform" and ns and ns not in allowed:
+        if not ns:
+            errors.append(f"{name}: spec.destination.namespace (the project must permit it)")
+        if spec.get("project") == "mlops-platform" and ns not in allowed:
             errors.append(f"{name}: destination {dest['namespace']} not allowed by the project")
         for src in sources(app):
             if not src.get("repoURL") or not src.get("targetRevision"):
