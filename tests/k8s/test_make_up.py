@@ -188,3 +188,95 @@ def test_make_down_and_gitops_push_dry_runs(state):
 def test_unknown_command_is_a_usage_error():
     proc = run(["bash", "scripts/platform.sh", "sideways"])
     assert proc.returncode == 1 and "usage:" in proc.stderr
+
+
+# A real run against stand-ins for docker, kind and kubectl (which cannot run here): each
+# logs its arguments; kind remembers created clusters; kubectl reports every application
+# synced and healthy and builds kustomizations with the real kubectl.
+SHIM = r"""#!/usr/bin/env bash
+tool="$(basename "$0")"
+printf '%s %s\n' "$tool" "$*" >> "$SHIM_LOG"
+case "$tool" in
+  kind)
+    if [[ "$1 $2" == "get clusters" ]]; then cat "$SHIM_STATE/clusters" 2>/dev/null; fi
+    if [[ "$1 $2" == "create cluster" ]]; then echo "$4" >> "$SHIM_STATE/clusters"; fi
+    ;;
+  kubectl)
+    if [[ "$1" == "kustomize" ]]; then exec "$REAL_KUBECTL" "$@"; fi
+    if [[ "$*" == *"get applications"* ]]; then
+      n=$("$REAL_KUBECTL" kustomize "$SHIM_ROOT/gitops/envs/kind" | grep -c '^kind: Application$')
+      for i in $(seq 0 "$n"); do echo "app-$i Synced Healthy"; done
+    fi
+    if [[ "$*" == *"create secret generic"* ]]; then echo "kind: Secret # $*"; fi
+    if [[ "$*" == *"apply"*"-f -"* ]]; then cat >> "$SHIM_STATE/applied"; fi
+    ;;
+esac
+exit 0
+"""
+
+
+@pytest.fixture
+def shimmed(tmp_path: Path, bare_path: str):
+    from k8s_support import kubectl
+
+    bin_dir = Path(bare_path)
+    for tool in ("docker", "kind", "kubectl"):
+        shim = bin_dir / tool
+        shim.write_text(SHIM)
+        shim.chmod(0o755)
+    for tool in ("od", "seq", "basename", "base64", "mkdir", "touch", "chmod", "sed", "head"):
+        if not (bin_dir / tool).exists() and shutil.which(tool):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+    shim_state = tmp_path / "shim"
+    shim_state.mkdir()
+    env = {
+        "SHIM_LOG": str(shim_state / "log"),
+        "SHIM_STATE": str(shim_state),
+        "SHIM_ROOT": str(ROOT),
+        "REAL_KUBECTL": kubectl(),
+        "MLOPS_KIND_STATE": str(tmp_path / "kind-state"),
+        "DRY_RUN": "0",
+    }
+    return env, bare_path, shim_state
+
+
+def test_a_real_run_converges_and_keeps_its_credentials(shimmed, tmp_path):
+    env, path, shim_state = shimmed
+    state = Path(env["MLOPS_KIND_STATE"])
+    first = run(["bash", "scripts/platform.sh", "up"], env=env, path=path, timeout=300)
+    assert first.returncode == 0, first.stdout + first.stderr
+    log = (shim_state / "log").read_text()
+    assert log.count("kind create cluster --name mlops") == 1
+    assert log.count("docker build") == 5 and log.count("kind load docker-image") == 5
+    creds = state / "credentials.env"
+    assert oct(creds.stat().st_mode & 0o777) == "0o600"
+    values = dict(line.split("=", 1) for line in creds.read_text().splitlines() if "=" in line)
+    assert len(values) == 11 and all(len(v) >= 32 for v in values.values())
+    # Secrets reach kubectl, never the output.
+    secret_calls = [line for line in log.splitlines() if "create secret generic" in line]
+    assert len(secret_calls) == 12
+    assert values["POSTGRES_PASSWORD"] in "\n".join(secret_calls)
+    for value in values.values():
+        assert value not in first.stdout and value not in first.stderr
+    # The mirror serves the current commit as main.
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    served = subprocess.run(
+        ["git", "--git-dir", str(state / "git" / "mlops-platform.git"), "rev-parse", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert served.stdout.strip() == head
+    assert "applications synced and healthy" in first.stdout
+    applied = (shim_state / "applied").read_text()
+    assert "name: root-kind" in applied and "name: git-server" in applied
+    # Second run: same cluster, same credentials.
+    second = run(["bash", "scripts/platform.sh", "up"], env=env, path=path, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    log = (shim_state / "log").read_text()
+    assert log.count("kind create cluster") == 1, "the cluster is kept"
+    assert "cluster mlops exists: kept" in second.stdout
+    again = dict(line.split("=", 1) for line in creds.read_text().splitlines() if "=" in line)
+    assert again == values
