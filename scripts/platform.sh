@@ -260,7 +260,7 @@ create_secrets() {
   apply_secret airflow airflow-api-secret-key "api-secret-key=$AIRFLOW_API_SECRET_KEY"
   apply_secret airflow airflow-jwt-secret "jwt-secret=$AIRFLOW_JWT_SECRET"
   apply_secret airflow airflow-admin "password=$AIRFLOW_ADMIN_PASSWORD"
-  apply_secret mlops mlops-s3 "AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY" "AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY"
+  apply_secret mlops mlops-s3-credentials "AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY" "AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY"
   apply_secret mlops mlops-prediction-log \
     "url=postgresql+psycopg://predictions:$PREDICTIONS_DB_PASSWORD@$pg/predictions"
   apply_secret mlops prediction-service-api-keys "api-keys=$PREDICTION_API_KEY"
@@ -326,8 +326,8 @@ print_access() {
                     kubectl --context $KCTX -n airflow get secret airflow-admin -o jsonpath='{.data.password}' | base64 -d
   MLflow          http://localhost:30082
   S3 (objects)    http://localhost:30083   buckets mlflow, dvc, reports; keys:
-                    kubectl --context $KCTX -n mlops get secret mlops-s3 -o jsonpath='{.data.AWS_ACCESS_KEY_ID}' | base64 -d
-                    kubectl --context $KCTX -n mlops get secret mlops-s3 -o jsonpath='{.data.AWS_SECRET_ACCESS_KEY}' | base64 -d
+                    kubectl --context $KCTX -n mlops get secret mlops-s3-credentials -o jsonpath='{.data.AWS_ACCESS_KEY_ID}' | base64 -d
+                    kubectl --context $KCTX -n mlops get secret mlops-s3-credentials -o jsonpath='{.data.AWS_SECRET_ACCESS_KEY}' | base64 -d
   Prediction API  http://localhost:30085/docs   (serves once a model is promoted) API key:
                     kubectl --context $KCTX -n mlops get secret prediction-service-api-keys -o jsonpath='{.data.api-keys}' | base64 -d
   Monitoring UI   http://localhost:30086

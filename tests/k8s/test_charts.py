@@ -150,7 +150,7 @@ def test_pipeline_runtime_lets_airflow_launch_stage_pods_and_nothing_more():
     assert {s["namespace"] for s in binding["subjects"]} == {"airflow"}
     sa = next(r.obj for r in objs if r.kind == "ServiceAccount")
     assert sa["automountServiceAccountToken"] is False
-    env = next(r.obj for r in objs if r.name == "mlops-stage-env")["data"]
+    env = next(r.obj for r in objs if r.name == "mlops-pipeline-config")["data"]
     assert env["MLOPS_DVC_REMOTE"].startswith("s3://")
     assert env["MLOPS_MLFLOW_TRACKING_URI"].startswith("http://mlflow.mlflow.svc")
 

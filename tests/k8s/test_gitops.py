@@ -174,6 +174,13 @@ def test_airflow_uses_the_kubernetes_executor_and_pre_created_secrets():
         assert values[key]
     assert values["data"]["metadataSecretName"]
     assert "defaultUser" not in values.get("createUserJob", {}), "no password in git"
+    env = {e["name"]: e["value"] for e in values["env"]}
+    assert env["MLOPS_TASK_RUNNER"] == "kubernetes"
+    assert env["MLOPS_IMAGES_FILE"].endswith("/gitops/images.yaml")
+    runtime = load_yaml(ROOT / "charts" / "pipeline-runtime" / "values.yaml")
+    assert env["MLOPS_K8S_NAMESPACE"] == "mlops"
+    assert env["MLOPS_K8S_SERVICE_ACCOUNT"] == runtime["stageServiceAccount"]
+    assert env["MLOPS_K8S_CONFIGMAP"] == "mlops-pipeline-config"
 
 
 def test_mlflow_uses_postgres_and_the_object_store():
