@@ -95,19 +95,19 @@ check_prerequisites() {
 }
 
 # ---------------------------------------------------------------- images (gitops/images.yaml)
-# The one list of images: registry, tag and stage -> image name.
+# The one list of images: registry, tag and images (stage -> image name).
 read_images() {
   IMAGE_REGISTRY="$(awk '$1 == "registry:" {print $2; exit}' gitops/images.yaml)"
   IMAGE_TAG="$(awk '$1 == "tag:" {gsub(/"/, "", $2); print $2; exit}' gitops/images.yaml)"
-  mapfile -t IMAGE_STAGES < <(awk '/^  stages:/ {s=1; next} s && /^    [a-z_]+:/ {sub(":", "", $1); print $1} s && /^  [a-z]/ {s=0}' gitops/images.yaml)
+  mapfile -t IMAGE_STAGES < <(awk '/^images:/ {s=1; next} s && /^[a-z]/ {s=0} s && /^  [a-z_]+:/ {k = $1; sub(":", "", k); print k}' gitops/images.yaml)
   [[ -n "$IMAGE_REGISTRY" && -n "$IMAGE_TAG" && ${#IMAGE_STAGES[@]} -gt 0 ]] \
-    || die "gitops/images.yaml: registry, tag and stages are required"
+    || die "gitops/images.yaml: registry, tag and images are required"
   [[ "$IMAGE_TAG" != "latest" ]] || die "gitops/images.yaml: the tag latest is not allowed"
 }
 
 image_ref() {  # stage -> registry/name:tag
   local name
-  name="$(awk -v s="$1" '/^  stages:/ {f=1; next} f && $1 == s":" {print $2; exit}' gitops/images.yaml)"
+  name="$(awk -v s="$1" '/^images:/ {f=1; next} f && $1 == s":" {print $2; exit}' gitops/images.yaml)"
   printf '%s/%s:%s' "$IMAGE_REGISTRY" "$name" "$IMAGE_TAG"
 }
 

@@ -8,5 +8,5 @@ from k8s_support import GITOPS, load_yaml
 
 @pytest.fixture(scope="session")
 def images_list() -> dict:
-    """gitops/images.yaml: the one list of the platform's images."""
-    return load_yaml(GITOPS / "images.yaml")["images"]
+    """gitops/images.yaml: the one list of the platform's images (registry, tag, images)."""
+    return load_yaml(GITOPS / "images.yaml")

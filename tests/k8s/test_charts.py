@@ -68,7 +68,7 @@ def test_rendered_objects_are_valid_kubernetes(chart, label):
 def test_schema_refuses_a_latest_image_tag(chart):
     import helm_python
 
-    bad = {"images": {"tag": "latest"}}
+    bad = {"tag": "latest"}
     with pytest.raises(helm_python.HelmError):
         helm_python.Chart.load(str(CHARTS / chart)).render(
             bad, name=chart, namespace=CHART_NAMESPACE[chart], is_install=True

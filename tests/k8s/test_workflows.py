@@ -100,7 +100,7 @@ def test_same_action_same_pin_everywhere():
 def test_image_matrices_build_every_listed_image(name, images_list):
     jobs = workflow(name)["jobs"]
     job = jobs["build"] if name == "images.yml" else jobs["images"]
-    assert sorted(job["strategy"]["matrix"]["stage"]) == sorted(images_list["stages"])
+    assert sorted(job["strategy"]["matrix"]["stage"]) == sorted(images_list["images"])
 
 
 def test_release_pushes_to_ghcr_and_commits_the_tags_into_gitops():
@@ -130,9 +130,9 @@ def test_release_rewrites_images_yaml_the_way_the_charts_read_it(tmp_path, image
         env={"OWNER": "Example-Org", "TAG": "v1.4.2", "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
-    images = load_yaml(copy)["images"]
+    images = load_yaml(copy)
     assert images["registry"] == "ghcr.io/example-org" and images["tag"] == "1.4.2"
-    assert images["stages"] == images_list["stages"]
+    assert images["images"] == images_list["images"]
 
 
 def test_ci_runs_the_test_suite_and_lint():

@@ -6,8 +6,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{- define "stores.stageImage" -}}
 {{- $ctx := index . 0 -}}{{- $stage := index . 1 -}}
-{{- $name := required (printf "images.stages has no entry %q" $stage) (index $ctx.Values.images.stages $stage) -}}
-{{- $tag := $ctx.Values.images.tag | toString -}}
+{{- $name := required (printf "images has no entry %q" $stage) (index $ctx.Values.images $stage) -}}
+{{- $tag := $ctx.Values.tag | toString -}}
 {{- if eq $tag "latest" }}{{ fail "image tag latest is not allowed" }}{{ end -}}
-{{- printf "%s/%s:%s" $ctx.Values.images.registry $name $tag -}}
+{{- printf "%s/%s:%s" $ctx.Values.registry $name $tag -}}
 {{- end -}}

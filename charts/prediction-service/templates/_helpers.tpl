@@ -19,9 +19,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{/* registry/name:tag of this chart's stage image, from the images list. */}}
 {{- define "ps.image" -}}
-{{- $name := required (printf "images.stages has no entry %q" .Values.image.stage) (index .Values.images.stages .Values.image.stage) -}}
-{{- $registry := .Values.image.registry | default .Values.images.registry -}}
-{{- $tag := .Values.image.tag | default .Values.images.tag | toString -}}
+{{- $name := required (printf "images has no entry %q" .Values.image.stage) (index .Values.images .Values.image.stage) -}}
+{{- $registry := .Values.image.registry | default .Values.registry -}}
+{{- $tag := .Values.image.tag | default .Values.tag | toString -}}
 {{- if eq $tag "latest" }}{{ fail "image tag latest is not allowed" }}{{ end -}}
 {{- printf "%s/%s:%s" $registry $name $tag -}}
 {{- end -}}
