@@ -40,7 +40,8 @@ demo: install ## Run the whole loop on the embedded runtime (no Docker, no clust
 	$(UV) run --frozen mlops ingest --synthetic 5000 --seed 42
 
 down: ## Stop what `make demo` and `make up` started: embedded services, then the kind cluster
-	-[ -x .venv/bin/mlops ] && .venv/bin/mlops down
+	@if [ "$(DRY_RUN)" = "1" ]; then echo "+ .venv/bin/mlops down"; \
+	elif [ -x .venv/bin/mlops ]; then .venv/bin/mlops down || true; fi
 	DRY_RUN=$(DRY_RUN) bash scripts/platform.sh down
 
 up: ## The whole platform on a local kind cluster, reconciled by Argo CD (DRY_RUN=1: print the plan)

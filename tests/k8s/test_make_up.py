@@ -176,6 +176,7 @@ def test_make_down_and_gitops_push_dry_runs(state):
     )
     assert down.returncode == 0, down.stderr
     assert "+ kind delete cluster --name mlops" in down.stdout
+    assert "+ .venv/bin/mlops down" in down.stdout, "a dry run stops nothing"
     push = run(
         ["make", "--no-print-directory", "gitops-push", "DRY_RUN=1"],
         env={"MLOPS_KIND_STATE": str(state)},
