@@ -48,6 +48,15 @@ DATA_DIR = "data"
 _TAG_RE = re.compile(rf"^{re.escape(TAG_PREFIX)}([1-9][0-9]*)$")
 _REMOTE = "storage"
 _PUSH_ATTEMPTS = 3
+# What git says when another run pushed the branch or the tag first.
+_RACE_MARKERS = (
+    "[rejected]",
+    "non-fast-forward",
+    "fetch first",
+    "already exists",
+    "cannot lock ref",
+    "atomic transaction failed",
+)
 _log = logging.getLogger("mlops.registry")
 
 
@@ -336,10 +345,12 @@ class DataRegistry:
         try:
             _git("push", "--atomic", "-q", "origin", f"HEAD:refs/heads/{BRANCH}", tag, cwd=clone)
         except _GitFailed as exc:
-            if "[rejected]" in exc.output:  # someone pushed first: not fast-forward, tag taken
-                raise _PushRejected(exc.output) from exc
-            if "remote rejected" in exc.output:  # a hook or a protected ref refused it
-                raise Conflict(f"the data registry {self.url} refused {tag}: {exc.output}") from exc
+            if "hook declined" in exc.output or "protected" in exc.output:
+                raise Conflict(
+                    f"the data registry {self.url} refused {tag}: {exc.output}"
+                ) from exc
+            if any(marker in exc.output for marker in _RACE_MARKERS):
+                raise _PushRejected(exc.output) from exc  # someone else pushed first
             raise Unavailable(
                 f"pushing {tag} to the data registry {self.url} failed: {exc.output}"
             ) from exc
