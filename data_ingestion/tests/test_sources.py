@@ -165,3 +165,16 @@ def test_credentials_in_a_url_are_not_recorded(mlops, mlops_home, schema, http_r
     assert "secret" not in result.stdout and "abc" not in result.stdout
     manifest = DataRegistry.from_settings(get_settings()).manifest("data-v1")
     assert manifest["source"]["uri"] == f"{base}/private.csv?..."
+
+
+@pytest.mark.slow
+def test_unreachable_s3_dvc_remote_leaves_the_registry_unchanged(
+    mlops, s3, seeded_home, registry_state, closed_port, monkeypatch
+):
+    before = registry_state()
+    monkeypatch.setenv("MLOPS_DVC_REMOTE", "s3://nowhere/store")
+    monkeypatch.setenv("MLOPS_S3_ENDPOINT_URL", f"http://127.0.0.1:{closed_port}")
+    result = mlops("ingest", "--synthetic", "300", "--json")
+    assert result.exit_code == 5
+    assert result.json["error"].startswith("dvc push with the remote s3://nowhere/store failed")
+    assert registry_state() == before
