@@ -318,8 +318,18 @@ class DataRegistry:
     ) -> None:
         Repo = _dvc_repo_class()
         if not (clone / ".dvc").exists():
-            repo = Repo.init(str(clone))
-            repo.close()
+            # Repo.init takes no config: point DVC's site cache into the clone through its
+            # variable, or every new registry leaves a folder under /var/tmp/dvc.
+            saved = os.environ.get("DVC_SITE_CACHE_DIR")
+            os.environ["DVC_SITE_CACHE_DIR"] = str(clone / ".dvc" / "tmp" / "site")
+            try:
+                repo = Repo.init(str(clone))
+                repo.close()
+            finally:
+                if saved is None:
+                    os.environ.pop("DVC_SITE_CACHE_DIR", None)
+                else:
+                    os.environ["DVC_SITE_CACHE_DIR"] = saved
             # Analytics off in the tracked config: no remote address, no secret.
             with (clone / ".dvc" / "config").open("a") as fh:
                 fh.write("[core]\n    analytics = false\n    autostage = false\n")
