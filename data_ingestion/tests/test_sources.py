@@ -178,3 +178,13 @@ def test_unreachable_s3_dvc_remote_leaves_the_registry_unchanged(
     assert result.exit_code == 5
     assert result.json["error"].startswith("dvc push with the remote s3://nowhere/store failed")
     assert registry_state() == before
+
+
+def test_semicolon_csv_with_byte_order_mark(mlops, mlops_home, schema, tmp_path):
+    """A spreadsheet export: semicolons, a UTF-8 byte-order mark, decimal points kept."""
+    path = tmp_path / "export.csv"
+    text = generate(schema, 300, seed=6).to_csv(index=False, sep=";")
+    path.write_bytes("\ufeff".encode() + text.encode())
+    result = mlops("ingest", "--source", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["rows"]["out"] == 300
