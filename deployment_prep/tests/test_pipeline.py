@@ -1,0 +1,59 @@
+"""The whole loop (`mlops pipeline run`, what `make demo` runs) in a temporary MLOPS_HOME.
+
+It starts its own embedded services (MLflow server, prediction service, Evidently UI) on
+free ports, as a user's `make demo` does, and stops them afterwards."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import pytest
+import yaml
+
+from mlops_core.services import free_port
+
+NEEDED = {"data_ingestion", "model_training", "prediction_service", "model_monitoring"}
+INSTALLED = {ep.name for ep in entry_points(group="mlops.commands")}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.skipif(
+    not NEEDED <= INSTALLED,
+    reason=f"the loop needs every stage's commands; missing: {sorted(NEEDED - INSTALLED)}",
+)
+def test_the_whole_loop(mlops, mlops_home, monkeypatch):
+    for name in ("MLOPS_MLFLOW_PORT", "MLOPS_SERVE_PORT", "MLOPS_MONITOR_UI_PORT"):
+        monkeypatch.setenv(name, str(free_port()))
+    try:
+        result = mlops("pipeline", "run", "--rows", "2000", "--traffic", "1100", "--json")
+        assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        out = result.json
+        assert out["data_versions"] == ["data-v1", "data-v2"]
+        first, second = out["models"]
+        assert first["gate"] == second["gate"] == "passed"
+        assert (first["version"], second["version"]) == ("1", "2")
+        assert out["champion"] == "2"
+        normal, drifted = out["monitoring"]
+        assert normal["status"] == "no_drift", normal
+        assert drifted["status"] == "drift", drifted
+        assert normal["rmse"] is not None  # feedback labels reached the prediction log
+        for report in (normal["report_html"], drifted["report_html"]):
+            assert report and (mlops_home / "reports").exists()
+        traffic = out["traffic"]
+        assert traffic["normal"]["failed_requests"] == traffic["drifted"]["failed_requests"] == 0
+        during = traffic["during_swap"]
+        assert during["requests"] > 0 and during["failed"] == 0, during
+        values = yaml.safe_load(
+            (mlops_home / "gitops" / "gitops/envs/kind/model-values.yaml").read_text()
+        )
+        assert values["model"]["version"] == "2" and values["model"]["dataVersion"] == "data-v2"
+        assert all(out["urls"][k] for k in ("mlflow_ui", "swagger", "evidently_ui"))
+
+        # A second run on the same home works (make demo twice): same data, new models.
+        again = mlops("pipeline", "run", "--rows", "2000", "--traffic", "1100", "--json")
+        assert again.exit_code == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        assert again.json["data_versions"] == ["data-v1", "data-v2"]
+        assert again.json["champion"] == "4"
+    finally:
+        mlops("down")
