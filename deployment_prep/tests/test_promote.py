@@ -247,3 +247,35 @@ def test_a_model_failing_a_check_moves_nothing(
     tags = client.get_model_version(unique_model_name, version).tags
     assert tags["deploy_check"] == "failed"
     assert load_schema().feature_names[-1] in tags["deploy_check_reason"]
+
+
+@pytest.mark.slow
+def test_a_model_from_mlops_train_passes_the_checks(
+    request, mlops, mlops_home, monkeypatch, client, unique_model_name
+):
+    """The real training output (the session's `trained_model`), registered under a name of
+    this test's own so its aliases can move, goes through the clean-process checks."""
+    try:
+        trained = request.getfixturevalue("trained_model")
+    except pytest.FixtureLookupError:
+        pytest.skip("the trained_model fixture (model_training) is not in this checkout")
+    trained.use(monkeypatch)
+    monkeypatch.setenv("MLOPS_MODEL_NAME", unique_model_name)
+    source = client.get_model_version(trained.model_name, trained.version)
+    client.create_registered_model(unique_model_name)
+    mv = client.create_model_version(
+        unique_model_name,
+        source.source,
+        run_id=trained.run_id,
+        tags={"data_version": trained.data_version, "validation_status": "passed"},
+        model_id=source.source.removeprefix("models:/"),
+    )
+    client.set_registered_model_alias(unique_model_name, "challenger", mv.version)
+    result = mlops("promote", "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    out = result.json
+    assert out["model_version"] == str(mv.version)
+    assert out["data_version"] == trained.data_version
+    assert all(c["ok"] for c in out["checks"]) and len(out["checks"]) == 4
+    assert out["metrics"]["test_rmse"] > 0
+    assert champion(client, unique_model_name) == str(mv.version)

@@ -44,7 +44,7 @@ class Pipeline:
     quiet: bool = False
     steps: list[dict[str, Any]] = field(default_factory=list)
     log_path: Path | None = None
-    total: int = 15
+    total: int = 14
 
     # -- running stage commands ----------------------------------------------------------
     def stage(self, title: str, args: list[str], ok: tuple[int, ...] = (0,)) -> dict:
