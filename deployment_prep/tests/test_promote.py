@@ -42,7 +42,10 @@ def test_promote_challenger_into_the_embedded_gitops_repo(
     assert yaml.safe_load(text) == {
         "model": {"name": unique_model_name, "version": version, "dataVersion": DATA_VERSION}
     }
-    assert not (repo / "gitops/envs/prod/model-values.yaml").exists()
+    # Only the kind environment's file changed (prod keeps what it had).
+    assert git(repo, "show", "--name-only", "--format=", "HEAD") == (
+        "gitops/envs/kind/model-values.yaml"
+    )
     message = git(repo, "log", "-1", "--format=%B")
     for part in (unique_model_name, f"v{version}", DATA_VERSION, "test_rmse=123"):
         assert part in message
