@@ -1,0 +1,92 @@
+"""Materialise a data version of the registry (mlops_core.registry) as DataFrames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlops_core.errors import BadInput, DataQualityError, Unavailable
+from mlops_core.settings import PlatformSettings
+
+SPLITS = ("train", "val", "test")
+_HASH_KEYS = ("content_hash", "data_hash", "hash", "md5")
+
+
+@dataclass
+class DataVersion:
+    tag: str
+    content_hash: str | None
+    source: str  # where the registry lives
+    manifest: dict[str, Any]
+    frames: dict[str, pd.DataFrame]
+    split_hashes: dict[str, str] = field(default_factory=dict)
+
+
+def _find_hash(obj: Any) -> str | None:
+    if isinstance(obj, dict):
+        for key in _HASH_KEYS:
+            value = obj.get(key)
+            if isinstance(value, str) and value:
+                return value
+    for key in _HASH_KEYS:
+        value = getattr(obj, key, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _split_hashes(manifest: dict[str, Any]) -> dict[str, str]:
+    """Per-split hashes when the manifest lists them ({"splits": {"train": {"md5": ..}}})."""
+    out: dict[str, str] = {}
+    for container in ("splits", "files"):
+        entries = manifest.get(container)
+        if isinstance(entries, dict):
+            for split in SPLITS:
+                value = _find_hash(entries.get(split))
+                if value:
+                    out[split] = value
+    return out
+
+
+def load_data_version(settings: PlatformSettings, tag: str | None, dest: Path) -> DataVersion:
+    """Pull version `tag` (default: the newest) into dest and read its splits."""
+    try:
+        from mlops_core.registry import DataRegistry
+    except ImportError:  # pragma: no cover - the registry ships with mlops_core
+        raise Unavailable("the data registry (mlops_core.registry) is not installed") from None
+    registry = DataRegistry.from_settings(settings)
+    if tag is None:
+        tag = registry.latest()
+        if tag is None:
+            raise BadInput(
+                f"the data registry {settings.data_registry_url} has no data version yet; "
+                "create one with `mlops ingest`"
+            )
+    paths = registry.pull(tag, dest)
+    manifest = registry.manifest(tag)
+    content_hash = _find_hash(manifest)
+    if content_hash is None:
+        for info in registry.versions():
+            if getattr(info, "tag", None) == tag:
+                content_hash = _find_hash(info)
+                break
+    frames: dict[str, pd.DataFrame] = {}
+    for split in SPLITS:
+        path = paths.get(split)
+        if path is None:
+            raise DataQualityError(f"data version {tag}: split {split!r} is missing")
+        try:
+            frames[split] = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise DataQualityError(f"data version {tag}: {path}: unreadable ({exc})") from exc
+    return DataVersion(
+        tag=tag,
+        content_hash=content_hash,
+        source=settings.data_registry_url,
+        manifest=manifest,
+        frames=frames,
+        split_hashes=_split_hashes(manifest),
+    )
