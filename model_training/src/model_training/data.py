@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ class DataVersion:
     source: str  # where the registry lives
     manifest: dict[str, Any]
     frames: dict[str, pd.DataFrame]
-    split_hashes: dict[str, str] = field(default_factory=dict)
+    split_hashes: dict[str, str] = field(default_factory=dict)  # split -> DVC md5
 
 
 def _find_hash(obj: Any) -> str | None:
@@ -38,17 +39,13 @@ def _find_hash(obj: Any) -> str | None:
     return None
 
 
-def _split_hashes(manifest: dict[str, Any]) -> dict[str, str]:
-    """Per-split hashes when the manifest lists them ({"splits": {"train": {"md5": ..}}})."""
-    out: dict[str, str] = {}
-    for container in ("splits", "files"):
-        entries = manifest.get(container)
-        if isinstance(entries, dict):
-            for split in SPLITS:
-                value = _find_hash(entries.get(split))
-                if value:
-                    out[split] = value
-    return out
+def dvc_md5(path: Path) -> str:
+    """The hash DVC records for a file in its .dvc metafile (md5 of the bytes)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_data_version(settings: PlatformSettings, tag: str | None, dest: Path) -> DataVersion:
@@ -74,6 +71,7 @@ def load_data_version(settings: PlatformSettings, tag: str | None, dest: Path) -
                 content_hash = _find_hash(info)
                 break
     frames: dict[str, pd.DataFrame] = {}
+    split_hashes: dict[str, str] = {}
     for split in SPLITS:
         path = paths.get(split)
         if path is None:
@@ -82,11 +80,12 @@ def load_data_version(settings: PlatformSettings, tag: str | None, dest: Path) -
             frames[split] = pd.read_parquet(path)
         except (OSError, ValueError) as exc:
             raise DataQualityError(f"data version {tag}: {path}: unreadable ({exc})") from exc
+        split_hashes[split] = dvc_md5(path)
     return DataVersion(
         tag=tag,
         content_hash=content_hash,
         source=settings.data_registry_url,
         manifest=manifest,
         frames=frames,
-        split_hashes=_split_hashes(manifest),
+        split_hashes=split_hashes,
     )

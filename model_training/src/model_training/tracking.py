@@ -326,6 +326,7 @@ def train_and_register(
                 tags={
                     TAG_DATA_VERSION: data.tag,
                     TAG_DATA_HASH: data.content_hash or "unknown",
+                    "dvc_md5": data.split_hashes.get(split, "unknown"),
                     "split": split,
                 },
             )
