@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import yaml
 
@@ -28,7 +30,8 @@ def test_search_space_expands_to_combinations():
     config, _, _ = load_config()
     hgb = next(c for c in config.candidates if c.regressor == "HistGradientBoostingRegressor")
     combos = hgb.combinations()
-    assert len(combos) == len(hgb.search["learning_rate"]) * len(hgb.search["max_leaf_nodes"])
+    sizes = [len(values) for values in hgb.search.values()]
+    assert len(combos) == math.prod(sizes)
     assert all(c["max_iter"] == hgb.params["max_iter"] for c in combos)
 
 
@@ -62,6 +65,10 @@ def test_search_space_expands_to_combinations():
         ("candidates: [{name: r, regressor: Ridge}]\ngate: {metric: accuracy}", "gate.metric"),
         ("candidates: [{name: r, regressor: Ridge", "not valid YAML"),
         ("- just\n- a list", "expected a mapping"),
+        (
+            "candidates: [{name: r, regressor: Ridge, search: {target_transform: [sqrt]}}]",
+            "target_transform must be one of log, none",
+        ),
     ],
 )
 def test_bad_config_is_refused_with_a_clear_message(tmp_path, body, expected):

@@ -105,6 +105,10 @@ class Gate(_Strict):
     thresholds: dict[Metric, Bound] = Field(default_factory=dict)
 
 
+class Evaluation(_Strict):
+    max_train_rows: int | None = Field(default=200_000, ge=10)
+
+
 class Importance(_Strict):
     max_rows: int = Field(default=2000, ge=10)
     repeats: int = Field(default=3, ge=1, le=20)
@@ -118,6 +122,7 @@ class TrainingConfig(_Strict):
     refit: Refit = Refit()
     candidates: list[Candidate] = Field(min_length=1)
     gate: Gate = Gate()
+    evaluation: Evaluation = Evaluation()
     importance: Importance = Importance()
 
     @field_validator("candidates")
@@ -138,10 +143,27 @@ def regressor_class(name: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
+TARGET_TRANSFORMS = ("log", "none")
+# A pseudo-parameter of every candidate: the target transform may be searched like any other.
+TARGET_TRANSFORM_PARAM = "target_transform"
+
+
+def split_params(params: dict[str, Any], default: str) -> tuple[dict[str, Any], str]:
+    """(regressor parameters, target transform) of one parameter set."""
+    params = dict(params)
+    transform = params.pop(TARGET_TRANSFORM_PARAM, default)
+    if transform not in TARGET_TRANSFORMS:
+        raise ValueError(
+            f"target_transform must be one of {', '.join(TARGET_TRANSFORMS)}, got {transform!r}"
+        )
+    return params, transform
+
+
 def make_regressor(name: str, params: dict[str, Any], seed: int) -> Any:
     """Instantiate and validate a regressor; raises ValueError/TypeError on a bad parameter."""
     from sklearn.utils._param_validation import InvalidParameterError
 
+    params, _ = split_params(params, "none")
     cls = regressor_class(name)
     valid = cls().get_params()
     unknown = sorted(set(params) - set(valid))

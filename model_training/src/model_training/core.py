@@ -16,7 +16,7 @@ import pandas as pd
 
 from mlops_core.errors import BadInput, DataQualityError
 from mlops_core.schema import DatasetSchema
-from model_training.config import LOWER_IS_BETTER, TrainingConfig, make_regressor
+from model_training.config import LOWER_IS_BETTER, TrainingConfig, make_regressor, split_params
 
 SPLITS = ("train", "val", "test")
 
@@ -58,6 +58,14 @@ def build_pipeline(schema: DatasetSchema, regressor: Any, target_transform: str 
             regressor=regressor, func=np.log, inverse_func=np.exp, check_inverse=False
         )
     return Pipeline([("preprocess", preprocess), ("regressor", regressor)])
+
+
+def make_pipeline(
+    schema: DatasetSchema, regressor: str, params: dict[str, Any], config: TrainingConfig, seed: int
+):
+    """The pipeline of one candidate parameter set (which may choose its target transform)."""
+    _, transform = split_params(params, config.target_transform)
+    return build_pipeline(schema, make_regressor(regressor, params, seed), transform)
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -142,7 +150,12 @@ def train(
         if split not in frames:
             raise BadInput(f"split {split!r} is missing")
         check_frame(frames[split], schema, f"split {split!r}")
-    if config.target_transform == "log":
+    uses_log = any(
+        split_params(p, config.target_transform)[1] == "log"
+        for c in config.candidates
+        for p in c.combinations()
+    )
+    if uses_log:
         for split in SPLITS:
             label = frames[split][schema.label.name].to_numpy(dtype=float)
             if (label <= 0).any():
@@ -176,9 +189,7 @@ def _train(
     for candidate in config.candidates:
         for params in candidate.combinations():
             t0 = time.perf_counter()
-            pipeline = build_pipeline(
-                schema, make_regressor(candidate.regressor, params, seed), config.target_transform
-            )
+            pipeline = make_pipeline(schema, candidate.regressor, params, config, seed)
             pipeline.fit(x_sel, y_sel)
             fit_seconds = time.perf_counter() - t0
             score = CandidateScore(
@@ -207,16 +218,18 @@ def _train(
     started = time.perf_counter()
     refit_train = sample(frames["train"], config.refit.max_rows, seed)
     x_train, y_train = xy(refit_train, schema)
-    pipeline = build_pipeline(
-        schema, make_regressor(best.regressor, best.params, seed), config.target_transform
-    )
+    pipeline = make_pipeline(schema, best.regressor, best.params, config, seed)
     pipeline.fit(x_train, y_train)
     timings["refit_seconds"] = time.perf_counter() - started
 
     started = time.perf_counter()
     result_metrics: dict[str, float] = {}
     for split in SPLITS:
-        x, y = xy(frames[split], schema)
+        # Train metrics (an overfitting check) on a sample when large; val and test in full.
+        frame = frames[split]
+        if split == "train":
+            frame = sample(frame, config.evaluation.max_train_rows, seed)
+        x, y = xy(frame, schema)
         for name, value in metrics(y, pipeline.predict(x)).items():
             result_metrics[f"{split}_{name}"] = value
     timings["evaluate_seconds"] = time.perf_counter() - started

@@ -9,34 +9,20 @@ from typing import Any
 
 import pandas as pd
 
-from mlops_core.errors import BadInput, DataQualityError, Unavailable
+from mlops_core.errors import BadInput, DataQualityError
 from mlops_core.settings import PlatformSettings
 
 SPLITS = ("train", "val", "test")
-_HASH_KEYS = ("content_hash", "data_hash", "hash", "md5")
 
 
 @dataclass
 class DataVersion:
     tag: str
-    content_hash: str | None
-    source: str  # where the registry lives
+    content_hash: str | None  # the registry's content hash of the version (manifest)
+    source: str  # the registry's git URL
     manifest: dict[str, Any]
     frames: dict[str, pd.DataFrame]
     split_hashes: dict[str, str] = field(default_factory=dict)  # split -> DVC md5
-
-
-def _find_hash(obj: Any) -> str | None:
-    if isinstance(obj, dict):
-        for key in _HASH_KEYS:
-            value = obj.get(key)
-            if isinstance(value, str) and value:
-                return value
-    for key in _HASH_KEYS:
-        value = getattr(obj, key, None)
-        if isinstance(value, str) and value:
-            return value
-    return None
 
 
 def dvc_md5(path: Path) -> str:
@@ -50,10 +36,8 @@ def dvc_md5(path: Path) -> str:
 
 def load_data_version(settings: PlatformSettings, tag: str | None, dest: Path) -> DataVersion:
     """Pull version `tag` (default: the newest) into dest and read its splits."""
-    try:
-        from mlops_core.registry import DataRegistry
-    except ImportError:  # pragma: no cover - the registry ships with mlops_core
-        raise Unavailable("the data registry (mlops_core.registry) is not installed") from None
+    from mlops_core.registry import DataRegistry
+
     registry = DataRegistry.from_settings(settings)
     if tag is None:
         tag = registry.latest()
@@ -64,12 +48,7 @@ def load_data_version(settings: PlatformSettings, tag: str | None, dest: Path) -
             )
     paths = registry.pull(tag, dest)
     manifest = registry.manifest(tag)
-    content_hash = _find_hash(manifest)
-    if content_hash is None:
-        for info in registry.versions():
-            if getattr(info, "tag", None) == tag:
-                content_hash = _find_hash(info)
-                break
+    content_hash = manifest.get("content_hash") or None
     frames: dict[str, pd.DataFrame] = {}
     split_hashes: dict[str, str] = {}
     for split in SPLITS:
