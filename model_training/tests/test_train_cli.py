@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 CONFIGS = Path(__file__).parent / "configs"
 
 
@@ -66,3 +68,93 @@ def test_unreachable_tracking_server(mlops, mlops_home, monkeypatch):
     assert result.exit_code == 5
     error = one_line_error(result)
     assert uri in error and "not reachable" in error
+
+
+def ingest(mlops, rows: int = 1500, seed: int = 3) -> dict:
+    result = mlops("ingest", "--synthetic", rows, "--seed", seed, "--json")
+    assert result.exit_code == 0, result.stderr
+    return result.json
+
+
+def registry_dvc_md5(home: Path, tag: str, split: str) -> str:
+    import subprocess
+
+    import yaml
+
+    text = subprocess.run(
+        ["git", "-C", str(home / "data-registry.git"), "show", f"{tag}:data/{split}.parquet.dvc"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return yaml.safe_load(text)["outs"][0]["md5"]
+
+
+@pytest.mark.slow
+def test_train_from_the_data_registry_then_gate_against_the_champion(
+    mlops, tracking_uri, unique_model_name, mlops_home
+):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    ingested = ingest(mlops)
+    fast = CONFIGS / "fast.yaml"
+
+    first = mlops("train", "--config", fast, "--seed", 5, "--json")
+    assert first.exit_code == 0, first.stderr
+    out = first.json
+    assert out["ok"] is True
+    assert out["gate"] == "passed"
+    assert out["model_name"] == unique_model_name
+    assert out["model_version"] == "1"
+    assert out["data_version"] == ingested["data_version"] == "data-v1"  # the newest
+    assert set(out["metrics"]) >= {"test_rmse", "test_mae", "test_r2", "test_mape"}
+    # Lineage: the run names the data version, its registry content hash, and each
+    # split's DVC md5 exactly as the registry's .dvc metafiles record it.
+    run = client.get_run(out["run_id"])
+    assert run.data.tags["data_version"] == "data-v1"
+    assert run.data.tags["data_hash"] == ingested["content_hash"]
+    for item in run.inputs.dataset_inputs:
+        tags = {t.key: t.value for t in item.tags}
+        assert tags["dvc_md5"] == registry_dvc_md5(mlops_home, "data-v1", tags["split"])
+        assert item.dataset.digest == tags["dvc_md5"]
+
+    # Same data version, config and seed: the same metrics.
+    second = mlops("train", "--data-version", "data-v1", "--config", fast, "--seed", 5, "--json")
+    assert second.exit_code == 0, second.stderr
+    assert second.json["metrics"] == out["metrics"]
+    assert second.json["model_version"] == "2"
+
+    # Version 2 is promoted; a deliberately worse model is refused with exit code 3.
+    client.set_registered_model_alias(unique_model_name, "champion", "2")
+    worse = mlops("train", "--config", CONFIGS / "worse.yaml", "--json")
+    assert worse.exit_code == 3
+    refused = worse.json
+    assert refused["ok"] is False
+    assert refused["gate"] == "failed"
+    assert refused["model_version"] == "3"
+    assert "champion v2" in refused["reason"]
+    assert "quality gate refused" in refused["error"]
+    version = client.get_model_version(unique_model_name, "3")
+    assert version.tags["validation_status"] == "failed"
+    assert version.tags["validation_reason"] == refused["reason"]
+    assert client.get_model_version_by_alias(unique_model_name, "challenger").version == "2"
+
+
+def test_unknown_data_version_is_refused_before_anything_is_registered(
+    mlops, tracking_uri, unique_model_name
+):
+    ingest(mlops, rows=300)
+    result = mlops(
+        "train", "--data-version", "data-v9", "--config", CONFIGS / "fast.yaml", "--json"
+    )
+    assert result.exit_code == 2
+    assert "data-v9" in one_line_error(result)
+    assert nothing_tracked(tracking_uri, unique_model_name)
+
+
+def test_an_empty_registry_says_to_ingest_first(mlops, tracking_uri, unique_model_name):
+    result = mlops("train", "--config", CONFIGS / "fast.yaml", "--json")
+    assert result.exit_code == 2
+    assert "mlops ingest" in one_line_error(result)
+    assert nothing_tracked(tracking_uri, unique_model_name)
