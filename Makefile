@@ -36,7 +36,9 @@ format: install ## Apply ruff fixes and formatting
 	$(UV) run --frozen ruff format .
 
 demo: install ## Run the whole loop on the embedded runtime (no Docker, no cluster)
+	$(UV) run --frozen mlops mlflow up
 	$(UV) run --frozen mlops ingest --synthetic 5000 --seed 42
+	$(UV) run --frozen mlops train
 
 down: install ## Stop every background service of the embedded runtime
 	$(UV) run --frozen mlops down

@@ -119,21 +119,24 @@ def test_train_from_the_data_registry_then_gate_against_the_champion(
         assert tags["dvc_md5"] == registry_dvc_md5(mlops_home, "data-v1", tags["split"])
         assert item.dataset.digest == tags["dvc_md5"]
 
-    # Same data version, config and seed: the same metrics.
+    # Version 1 is promoted (as `mlops promote` would). Same data version, config and seed:
+    # the same metrics, so it passes the comparison with the champion.
+    client.set_registered_model_alias(unique_model_name, "champion", "1")
     second = mlops("train", "--data-version", "data-v1", "--config", fast, "--seed", 5, "--json")
     assert second.exit_code == 0, second.stderr
     assert second.json["metrics"] == out["metrics"]
     assert second.json["model_version"] == "2"
+    assert "champion v1" in second.json["reason"]
+    assert client.get_model_version_by_alias(unique_model_name, "challenger").version == "2"
 
-    # Version 2 is promoted; a deliberately worse model is refused with exit code 3.
-    client.set_registered_model_alias(unique_model_name, "champion", "2")
+    # A deliberately worse model is refused with exit code 3 and never made challenger.
     worse = mlops("train", "--config", CONFIGS / "worse.yaml", "--json")
     assert worse.exit_code == 3
     refused = worse.json
     assert refused["ok"] is False
     assert refused["gate"] == "failed"
     assert refused["model_version"] == "3"
-    assert "champion v2" in refused["reason"]
+    assert "champion v1" in refused["reason"]
     assert "quality gate refused" in refused["error"]
     version = client.get_model_version(unique_model_name, "3")
     assert version.tags["validation_status"] == "failed"

@@ -68,3 +68,22 @@ def test_feature_importance_covers_every_feature(schema, frames, fast_config):
     table = feature_importance(result.pipeline, frames["val"], schema, 300, 2, 0)
     assert sorted(table["feature"]) == sorted(schema.feature_names)
     assert table["importance_mean"].iloc[0] > 0
+
+
+def test_target_transform_is_searched_like_a_parameter(schema, frames, tmp_path):
+    from sklearn.compose import TransformedTargetRegressor
+
+    from model_training.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "candidates: [{name: ridge, regressor: Ridge,"
+        " search: {alpha: [1.0], target_transform: [log, none]}}]\n"
+    )
+    config, _, _ = load_config(path)
+    result = train(frames, schema, config)
+    assert sorted(s.params["target_transform"] for s in result.candidates) == ["log", "none"]
+    assert result.candidates[0].val != result.candidates[1].val
+    final = result.pipeline.named_steps["regressor"]
+    is_log = isinstance(final, TransformedTargetRegressor)
+    assert is_log == (result.best.params["target_transform"] == "log")

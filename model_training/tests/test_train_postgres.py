@@ -56,7 +56,7 @@ def test_train_register_and_resolve_with_a_postgres_backend(
     from model_training.tracking import train_and_register
 
     configure_tracking(postgres_mlflow)
-    config, source, text = load_config(CONFIGS / "fast.yaml")
+    config, source, text = load_config(CONFIGS / "worse.yaml")  # fast: a constant model
     data = DataVersion("data-v1", "pg-hash", "/registry.git", {}, frames)
     result = train_and_register(
         data,
@@ -70,7 +70,7 @@ def test_train_register_and_resolve_with_a_postgres_backend(
     assert result["gate"] == "passed"
     ref = resolve_model(unique_model_name, "challenger", postgres_mlflow)
     assert ref.data_version == "data-v1"
-    assert ref.metrics["test_r2"] == pytest.approx(result["metrics"]["test_r2"])
+    assert ref.metrics["test_rmse"] == pytest.approx(result["metrics"]["test_rmse"])
     version = MlflowClient(postgres_mlflow).get_model_version(unique_model_name, ref.version)
     assert version.tags["validation_status"] == "passed"
 
