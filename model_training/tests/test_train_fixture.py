@@ -80,7 +80,6 @@ def test_the_training_run_records_lineage_metrics_and_artifacts(trained_model):
         for f in client.list_artifacts(trained_model.run_id, folder)
     }
     assert {
-        "model",
         "plots/residuals.png",
         "plots/feature_importance.png",
         "importance/feature_importance.csv",
