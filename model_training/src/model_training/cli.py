@@ -99,9 +99,8 @@ def train(
             f"r2 {m['test_r2']:.3f}  mape {m['test_mape']:.3f}"
         )
         console.print(f"  gate: {result['reason']}")
-        console.print(
-            f"  run: {tracking_uri}/#/experiments/{result['experiment_id']}/runs/{result['run_id']}"
-        )
+        run_url = f"{tracking_uri}/#/experiments/{result['experiment_id']}/runs/{result['run_id']}"
+        console.print(f"  run: {run_url}", soft_wrap=True, highlight=False)
 
     emit(result, as_json, human)
 
