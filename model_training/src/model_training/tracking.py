@@ -11,11 +11,11 @@ model version tags data_version, data_hash, validation_status, validation_reason
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -270,9 +270,15 @@ def train_and_register(
 
     # The model's requirements are explicit: no uv.lock/pyproject copied from the cwd.
     os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
+    if not log.isEnabledFor(logging.DEBUG):
+        # MLflow's chatter (uv detection, "pip version unknown" in a uv venv) is no news.
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+    mlflow_prints = io.StringIO()
     with (
-        # MLflow prints run URLs on stdout, which is reserved for the command's result.
-        contextlib.redirect_stdout(sys.stderr),
+        # MLflow prints run URLs on stdout, which is reserved for the command's result;
+        # they go to the debug log (the result carries the run's id).
+        contextlib.redirect_stdout(mlflow_prints),
         quiet_warnings(),
         threadpool_limits(limits=config.threads),
         tempfile.TemporaryDirectory(prefix="mlops-train-") as tmp,
@@ -432,6 +438,7 @@ def train_and_register(
         mlflow.set_tag(TAG_VALIDATION_REASON, decision.reason[:5000])
         mlflow.log_metric("total_seconds", time.perf_counter() - started)
 
+    log.debug("mlflow: %s", mlflow_prints.getvalue().strip())
     return {
         "ok": decision.passed,
         "model_name": model_name,
