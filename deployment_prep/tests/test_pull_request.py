@@ -110,3 +110,15 @@ def test_repo_is_derived_from_a_github_remote():
     [flag, value] = push_auth_config("https://github.com/acme/gitops.git", "tok")
     assert flag == "-c" and value.startswith("http.https://github.com/.extraheader=")
     assert push_auth_config("/srv/git/gitops.git", "tok") == []
+
+
+def test_a_token_without_a_remote_is_refused_before_anything_moves(
+    mlops, register, stub_checks, client, unique_model_name, mlops_home, monkeypatch
+):
+    monkeypatch.setenv("MLOPS_PROMOTE_GITHUB_TOKEN", "ghp_test_token")
+    register()
+    result = mlops("promote", "--json")  # the embedded GitOps repository has no remote
+    assert result.exit_code == 2
+    assert "no remote" in result.json["error"]
+    assert champion(client, unique_model_name) is None
+    assert stub_checks == []

@@ -241,10 +241,11 @@ class Checkout:
         git(self.path, "reset", "-q", "--hard", commit)
         git(self.path, "clean", "-fdq")
 
-    def delete_remote_branch(self, branch: str) -> None:
+    def delete_remote_branch(self, branch: str, extra_config: list[str] | None = None) -> None:
         """Best effort: remove a branch this command pushed (its pull request failed)."""
         if self.remote:
-            git(self.path, "push", "-q", self.remote, "--delete", branch, check=False)
+            args = [*(extra_config or []), "push", "-q", self.remote, "--delete", branch]
+            git(self.path, *args, check=False)
 
     def push(self, refspec: str, extra_config: list[str] | None = None) -> None:
         """Push; Conflict when the remote rejects, Unavailable when it cannot be reached."""

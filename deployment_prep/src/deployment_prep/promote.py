@@ -20,7 +20,7 @@ from pathlib import Path
 
 from deployment_prep import gitops, models
 from deployment_prep.settings import PromoteSettings, check_envs, get_promote_settings
-from mlops_core.errors import BadInput, GateRefused, MlopsError
+from mlops_core.errors import BadInput, GateRefused, MlopsError, Unavailable
 from mlops_core.settings import PlatformSettings, get_settings
 
 log = logging.getLogger("mlops.promote")
@@ -70,8 +70,8 @@ def _apply(
     outcome: dict = {"commit": commit, "pushed": False, "pull_request": None}
     pr_branch = None
     try:
+        alias_moved = True  # from here on, moving it back is the undo (harmless if it did not)
         models.set_champion(c, cand.name, cand.version, new_hist)
-        alias_moved = True
         if commit and checkout.remote and settings.push:
             token = settings.github_token.get_secret_value() if settings.github_token else None
             if token:
@@ -93,15 +93,39 @@ def _apply(
             except Exception as undo_exc:  # pragma: no cover - both stores failing at once
                 undo.append(f"could NOT move alias champion back to {current}: {undo_exc}")
         if pr_branch:
-            checkout.delete_remote_branch(pr_branch)
+            checkout.delete_remote_branch(pr_branch, _auth(settings, checkout))
         if commit:
             checkout.reset_to(base)
             undo.append("local commit discarded")
         if isinstance(exc, MlopsError) and undo:
             exc.message += f" (nothing changed: {'; '.join(undo)})"
             exc.details.setdefault("rolled_back", undo)
+        elif isinstance(exc, Exception):
+            raise Unavailable(
+                f"the promotion of {cand.uri} failed ({type(exc).__name__}: {exc}); "
+                f"nothing changed: {'; '.join(undo) or 'no state had moved'}",
+                details={"rolled_back": undo},
+            ) from exc
         raise
     return outcome
+
+
+def _auth(settings: PromoteSettings, checkout: gitops.Checkout) -> list[str]:
+    from deployment_prep import github
+
+    if not settings.github_token:
+        return []
+    return github.push_auth_config(checkout.remote_url(), settings.github_token.get_secret_value())
+
+
+def _preflight(settings: PromoteSettings, checkout: gitops.Checkout) -> None:
+    """Refuse settings that cannot work before anything moves."""
+    if settings.github_token and not (checkout.remote and settings.push):
+        raise BadInput(
+            f"MLOPS_PROMOTE_GITHUB_TOKEN is set but the GitOps checkout {checkout.path} has no "
+            f"remote {settings.remote!r} to push a pull-request branch to (or "
+            "MLOPS_PROMOTE_PUSH is false)"
+        )
 
 
 def _pull_request(settings, checkout, token: str, branch: str, message: str) -> dict:
@@ -114,9 +138,7 @@ def _pull_request(settings, checkout, token: str, branch: str, message: str) -> 
             "MLOPS_PROMOTE_GITHUB_TOKEN is set but the GitHub repository is unknown: set "
             f"MLOPS_PROMOTE_GITHUB_REPO=owner/name (remote {remote_url} is not on github.com)"
         )
-    checkout.push(
-        f"HEAD:refs/heads/{branch}", extra_config=github.push_auth_config(remote_url, token)
-    )
+    checkout.push(f"HEAD:refs/heads/{branch}", extra_config=_auth(settings, checkout))
     title, _, body = message.partition("\n")
     return github.open_pull_request(
         settings.github_api_url,
@@ -214,6 +236,7 @@ def promote(
             details={"model_version": cand.version},
         )
     checkout = gitops.open_checkout(settings, platform.home)
+    _preflight(settings, checkout)
     with gitops.locked(checkout):
         checkout.ensure_clean_and_current()
         current = models.alias_version(c, name, models.CHAMPION)
@@ -303,6 +326,7 @@ def rollback(to: str | None = None, envs: list[str] | None = None) -> dict:
     name = platform.registered_model
     models.registered_model(c, name)
     checkout = gitops.open_checkout(settings, platform.home)
+    _preflight(settings, checkout)
     with gitops.locked(checkout):
         checkout.ensure_clean_and_current()
         current = models.alias_version(c, name, models.CHAMPION)
