@@ -100,7 +100,7 @@ def test_promote_pushes_and_rollback_adds_a_commit(
     assert first.exit_code == 0, first.stderr
     assert first.json["pushed"] is True
     v2 = register()
-    second = mlops("promote", "--json")
+    second = mlops("promote", "--env", "kind", "--env", "prod", "--json")
     assert second.exit_code == 0, second.stderr
     assert second.json["previous_version"] == v1
     assert champion(client, unique_model_name) == v2
@@ -113,13 +113,15 @@ def test_promote_pushes_and_rollback_adds_a_commit(
     assert back.exit_code == 0, back.stderr
     out = back.json
     assert out["model_version"] == v1 and out["previous_version"] == v2
+    assert out["envs"] == ["kind", "prod"]  # wherever v2 had been promoted
     assert champion(client, unique_model_name) == v1
     head = git(remote, "rev-parse", "main")
     # A new commit on top: history is never rewritten.
     assert git(remote, "rev-parse", "main~1") == pushed
     assert head == out["commit"]
-    shown = git(remote, "show", "main:gitops/envs/kind/model-values.yaml")
-    assert yaml.safe_load(shown)["model"]["version"] == v1
+    for env in ("kind", "prod"):
+        shown = git(remote, "show", f"main:gitops/envs/{env}/model-values.yaml")
+        assert yaml.safe_load(shown)["model"]["version"] == v1
     message = git(remote, "log", "-1", "--format=%B", "main")
     assert f"v{v1}" in message and "Roll back" in message
 

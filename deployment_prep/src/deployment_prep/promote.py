@@ -322,6 +322,7 @@ def promote(
 
 
 def rollback(to: str | None = None, envs: list[str] | None = None) -> dict:
+    given = envs
     platform, settings, envs, c = _context(envs)
     name = platform.registered_model
     models.registered_model(c, name)
@@ -331,6 +332,9 @@ def rollback(to: str | None = None, envs: list[str] | None = None) -> dict:
         checkout.ensure_clean_and_current()
         current = models.alias_version(c, name, models.CHAMPION)
         old_hist = models.history(c, name)
+        if not given:
+            # Every environment the current champion was put into goes back with it.
+            envs = _champion_envs(old_hist, current, checkout) or envs
         stack = list(old_hist.stack)
         if current and (not stack or stack[-1] != current):
             stack.append(current)
@@ -368,6 +372,22 @@ def rollback(to: str | None = None, envs: list[str] | None = None) -> dict:
         result["changed"] = True
     result["reload"] = reload_service(platform, settings, cand)
     return result
+
+
+def _champion_envs(hist: models.History, current: str | None, checkout) -> list[str]:
+    from deployment_prep.settings import ENVIRONMENTS
+
+    found: list[str] = []
+    for event in reversed(hist.events):
+        if event.get("version") != current:
+            break
+        found += [e for e in event.get("envs") or [] if e in ENVIRONMENTS and e not in found]
+    # And any environment whose committed file pins the current champion.
+    for env in ENVIRONMENTS:
+        values = checkout.read_values(env)
+        if values and values["version"] == current and env not in found:
+            found.append(env)
+    return found
 
 
 def _run_checks(platform, settings, cand, work: Path) -> dict:
