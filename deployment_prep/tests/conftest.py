@@ -67,7 +67,7 @@ def stub_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     test_checks.py and the slow tests run the real ones. Records the versions checked."""
     checked: list[str] = []
 
-    def run(platform, settings, cand, work):
+    def run(platform, settings, cand, work, worker=None):
         checked.append(cand.version)
         return {
             "checks": [{"name": "stub", "ok": True, "detail": "checks stubbed in this test"}],
@@ -76,6 +76,7 @@ def stub_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         }
 
     monkeypatch.setattr("deployment_prep.promote._run_checks", run)
+    monkeypatch.setattr("deployment_prep.promote._start_worker", lambda platform: None)
     return checked
 
 

@@ -17,7 +17,46 @@ def pull_splits(platform, data_version: str, dest: Path) -> dict[str, Path]:
     return DataRegistry.from_settings(platform).pull(data_version, dest)
 
 
-def run_checks(platform, settings, candidate, work: Path) -> dict:
+class Worker:
+    """The clean check process, started early: it imports MLflow while the caller resolves
+    the version, checks the GitOps checkout and pulls the data; then it gets the spec."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "deployment_prep.check_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_worker_env(tracking_uri),
+        )
+
+        self.done = False
+
+    def communicate(self, spec: dict, timeout: float) -> tuple[int, str, str]:
+        try:
+            out, err = self.proc.communicate(json.dumps(spec), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise
+        self.done = True
+        return self.proc.returncode, out, err
+
+    def close(self) -> None:
+        """Stop it when it was not needed (a refusal before the checks) or timed out."""
+        if self.done:
+            return
+        self.done = True
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+
+def start_worker(tracking_uri: str) -> Worker:
+    return Worker(tracking_uri)
+
+
+def run_checks(platform, settings, candidate, work: Path, worker: Worker | None = None) -> dict:
     """Check `candidate` as a deployable; returns the worker's result (GateRefused on a
     failed check, Unavailable when the registry cannot be read)."""
     if not candidate.data_version:
@@ -41,26 +80,20 @@ def run_checks(platform, settings, candidate, work: Path) -> dict:
         "latency_budget_ms": settings.latency_budget_ms,
     }
     (work / "model").mkdir(parents=True, exist_ok=True)
+    worker = worker or Worker(platform.tracking_uri)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "deployment_prep.check_worker"],
-            input=json.dumps(spec),
-            capture_output=True,
-            text=True,
-            timeout=settings.check_timeout,
-            env=_worker_env(platform.tracking_uri),
-        )
+        returncode, stdout, stderr = worker.communicate(spec, settings.check_timeout)
     except subprocess.TimeoutExpired as exc:
         raise GateRefused(
             f"the deployable checks of {candidate.name} v{candidate.version} took longer than "
             f"{settings.check_timeout:g} s (MLOPS_PROMOTE_CHECK_TIMEOUT)"
         ) from exc
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = "\n".join(proc.stderr.splitlines()[-10:])
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    if returncode != 0 or not lines:
+        tail = "\n".join(stderr.splitlines()[-10:])
         raise GateRefused(
             f"the check process for {candidate.name} v{candidate.version} failed "
-            f"(exit {proc.returncode}):\n{tail}"
+            f"(exit {returncode}):\n{tail}"
         )
     result = json.loads(lines[-1])
     if result.get("error_kind") == "download":

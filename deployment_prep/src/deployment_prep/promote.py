@@ -226,6 +226,16 @@ def promote(
     envs: list[str] | None = None,
     build_context: Path | None = None,
 ) -> dict:
+    # The check process starts first: its imports overlap with the work below.
+    worker = _start_worker(get_settings())
+    try:
+        return _promote(worker, version, envs, build_context)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _promote(worker, version: str | None, envs: list[str] | None, build_context) -> dict:
     platform, settings, envs, c = _context(envs)
     name = platform.registered_model
     cand = models.candidate(c, name, version)
@@ -263,7 +273,7 @@ def promote(
         with tempfile.TemporaryDirectory(prefix="promote-", dir=_work_dir(platform)) as work:
             log.info("checking %s as a deployable", cand.uri)
             try:
-                checked = _run_checks(platform, settings, cand, Path(work))
+                checked = _run_checks(platform, settings, cand, Path(work), worker)
             except GateRefused as exc:
                 _tag_check(c, cand, "failed", exc.message)
                 raise
@@ -390,10 +400,16 @@ def _champion_envs(hist: models.History, current: str | None, checkout) -> list[
     return found
 
 
-def _run_checks(platform, settings, cand, work: Path) -> dict:
+def _run_checks(platform, settings, cand, work: Path, worker=None) -> dict:
     from deployment_prep.checks import run_checks
 
-    return run_checks(platform, settings, cand, work)
+    return run_checks(platform, settings, cand, work, worker)
+
+
+def _start_worker(platform: PlatformSettings):
+    from deployment_prep.checks import start_worker
+
+    return start_worker(platform.tracking_uri)
 
 
 def _work_dir(platform: PlatformSettings) -> str:
