@@ -1,0 +1,299 @@
+"""Task factory shared by the DAG files: how one pipeline stage runs as an Airflow task.
+
+One setting, the environment variable MLOPS_TASK_RUNNER, read when a DAG file is parsed,
+chooses for every stage task:
+
+- `local` (the default): the stage's `mlops ... --json` command as a subprocess of the Airflow
+  worker (the embedded runtime, `mlops up --airflow`);
+- `kubernetes`: a KubernetesPodOperator running the stage's image (gitops/images.yaml) with
+  the same command, configuration from a ConfigMap, credentials from Secret references, the
+  pipeline's service account, resources, logs collected and the `--json` result pushed as XCom.
+
+In both, the command goes through `python -m mlops_core.taskrun`, which maps exit codes: the
+codes a task accepts (the gate refused: 3, drift: 6, too little data: 7) end the task as a
+success whose XCom carries the command's JSON result plus `exit_code`, so a branch task
+decides what happens next; other codes fail the task (bad input, data quality: no retry).
+
+The DAG files are identical for both runners. Nothing here reads an Airflow Variable or
+Connection, and nothing heavy is imported at module level: the Kubernetes classes are
+imported only when the kubernetes runner builds a pod task.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+RUNNER_VARIABLE = "MLOPS_TASK_RUNNER"
+RUNNERS = ("local", "kubernetes")
+XCOM_FILE = "/airflow/xcom/return.json"
+
+# The image of each stage (CONTRACTS section 7; the list of record is gitops/images.yaml).
+STAGE_IMAGES: dict[str, str] = {
+    "ingest": "mlops-data-ingestion",
+    "train": "mlops-model-training",
+    "promote": "mlops-deployment-prep",
+    "rollback": "mlops-deployment-prep",
+    "monitor": "mlops-model-monitoring",
+}
+
+# Stage package of each image (the key gitops/images.yaml may use instead of the image name).
+IMAGE_STAGES: dict[str, str] = {
+    "mlops-data-ingestion": "data_ingestion",
+    "mlops-model-training": "model_training",
+    "mlops-deployment-prep": "deployment_prep",
+    "mlops-model-monitoring": "model_monitoring",
+}
+
+# Retries with exponential backoff for every task (a stage command is safe to run again:
+# ingesting the same data makes no new version, promoting a version twice changes nothing).
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "mlops",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+    "execution_timeout": timedelta(hours=2),
+}
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+
+# Pod resources per stage (requests sized for the embedded demo's data, limits for 1M rows).
+STAGE_RESOURCES: dict[str, Resources] = {
+    "ingest": Resources("500m", "1Gi", "2", "3Gi"),
+    "train": Resources("1", "2Gi", "2", "4Gi"),
+    "promote": Resources("250m", "512Mi", "1", "2Gi"),
+    "rollback": Resources("100m", "256Mi", "500m", "1Gi"),
+    "monitor": Resources("500m", "2Gi", "2", "4Gi"),
+}
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """An environment variable of a stage pod read from a Kubernetes Secret."""
+
+    env: str
+    secret: str
+    key: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Names of the cluster objects a stage pod uses (created by charts/mlops-pipeline)."""
+
+    namespace: str = "mlops"
+    service_account: str = "mlops-pipeline"
+    configmap: str = "mlops-pipeline-config"
+    secret_env: tuple[SecretEnv, ...] = (
+        SecretEnv("AWS_ACCESS_KEY_ID", "mlops-s3-credentials", "AWS_ACCESS_KEY_ID"),
+        SecretEnv("AWS_SECRET_ACCESS_KEY", "mlops-s3-credentials", "AWS_SECRET_ACCESS_KEY"),
+        SecretEnv("MLOPS_PREDICTION_LOG_URL", "mlops-prediction-log", "url"),
+        SecretEnv("MLOPS_GITOPS_TOKEN", "mlops-gitops-credentials", "token", optional=True),
+    )
+    image_registry: str = ""
+    image_tag: str = "0.1.0"
+
+    @classmethod
+    def from_environment(cls, images_file: Path | None = None) -> ClusterConfig:
+        """Names from MLOPS_K8S_* variables of the Airflow deployment, the image registry
+        and tag from gitops/images.yaml (MLOPS_IMAGE_REGISTRY / MLOPS_IMAGE_TAG override)."""
+        images = read_images_file(images_file or images_yaml_path())
+        env = os.environ
+        return cls(
+            namespace=env.get("MLOPS_K8S_NAMESPACE", cls.namespace),
+            service_account=env.get("MLOPS_K8S_SERVICE_ACCOUNT", cls.service_account),
+            configmap=env.get("MLOPS_K8S_CONFIGMAP", cls.configmap),
+            image_registry=env.get("MLOPS_IMAGE_REGISTRY", images.get("registry", "")),
+            image_tag=env.get("MLOPS_IMAGE_TAG", str(images.get("tag", cls.image_tag))),
+        )
+
+    def image(self, stage: str) -> str:
+        name = STAGE_IMAGES[stage]
+        prefix = f"{self.image_registry.rstrip('/')}/" if self.image_registry else ""
+        return f"{prefix}{name}:{self.image_tag}"
+
+
+def images_yaml_path() -> Path:
+    """gitops/images.yaml of the repository this dags/ folder belongs to (git-sync checks out
+    the whole repository; MLOPS_IMAGES_FILE names another file)."""
+    override = os.environ.get("MLOPS_IMAGES_FILE")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "gitops" / "images.yaml"
+
+
+def read_images_file(path: Path) -> dict:
+    """The images list as a dict ({} when the file is absent: the defaults above apply)."""
+    if not path.is_file():
+        return {}
+    import yaml  # PyYAML ships with Airflow; imported only when the file exists
+
+    data = yaml.safe_load(path.read_text()) or {}
+    return data if isinstance(data, dict) else {}
+
+
+def image_names(images: dict) -> set[str]:
+    """The image names an images.yaml declares, whatever shape its `images` entry has
+    (a mapping stage -> name or -> {name: ...}, or a list of names or of {name: ...})."""
+    entries = images.get("images", {})
+    values = entries.values() if isinstance(entries, dict) else entries
+    names = set()
+    for item in values or []:
+        if isinstance(item, str):
+            names.add(item)
+        elif isinstance(item, dict) and item.get("name"):
+            names.add(str(item["name"]))
+    return names
+
+
+def runner() -> str:
+    value = os.environ.get(RUNNER_VARIABLE, "local").strip().lower() or "local"
+    if value not in RUNNERS:
+        raise ValueError(f"{RUNNER_VARIABLE}={value!r}: expected one of {', '.join(RUNNERS)}")
+    return value
+
+
+def taskrun_prefix(accept: Iterable[int], xcom_file: str | None = None) -> list[str]:
+    """The wrapper in front of the stage command (see mlops_core.taskrun)."""
+    prefix = ["python", "-m", "mlops_core.taskrun"]
+    if xcom_file:
+        prefix += ["--xcom-file", xcom_file]
+    return [*prefix, "--accept", ",".join(str(c) for c in sorted(set(accept))), "--"]
+
+
+def stage_task(
+    task_id: str,
+    stage: str,
+    command: Sequence[str],
+    *,
+    accept: Iterable[int] = (0,),
+    doc_md: str | None = None,
+    **kwargs: Any,
+):
+    """An operator running `command` (an `mlops ... --json` argv whose items may be Jinja
+    templates; items rendering to "" are dropped) for `stage` with the configured runner."""
+    if stage not in STAGE_IMAGES:
+        raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(STAGE_IMAGES)}")
+    if list(command[:1]) != ["mlops"] or "--json" not in command:
+        raise ValueError(f"a stage command is `mlops ... --json`, got {list(command)}")
+    accept = tuple(accept)
+    if runner() == "kubernetes":
+        return _pod_task(task_id, stage, list(command), accept, doc_md=doc_md, **kwargs)
+    return _local_task(task_id, stage, list(command), accept, doc_md=doc_md, **kwargs)
+
+
+def run_stage_locally(argv: list[str], accept: list[int]) -> dict:
+    """Callable of a local stage task: run the command, return its JSON result as XCom."""
+    import logging
+
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    from mlops_core import taskrun
+
+    log = logging.getLogger("mlops.task")
+    try:
+        outcome = taskrun.run(argv, accept=accept, sink=lambda _stream, line: log.info(line))
+    except taskrun.TaskFailed as exc:
+        if exc.retryable:
+            raise AirflowException(str(exc)) from exc
+        raise AirflowFailException(str(exc)) from exc
+    if outcome.exit_code:
+        log.warning("exit code %s accepted as an outcome", outcome.exit_code)
+    return outcome.payload()
+
+
+def _local_task(task_id, stage, command, accept, **kwargs):
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    return PythonOperator(
+        task_id=task_id,
+        python_callable=run_stage_locally,
+        op_kwargs={"argv": command, "accept": list(accept)},
+        **kwargs,
+    )
+
+
+def _pod_task(task_id, stage, command, accept, **kwargs):
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.providers.cncf.kubernetes.secret import Secret
+    from kubernetes.client import models as k8s
+
+    cluster = ClusterConfig.from_environment()
+    res = STAGE_RESOURCES[stage]
+    container_security = k8s.V1SecurityContext(
+        allow_privilege_escalation=False,
+        capabilities=k8s.V1Capabilities(drop=["ALL"]),
+        run_as_non_root=True,
+    )
+    return KubernetesPodOperator(
+        task_id=task_id,
+        name=f"mlops-{task_id.replace('_', '-')}",
+        namespace=cluster.namespace,
+        image=cluster.image(stage),
+        image_pull_policy="IfNotPresent",
+        cmds=taskrun_prefix(accept, XCOM_FILE),
+        arguments=command,
+        env_from=[
+            k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=cluster.configmap))
+        ],
+        env_vars=[
+            k8s.V1EnvVar(name="MLOPS_LOG_FORMAT", value="json"),
+            k8s.V1EnvVar(name="MLOPS_TASK_RUNNER", value="kubernetes"),
+            *optional_secret_env(cluster),
+        ],
+        secrets=[
+            Secret("env", s.env, s.secret, s.key) for s in cluster.secret_env if not s.optional
+        ],
+        container_resources=k8s.V1ResourceRequirements(
+            requests={"cpu": res.cpu_request, "memory": res.memory_request},
+            limits={"cpu": res.cpu_limit, "memory": res.memory_limit},
+        ),
+        service_account_name=cluster.service_account,
+        security_context=k8s.V1PodSecurityContext(
+            run_as_non_root=True,
+            run_as_user=10001,
+            fs_group=10001,
+            seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+        ),
+        container_security_context=container_security,
+        xcom_sidecar_container_security_context=container_security,
+        labels={
+            "app.kubernetes.io/part-of": "mlops-platform",
+            "app.kubernetes.io/component": stage,
+        },
+        get_logs=True,
+        log_events_on_failure=True,
+        do_xcom_push=True,
+        on_finish_action="delete_succeeded_pod",
+        startup_timeout_seconds=600,
+        **kwargs,
+    )
+
+
+def optional_secret_env(cluster: ClusterConfig) -> list:
+    """Optional Secret references (a GitOps token) as V1EnvVar objects: the provider's Secret
+    class cannot mark a reference optional."""
+    from kubernetes.client import models as k8s
+
+    return [
+        k8s.V1EnvVar(
+            name=s.env,
+            value_from=k8s.V1EnvVarSource(
+                secret_key_ref=k8s.V1SecretKeySelector(name=s.secret, key=s.key, optional=True)
+            ),
+        )
+        for s in cluster.secret_env
+        if s.optional
+    ]
