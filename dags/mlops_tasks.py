@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -86,24 +86,59 @@ class SecretEnv:
     env: str
     secret: str
     key: str
+    stages: tuple[str, ...] = tuple(STAGE_IMAGES)
     optional: bool = False
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A volume of a stage pod: a PersistentVolumeClaim or a ConfigMap."""
+
+    name: str
+    path: str
+    claim: str | None = None
+    configmap: str | None = None
+    stages: tuple[str, ...] = tuple(STAGE_IMAGES)
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
-    """Names of the cluster objects a stage pod uses (created by charts/mlops-pipeline)."""
+    """Names of the cluster objects a stage pod uses (charts/pipeline-runtime creates them;
+    docs/platform-engineering.md lists them)."""
 
     namespace: str = "mlops"
     service_account: str = "mlops-pipeline"
     configmap: str = "mlops-pipeline-config"
+    # Credentials: Secret references only, each for the stages that need it.
     secret_env: tuple[SecretEnv, ...] = (
         SecretEnv("AWS_ACCESS_KEY_ID", "mlops-s3-credentials", "AWS_ACCESS_KEY_ID"),
         SecretEnv("AWS_SECRET_ACCESS_KEY", "mlops-s3-credentials", "AWS_SECRET_ACCESS_KEY"),
-        SecretEnv("MLOPS_PREDICTION_LOG_URL", "mlops-prediction-log", "url"),
-        SecretEnv("MLOPS_GITOPS_TOKEN", "mlops-gitops-credentials", "token", optional=True),
+        SecretEnv("MLOPS_PREDICTION_LOG_URL", "mlops-prediction-log", "url", ("monitor",)),
+        SecretEnv(
+            "MLOPS_PROMOTE_GITHUB_TOKEN",
+            "mlops-gitops-credentials",
+            "token",
+            ("promote", "rollback"),
+            optional=True,
+        ),
+    )
+    mounts: tuple[Mount, ...] = (
+        # MLOPS_HOME of the stage pods (the ConfigMap sets MLOPS_HOME=/var/lib/mlops).
+        Mount("state", "/var/lib/mlops", claim="mlops-state"),
+        Mount(
+            "stage-configs", "/etc/mlops/config", configmap="mlops-stage-configs", read_only=True
+        ),
+        Mount("workspace", "/workspace", claim="mlops-evidently-workspace", stages=("monitor",)),
+    )
+    stage_env: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+        ("MLOPS_MONITOR_WORKSPACE", "/workspace", ("monitor",)),
     )
     image_registry: str = ""
     image_tag: str = "0.1.0"
+    pull_policy: str = "IfNotPresent"
+    # stage package -> image name, as gitops/images.yaml lists them
+    image_names: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_environment(cls, images_file: Path | None = None) -> ClusterConfig:
@@ -117,10 +152,19 @@ class ClusterConfig:
             configmap=env.get("MLOPS_K8S_CONFIGMAP", cls.configmap),
             image_registry=env.get("MLOPS_IMAGE_REGISTRY", images.get("registry", "")),
             image_tag=env.get("MLOPS_IMAGE_TAG", str(images.get("tag", cls.image_tag))),
+            pull_policy=str(images.get("pullPolicy", cls.pull_policy)),
+            image_names={
+                str(k): str(v)
+                for k, v in (images.get("images") or {}).items()
+                if isinstance(v, str)
+            }
+            if isinstance(images.get("images"), dict)
+            else {},
         )
 
     def image(self, stage: str) -> str:
-        name = STAGE_IMAGES[stage]
+        default = STAGE_IMAGES[stage]
+        name = self.image_names.get(IMAGE_STAGES[default], default)
         prefix = f"{self.image_registry.rstrip('/')}/" if self.image_registry else ""
         return f"{prefix}{name}:{self.image_tag}"
 
@@ -227,7 +271,6 @@ def _local_task(task_id, stage, command, accept, **kwargs):
 
 def _pod_task(task_id, stage, command, accept, **kwargs):
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-    from airflow.providers.cncf.kubernetes.secret import Secret
     from kubernetes.client import models as k8s
 
     cluster = ClusterConfig.from_environment()
@@ -237,33 +280,60 @@ def _pod_task(task_id, stage, command, accept, **kwargs):
         capabilities=k8s.V1Capabilities(drop=["ALL"]),
         run_as_non_root=True,
     )
+    env = [
+        k8s.V1EnvVar(name="MLOPS_LOG_FORMAT", value="json"),
+        *(k8s.V1EnvVar(name=n, value=v) for n, v, stages in cluster.stage_env if stage in stages),
+        *(
+            k8s.V1EnvVar(
+                name=s.env,
+                value_from=k8s.V1EnvVarSource(
+                    secret_key_ref=k8s.V1SecretKeySelector(
+                        name=s.secret, key=s.key, optional=s.optional or None
+                    )
+                ),
+            )
+            for s in cluster.secret_env
+            if stage in s.stages
+        ),
+    ]
+    mounts = [m for m in cluster.mounts if stage in m.stages]
+    volumes = [
+        k8s.V1Volume(
+            name=m.name,
+            persistent_volume_claim=(
+                k8s.V1PersistentVolumeClaimVolumeSource(claim_name=m.claim) if m.claim else None
+            ),
+            config_map=k8s.V1ConfigMapVolumeSource(name=m.configmap) if m.configmap else None,
+        )
+        for m in mounts
+    ]
     return KubernetesPodOperator(
         task_id=task_id,
         name=f"mlops-{task_id.replace('_', '-')}",
         namespace=cluster.namespace,
         image=cluster.image(stage),
-        image_pull_policy="IfNotPresent",
+        image_pull_policy=cluster.pull_policy,
         cmds=taskrun_prefix(accept, XCOM_FILE),
         arguments=command,
         env_from=[
             k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=cluster.configmap))
         ],
-        env_vars=[
-            k8s.V1EnvVar(name="MLOPS_LOG_FORMAT", value="json"),
-            k8s.V1EnvVar(name="MLOPS_TASK_RUNNER", value="kubernetes"),
-            *optional_secret_env(cluster),
-        ],
-        secrets=[
-            Secret("env", s.env, s.secret, s.key) for s in cluster.secret_env if not s.optional
+        env_vars=env,
+        volumes=volumes,
+        volume_mounts=[
+            k8s.V1VolumeMount(name=m.name, mount_path=m.path, read_only=m.read_only or None)
+            for m in mounts
         ],
         container_resources=k8s.V1ResourceRequirements(
             requests={"cpu": res.cpu_request, "memory": res.memory_request},
             limits={"cpu": res.cpu_limit, "memory": res.memory_limit},
         ),
         service_account_name=cluster.service_account,
+        automount_service_account_token=False,
         security_context=k8s.V1PodSecurityContext(
             run_as_non_root=True,
             run_as_user=10001,
+            run_as_group=10001,
             fs_group=10001,
             seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
         ),
@@ -280,20 +350,3 @@ def _pod_task(task_id, stage, command, accept, **kwargs):
         startup_timeout_seconds=600,
         **kwargs,
     )
-
-
-def optional_secret_env(cluster: ClusterConfig) -> list:
-    """Optional Secret references (a GitOps token) as V1EnvVar objects: the provider's Secret
-    class cannot mark a reference optional."""
-    from kubernetes.client import models as k8s
-
-    return [
-        k8s.V1EnvVar(
-            name=s.env,
-            value_from=k8s.V1EnvVarSource(
-                secret_key_ref=k8s.V1SecretKeySelector(name=s.secret, key=s.key, optional=True)
-            ),
-        )
-        for s in cluster.secret_env
-        if s.optional
-    ]

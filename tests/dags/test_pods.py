@@ -66,18 +66,51 @@ def test_a_broken_pod_does_not_validate(pods):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
 
 
+SECRET_ENV = {
+    "AWS_ACCESS_KEY_ID": "mlops-s3-credentials",
+    "AWS_SECRET_ACCESS_KEY": "mlops-s3-credentials",
+}
+STAGE_SECRET_ENV = {
+    "monitor": {"MLOPS_PREDICTION_LOG_URL": "mlops-prediction-log"},
+    "promote": {"MLOPS_PROMOTE_GITHUB_TOKEN": "mlops-gitops-credentials"},
+    "rollback": {"MLOPS_PROMOTE_GITHUB_TOKEN": "mlops-gitops-credentials"},
+}
+
+
 @pytest.mark.parametrize("task_id", [t for _, t, _ in STAGE_TASKS])
 def test_credentials_come_only_from_secret_references(pods, task_id):
     container = base(pods[task_id])
     env = {e["name"]: e for e in container.get("env", [])}
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLOPS_PREDICTION_LOG_URL"):
-        assert "value" not in env[name]
-        assert env[name]["valueFrom"]["secretKeyRef"]["name"].startswith("mlops-")
+    expected = {**SECRET_ENV, **STAGE_SECRET_ENV.get(task_id, {})}
+    from_secrets = {
+        name: e["valueFrom"]["secretKeyRef"]["name"]
+        for name, e in env.items()
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert from_secrets == expected  # and nothing more: least privilege per stage
     for name, item in env.items():
         if CREDENTIAL.search(name):
             assert "value" not in item, f"{name} has a plain value"
-            assert "secretKeyRef" in item.get("valueFrom", {}), name
     assert container["envFrom"] == [{"configMapRef": {"name": "mlops-pipeline-config"}}]
+    assert not any(CREDENTIAL.search(a) for a in container["args"] + container["command"])
+
+
+@pytest.mark.parametrize("task_id", [t for _, t, _ in STAGE_TASKS])
+def test_pod_mounts_the_platform_state_and_stage_configs(pods, task_id):
+    spec = pods[task_id]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in base(pods[task_id])["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes[mounts["/var/lib/mlops"]]["persistentVolumeClaim"] == {
+        "claimName": "mlops-state"
+    }
+    assert volumes[mounts["/etc/mlops/config"]]["configMap"] == {"name": "mlops-stage-configs"}
+    if task_id == "monitor":
+        workspace = volumes[mounts["/workspace"]]["persistentVolumeClaim"]
+        assert workspace == {"claimName": "mlops-evidently-workspace"}
+        env = {e["name"]: e.get("value") for e in base(pods[task_id])["env"]}
+        assert env["MLOPS_MONITOR_WORKSPACE"] == "/workspace"
+    else:
+        assert "/workspace" not in mounts
 
 
 @pytest.mark.parametrize("task_id", [t for _, t, _ in STAGE_TASKS])
@@ -101,9 +134,11 @@ def test_pod_security_resources_and_service_account(pods, task_id):
     pod = pods[task_id]
     spec = pod["spec"]
     assert spec["serviceAccountName"] == "mlops-pipeline"
+    assert spec["automountServiceAccountToken"] is False
     assert pod["metadata"]["namespace"] == "mlops"
     assert spec["restartPolicy"] == "Never"
     assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     for container in spec["containers"]:
         security = container["securityContext"]
         assert security["allowPrivilegeEscalation"] is False
