@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ class TaskResult:
     argv: list[str]
     exit_code: int
     result: dict = field(default_factory=dict)
+    stderr_tail: list[str] = field(default_factory=list)
 
     def payload(self) -> dict:
         """The command's JSON result plus its exit code: what the task pushes as XCom."""
@@ -51,7 +53,8 @@ class TaskFailed(Exception):
     """The command exited with a code the task does not accept."""
 
     def __init__(self, outcome: TaskResult) -> None:
-        error = outcome.result.get("error") or "no JSON result; see the log above"
+        last = next((line for line in reversed(outcome.stderr_tail) if line.strip()), None)
+        error = outcome.result.get("error") or last or "no output; see the log above"
         super().__init__(
             f"`{' '.join(outcome.argv)}` exited with code {outcome.exit_code}: {error}"
         )
@@ -110,7 +113,17 @@ def run(
     args = resolve_argv(argv)
     display = ["mlops", *args[1:]] if Path(args[0]).name == "mlops" else args
     sink("stderr", f"running: {' '.join(display)}")
-    proc = subprocess.Popen(
+    out_lines: list[str] = []
+    err_lines: deque[str] = deque(maxlen=20)  # the tail, for the failure message
+
+    def pump(stream, name: str, keep) -> None:
+        for raw in stream:
+            line = raw.rstrip("\n")
+            if keep is not None:
+                keep.append(line)
+            sink(name, line)
+
+    with subprocess.Popen(
         args,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -118,26 +131,17 @@ def run(
         env={**os.environ, **(env or {})},
         text=True,
         errors="replace",
-    )
-    out_lines: list[str] = []
-
-    def pump(stream, name: str, keep: list[str] | None) -> None:
-        for raw in stream:
-            line = raw.rstrip("\n")
-            if keep is not None:
-                keep.append(line)
-            sink(name, line)
-
-    threads = [
-        threading.Thread(target=pump, args=(proc.stdout, "stdout", out_lines), daemon=True),
-        threading.Thread(target=pump, args=(proc.stderr, "stderr", None), daemon=True),
-    ]
-    for t in threads:
-        t.start()
-    code = proc.wait()
-    for t in threads:
-        t.join()
-    outcome = TaskResult(display, code, last_json_object("\n".join(out_lines)))
+    ) as proc:
+        threads = [
+            threading.Thread(target=pump, args=(proc.stdout, "stdout", out_lines), daemon=True),
+            threading.Thread(target=pump, args=(proc.stderr, "stderr", err_lines), daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        code = proc.wait()
+        for t in threads:
+            t.join()
+    outcome = TaskResult(display, code, last_json_object("\n".join(out_lines)), list(err_lines))
     if code not in set(accept):
         raise TaskFailed(outcome)
     if xcom_file is not None:
