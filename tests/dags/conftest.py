@@ -4,6 +4,7 @@ DagBags parsed with either task runner, and the environment of `airflow dags tes
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,9 @@ _AIRFLOW_ENV = {
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    # `airflow dags test` runs the execution API in-process; it signs task tokens with this
+    # (without it the API's start-up fails and every task ends with 'svcs_registry' errors).
+    "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
 }
 
 
