@@ -49,10 +49,27 @@ def stage_commands() -> None:
         )
 
 
+def training_config(folder: Path, name: str, refuse: bool = False) -> Path:
+    """The packaged training config cut to its first candidate (a quick run); with refuse,
+    an absolute threshold no model meets, so the quality gate refuses."""
+    from importlib.resources import files
+
+    import yaml
+
+    config = yaml.safe_load((files("model_training") / "default_config.yaml").read_text())
+    config["candidates"] = config["candidates"][:1]
+    if refuse:
+        config["gate"]["thresholds"] = {"r2": {"min": 0.9999}}
+    path = folder / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @pytest.fixture(scope="module")
 def platform(stage_commands, airflow_db, mlflow_server, tmp_path_factory) -> dict[str, str]:
     """Environment of the `airflow dags test` subprocesses: one temporary platform."""
     home = tmp_path_factory.mktemp("dags-platform")
+    configs = tmp_path_factory.mktemp("train-configs")
     env = {
         name: value
         for name, value in os.environ.items()
@@ -67,6 +84,8 @@ def platform(stage_commands, airflow_db, mlflow_server, tmp_path_factory) -> dic
             "MLFLOW_TRACKING_URI": mlflow_server,
             "MLOPS_MODEL_NAME": f"dags-test-{uuid.uuid4().hex[:8]}",
             "MLOPS_PROMOTE_RELOAD": "false",
+            "MLOPS_TRAIN_CONFIG": str(training_config(configs, "quick.yaml")),
+            "TEST_REFUSING_TRAIN_CONFIG": str(training_config(configs, "refuse.yaml", True)),
         }
     )
     return env
@@ -162,6 +181,31 @@ def test_training_pipeline_ends_with_a_champion(platform, trained):
     champion = client.get_model_version_by_alias(platform["MLOPS_MODEL_NAME"], "champion")
     assert str(champion.version) == str(summary["model_version"])
     assert champion.tags.get("data_version") == "data-v1"
+
+
+def test_a_refused_gate_ends_the_run_without_promotion(platform, trained):
+    env = {**platform, "MLOPS_TRAIN_CONFIG": platform["TEST_REFUSING_TRAIN_CONFIG"]}
+    proc = dags_test(env, "mlops_training_pipeline", {"synthetic_rows": 3000, "seed": 7})
+    assert proc.returncode == 0, explain(proc)  # a success, not a crash
+    with metadata_db(platform) as db:
+        run_id, state = latest_run(db, "mlops_training_pipeline")
+        states = task_states(db, "mlops_training_pipeline", run_id)
+        summary = xcom(db, "mlops_training_pipeline", run_id, "summary")
+        refused = xcom(db, "mlops_training_pipeline", run_id, "gate_refused")
+    assert run_id != trained["run_id"] and state == "success"
+    assert states["train"] == "success"
+    assert states["gate_refused"] == "success"
+    assert states["promote"] == "skipped"
+    assert summary["promoted"] is False and summary["gate"] == "failed"
+    assert summary["data_version"] == "data-v1"  # the same data: no new version
+    assert refused["promoted"] is False and "r2" in refused["reason"]
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(platform["MLOPS_MLFLOW_TRACKING_URI"])
+    champion = client.get_model_version_by_alias(platform["MLOPS_MODEL_NAME"], "champion")
+    assert str(champion.version) == str(trained["summary"]["model_version"])  # unchanged
+    assert str(summary["model_version"]) != str(champion.version)
 
 
 def write_drifted_traffic(env: dict[str, str], model_version: str, rows: int = 1500) -> None:
