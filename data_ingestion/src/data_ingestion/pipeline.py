@@ -82,15 +82,11 @@ class Cleaned:
     imputation: dict[str, Any]
     missing: dict[str, int]
     dropped_columns: list[str] = field(default_factory=list)
+    invalid_by_column: dict[str, int] = field(default_factory=dict)  # most first
 
-    @property
-    def invalid_by_column(self) -> dict[str, int]:
-        if self.quarantine.empty:
-            return {}
-        columns = self.quarantine[REASON_COLUMN].str.split("; ").explode().str.split(":").str[0]
-        counts = columns.value_counts()
-        ordered = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
-        return {str(k): int(v) for k, v in ordered}
+
+# (column, messages indexed by row label): the reasons one check found.
+ReasonPart = tuple[str, pd.Series]
 
 
 # ------------------------------------------------------------------------- columns
@@ -156,11 +152,13 @@ def to_output(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     return out
 
 
-def coerce_types(frame: pd.DataFrame, schema: DatasetSchema) -> tuple[pd.DataFrame, pd.Series]:
-    """Numeric columns as float64 (NaN where missing). Returns the frame and, per row with a
-    value of the wrong type, the reason."""
+def coerce_types(
+    frame: pd.DataFrame, schema: DatasetSchema
+) -> tuple[pd.DataFrame, list[ReasonPart]]:
+    """Numeric columns as float64 (NaN where missing). Returns the frame and, per column, the
+    reasons of the rows holding a value of the wrong type."""
     out = frame.copy(deep=False)
-    reasons: list[pd.Series] = []
+    reasons: list[ReasonPart] = []
     for column in schema.columns:
         if not column.is_numeric:
             continue
@@ -175,29 +173,44 @@ def coerce_types(frame: pd.DataFrame, schema: DatasetSchema) -> tuple[pd.DataFra
         bad = (raw.notna().to_numpy() & np.isnan(values)) | np.isinf(values)
         if bad.any():
             shown = raw[bad].map(repr)
-            reasons.append(column.name + ": " + shown + f" is not a number ({column.dtype})")
+            reasons.append(
+                (column.name, column.name + ": " + shown + f" is not a number ({column.dtype})")
+            )
         if column.dtype == "int":
             fractional = ~np.isnan(values) & ~np.isinf(values) & (values != np.floor(values))
             if fractional.any():
-                reasons.append(
-                    column.name + ": " + numeric[fractional].map(repr) + " is not an integer"
-                )
+                text = column.name + ": " + numeric[fractional].map(repr) + " is not an integer"
+                reasons.append((column.name, text))
                 bad = bad | fractional
         if bad.any():
             values = values.copy()
             values[bad] = np.nan
             numeric = pd.Series(values, index=raw.index)
         out[column.name] = numeric
-    return out, _join_reasons(reasons, frame.index)
+    return out, reasons
 
 
-def _join_reasons(parts: list[pd.Series], index: pd.Index) -> pd.Series:
-    if not parts:
-        return pd.Series([], dtype=object, index=index[:0])
-    joined = pd.concat(parts)
-    if joined.index.has_duplicates:
-        joined = joined.groupby(level=0, sort=True).agg("; ".join)
-    return joined.sort_index()
+def combine_reasons(parts: list[ReasonPart], index: pd.Index) -> tuple[pd.Series, dict[str, int]]:
+    """One reason per invalid row ("a: ...; b: ..."), in row order, and the number of
+    invalid rows per column (most first). Vectorised: a million bad rows take a second."""
+    text = np.full(len(index), None, dtype=object)
+    counts: dict[str, int] = {}
+    for column, messages in parts:
+        if messages.index.has_duplicates:  # several checks of one column failed in a row
+            messages = messages.groupby(level=0, sort=False).agg("; ".join)
+        positions = index.get_indexer(messages.index)
+        values = messages.to_numpy(dtype=object)
+        current = text[positions]
+        empty = pd.isna(current)
+        joined = values.copy()
+        if not empty.all():
+            joined[~empty] = current[~empty] + "; " + values[~empty]
+        text[positions] = joined
+        counts[column] = counts.get(column, 0) + len(messages)
+    bad = ~pd.isna(text)
+    reasons = pd.Series(text[bad], index=index[bad], dtype=object)
+    ordered = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return reasons, ordered
 
 
 # ------------------------------------------------------------------------ validate
@@ -231,8 +244,8 @@ def _num(value: float) -> str:
     return f"{value:g}" if np.isfinite(value) else ("-inf" if value < 0 else "inf")
 
 
-def validate(frame: pd.DataFrame, schema: DatasetSchema) -> pd.Series:
-    """Reasons of the rows that break the schema's categories or ranges, by row index."""
+def validate(frame: pd.DataFrame, schema: DatasetSchema) -> list[ReasonPart]:
+    """Per column, the reasons of the rows that break the schema's categories or ranges."""
     import pandera.errors as pe
 
     try:
@@ -247,18 +260,18 @@ def validate(frame: pd.DataFrame, schema: DatasetSchema) -> pd.Series:
                 f"the table breaks schema {schema.name!r}: column {first['column']}: "
                 f"{first['check']} ({first['failure_case']})"
             ) from exc
-        if row_level.empty:
-            return pd.Series([], dtype=object)
-        messages = (
-            row_level["column"].astype(object).astype(str)
-            + ": "
-            + row_level["failure_case"].astype(object).map(repr).astype(str)
-            + " "
-            + row_level["check"].astype(object).astype(str)
-        )
-        messages.index = row_level["index"].astype("int64").to_numpy()
-        return _join_reasons([messages], frame.index)
-    return pd.Series([], dtype=object)
+        parts: list[ReasonPart] = []
+        for column, group in row_level.groupby("column", sort=True):
+            messages = (
+                f"{column}: "
+                + group["failure_case"].astype(object).map(repr).astype(str)
+                + " "
+                + group["check"].astype(object).astype(str)
+            )
+            messages.index = group["index"].astype("int64").to_numpy()
+            parts.append((str(column), messages))
+        return parts
+    return []
 
 
 # -------------------------------------------------------------------------- impute
@@ -339,7 +352,7 @@ def clean(
 
     typed, type_reasons = coerce_types(frame, schema)
     range_reasons = validate(typed, schema)
-    reasons = _join_reasons([r for r in (type_reasons, range_reasons) if len(r)], frame.index)
+    reasons, by_column = combine_reasons([*type_reasons, *range_reasons], frame.index)
 
     checked = len(frame)
     invalid = reasons.index.to_numpy()
@@ -358,7 +371,6 @@ def clean(
         "quarantined": len(invalid),
     }
     if checked == 0 or fraction > max_invalid_fraction or len(invalid) == checked:
-        by_column = Cleaned(frame, rows, quarantine, {}, {}).invalid_by_column
         summary = ", ".join(f"{k} {v}" for k, v in by_column.items())
         if checked == 0:
             message = f"source {shown}: no row left to validate ({n_no_label} without label)"
@@ -389,7 +401,7 @@ def clean(
     imputation = fit_imputation(valid, schema)
     final = finalise(valid, schema, imputation)
     rows["out"] = len(final)
-    return Cleaned(final, rows, quarantine, imputation, missing, extra)
+    return Cleaned(final, rows, quarantine, imputation, missing, extra, by_column)
 
 
 # --------------------------------------------------------------------------- split
