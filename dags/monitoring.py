@@ -29,6 +29,13 @@ from mlops_tasks import DEFAULT_ARGS, stage_task
 DAG_ID = "mlops_monitoring"
 TRAINING_DAG_ID = "mlops_training_pipeline"
 
+
+class TriggerWithNote(TriggerDagRunOperator):
+    """TriggerDagRunOperator whose run note is templated too (the reason)."""
+
+    template_fields = (*TriggerDagRunOperator.template_fields, "note")
+
+
 with DAG(
     dag_id=DAG_ID,
     description="Drift and performance monitoring of the served model; retrains on drift",
@@ -94,7 +101,7 @@ with DAG(
         print(f"no retraining: status {status} ({result.get('rows')} rows)")
         return "no_retraining"
 
-    trigger = TriggerDagRunOperator(
+    trigger = TriggerWithNote(
         task_id="trigger_retraining",
         trigger_dag_id=TRAINING_DAG_ID,
         trigger_run_id="retrain__{{ run_id }}",

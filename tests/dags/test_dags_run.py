@@ -275,6 +275,11 @@ def test_monitoring_on_drifted_traffic_triggers_a_training_run(platform, trained
             "SELECT run_id, state, conf FROM dag_run WHERE dag_id = ? AND run_id = ?",
             ("mlops_training_pipeline", f"retrain__{run_id}"),
         ).fetchone()
+        note = db.execute(
+            "SELECT n.content FROM dag_run_note n JOIN dag_run r ON r.id = n.dag_run_id "
+            "WHERE r.dag_id = ? AND r.run_id = ?",
+            ("mlops_training_pipeline", f"retrain__{run_id}"),
+        ).fetchone()
     assert state == "success", states
     assert states == {
         "monitor": "success",
@@ -289,4 +294,5 @@ def test_monitoring_on_drifted_traffic_triggers_a_training_run(platform, trained
     assert triggered is not None, "no training run was triggered"
     conf = json.loads(triggered[2]) if isinstance(triggered[2], str) else triggered[2]
     assert "drift" in conf["reason"] and schema_numeric.numeric_features[0] in conf["reason"]
+    assert note is not None and note[0] == conf["reason"]  # shown on the run in the UI
     assert triggered[1] == "queued"  # `dags test` runs no scheduler to start it

@@ -61,6 +61,7 @@ def test_monitoring_shape(local_dagbag):
     assert "{{ run_id }}" in trigger.trigger_run_id  # a retry never starts a second run
     assert trigger.skip_when_already_exists is True
     assert "reason" in trigger.conf and "xcom_pull" in trigger.conf["reason"]
+    assert "note" in trigger.template_fields and "xcom_pull" in trigger.note
     # the training pipeline accepts what the trigger passes
     training_params = local_dagbag.dags["mlops_training_pipeline"].params.dump()
     assert set(trigger.conf) <= set(training_params)
