@@ -202,6 +202,13 @@ def image_names(images: dict) -> set[str]:
     return names
 
 
+def pod_images() -> dict[str, str]:
+    """{stage task: image reference} of the pods the DAGs start (for consistency checks
+    against the charts and `make up`'s build list)."""
+    cluster = ClusterConfig.from_environment()
+    return {stage: cluster.image(stage) for stage in STAGE_IMAGES}
+
+
 def runner() -> str:
     value = os.environ.get(RUNNER_VARIABLE, "local").strip().lower() or "local"
     if value not in RUNNERS:

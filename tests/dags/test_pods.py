@@ -179,3 +179,14 @@ def test_pod_image_is_one_the_images_list_names(pods, task_id, image_name):
         assert image.startswith(f"{data['registry'].rstrip('/')}/")
     if data.get("tag"):
         assert tag == str(data["tag"])
+
+
+def test_pod_images_helper_agrees_with_the_built_pods(pods):
+    import sys
+
+    sys.path.insert(0, str(REPO / "dags"))
+    try:
+        import mlops_tasks
+    finally:
+        sys.path.remove(str(REPO / "dags"))
+    assert mlops_tasks.pod_images() == {t: base(pods[t])["image"] for _, t, _ in STAGE_TASKS}
