@@ -37,7 +37,9 @@ format: install ## Apply ruff fixes and formatting
 	$(UV) run --frozen ruff format .
 
 demo: install ## Run the whole loop on the embedded runtime (no Docker, no cluster)
+	$(UV) run --frozen mlops mlflow up
 	$(UV) run --frozen mlops ingest --synthetic 5000 --seed 42
+	$(UV) run --frozen mlops train
 
 airflow: install ## Airflow standalone with dags/ on the embedded runtime (prints the UI URL and admin password)
 	$(UV) run --frozen mlops up --airflow
