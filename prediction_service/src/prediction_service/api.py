@@ -145,6 +145,7 @@ class Service:
         self.api_keys = [k.encode() for k in api_keys]
         self.models: ApiModels = build_models(schema, settings.max_batch)
         self.predictor = Predictor(schema)
+        self.predictor.prepare(model)
         self.batcher = MicroBatcher(self.predictor)
         self.metrics = Metrics()
         self.metrics.bind_writer(writer)
@@ -548,6 +549,7 @@ class Service:
             except MlopsError:
                 self.metrics.model_loads.labels("failed").inc()
                 raise
+            await run_in_threadpool(self.predictor.prepare, new)
             if new.version == previous.version and new.name == previous.name and not force:
                 return previous, previous
             # Warm the new pipeline before it takes traffic.

@@ -46,6 +46,10 @@ def serve(
             help="Seconds between polls of the model alias for a new version (0: off).",
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Report a start-up error as one JSON object on stdout."),
+    ] = False,
 ) -> None:
     """Serve the model over HTTP in the foreground (FastAPI under uvicorn).
 

@@ -90,6 +90,8 @@ class LoadedModel:
     metrics: dict[str, float] = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)
     flavor: str = "sklearn"
+    # records -> predictions through numpy (prediction_service.fastpath), when it applies.
+    fast: Any = field(default=None, repr=False)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -101,6 +103,7 @@ class LoadedModel:
             "data_version": self.data_version,
             "metrics": self.metrics,
             "flavor": self.flavor,
+            "fast_path": self.fast is not None,
             "loaded_at": self.loaded_at,
         }
 
@@ -287,9 +290,10 @@ def load_model(spec: ModelSpec, tracking_uri: str, *, registry_timeout: float) -
 
 
 class Predictor:
-    """Turns validated records into the DataFrame the pipeline takes, and predicts.
+    """Turns validated records into predictions.
 
-    Columns are built once per batch, in schema order, with the training dtypes
+    The numpy fast path (prediction_service.fastpath) when it was verified for the model;
+    else a DataFrame built once per batch, in schema order, with the training dtypes
     (int -> int64, float -> float64, category -> object).
     """
 
@@ -297,11 +301,48 @@ class Predictor:
         import pandas as pd
 
         self._pd = pd
+        self.schema = schema
         self.columns = schema.feature_names
         self._dtypes = {
             c.name: {"int": "int64", "float": "float64", "category": object}[c.dtype]
             for c in schema.features
         }
+
+    def samples(self, n: int = 64) -> list[dict[str, Any]]:
+        """Valid records to check a model with: synthetic rows, else values at the ranges."""
+        if self.schema.synthetic:
+            try:
+                from mlops_core.synthetic import generate
+
+                frame = generate(self.schema, n, seed=12345)[self.columns]
+                return [
+                    {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+                    for row in frame.to_dict("records")
+                ]
+            except Exception:
+                pass
+        rows = []
+        for i in range(n):
+            row: dict[str, Any] = {}
+            for c in self.schema.features:
+                if c.dtype == "category":
+                    cats = c.categories or ("",)
+                    row[c.name] = cats[i % len(cats)]
+                else:
+                    lo = c.min if c.min is not None else 0.0
+                    hi = c.max if c.max is not None else lo + 100.0
+                    v = lo + (hi - lo) * (i / max(1, n - 1))
+                    row[c.name] = round(v) if c.dtype == "int" else float(v)
+            rows.append(row)
+        return rows
+
+    def prepare(self, model: LoadedModel) -> LoadedModel:
+        """Compile and verify the numpy fast path for a freshly loaded model."""
+        if model.flavor == "sklearn":
+            from prediction_service.fastpath import compile_pipeline
+
+            model.fast = compile_pipeline(model.estimator, self.schema, self.samples())
+        return model
 
     def frame(self, records: Sequence[dict[str, Any]]):
         pd = self._pd
@@ -311,5 +352,6 @@ class Predictor:
         return pd.DataFrame(data, copy=False)
 
     def predict(self, model: LoadedModel, records: Sequence[dict[str, Any]]) -> list[float]:
-        out = model.estimator.predict(self.frame(records))
+        fast = model.fast
+        out = fast(records) if fast is not None else model.estimator.predict(self.frame(records))
         return np.asarray(out, dtype="float64").reshape(len(records), -1)[:, 0].tolist()

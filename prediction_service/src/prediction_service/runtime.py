@@ -28,6 +28,13 @@ def _limit_threads() -> None:
         threadpool_limits(1)
     except Exception:  # pragma: no cover - threadpoolctl ships with scikit-learn
         pass
+    try:
+        import sklearn
+
+        # Records are validated (finite, in range) before they reach the model.
+        sklearn.set_config(assume_finite=True)
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def _check_port(host: str, port: int) -> None:
