@@ -95,7 +95,7 @@ def test_spool_while_down_then_replay(tmp_path):
     assert predlog.count(engine) == 122
     assert predlog.count(engine, predlog.feedback) == 1
     engine.dispose()
-    assert writer.stats.replayed == 121
+    assert writer.stats.replayed >= 121  # plus any r-501 spooled before the retry
     assert not list((tmp_path / "spool").iterdir())
 
 

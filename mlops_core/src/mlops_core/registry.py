@@ -346,9 +346,7 @@ class DataRegistry:
             _git("push", "--atomic", "-q", "origin", f"HEAD:refs/heads/{BRANCH}", tag, cwd=clone)
         except _GitFailed as exc:
             if "hook declined" in exc.output or "protected" in exc.output:
-                raise Conflict(
-                    f"the data registry {self.url} refused {tag}: {exc.output}"
-                ) from exc
+                raise Conflict(f"the data registry {self.url} refused {tag}: {exc.output}") from exc
             if any(marker in exc.output for marker in _RACE_MARKERS):
                 raise _PushRejected(exc.output) from exc  # someone else pushed first
             raise Unavailable(

@@ -152,7 +152,9 @@ class Service:
         self.metrics.set_model(model)
         self.recent = RecentIds()
         self.reload_lock = asyncio.Lock()
-        self.category_fields = list(schema.categorical_features)
+        self.category_values = [
+            (c.name, frozenset(c.categories or ())) for c in schema.features if c.categories
+        ]
         self.feature_names = list(schema.feature_names)
         self._validate_one = self.models.features.__pydantic_validator__.validate_python
         self._validate_many = self.models.features_list.validate_python
@@ -242,9 +244,9 @@ class Service:
 
     def normalise(self, record: Any) -> None:
         if isinstance(record, dict):
-            for name in self.category_fields:
+            for name, allowed in self.category_values:
                 value = record.get(name)
-                if isinstance(value, str):
+                if isinstance(value, str) and value not in allowed:
                     record[name] = normalise_category(value)
 
     def validation_error(self, request: Request, exc: ValidationError, prefix: list) -> Response:
