@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from serve_helpers import API_KEY
 
 
 @dataclass
@@ -182,9 +183,6 @@ def start_server(tmp_path_factory, registered_model) -> Iterator:
     yield start
     for server in started:
         server.stop()
-
-
-API_KEY = "test-key-" + "0123456789abcdef"
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 import sqlalchemy as sa
-from helpers import burst, count_ids, wait_for_rows
+from serve_helpers import burst, count_ids, wait_for_rows
 
 # uvicorn re-raises SIGTERM after its graceful shutdown, so the exit status is -15.
 GRACEFUL = (0, -15)

@@ -11,6 +11,9 @@ import sqlalchemy as sa
 
 from mlops_core import predlog
 
+# The admin key of the test servers (never a real secret).
+API_KEY = "test-key-" + "0123456789abcdef"
+
 
 async def _burst(url: str, records: Sequence[dict], prefix: str, concurrency: int) -> list:
     results: list = [None] * len(records)

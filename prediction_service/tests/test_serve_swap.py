@@ -8,9 +8,7 @@ import time
 
 import httpx
 import pytest
-from helpers import burst
-
-from conftest import API_KEY
+from serve_helpers import API_KEY, burst
 
 
 @pytest.fixture(scope="module")

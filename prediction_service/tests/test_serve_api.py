@@ -5,9 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 import sqlalchemy as sa
-from helpers import burst, count_ids, wait_for_rows
+from serve_helpers import API_KEY, burst, count_ids, wait_for_rows
 
-from conftest import API_KEY
 from mlops_core import predlog
 
 
