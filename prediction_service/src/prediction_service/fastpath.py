@@ -102,22 +102,19 @@ def _onehot(t) -> Step:
         raise Unsupported("OneHotEncoder with infrequent categories")
     if t.handle_unknown != "ignore":
         raise Unsupported("OneHotEncoder that raises on unknown categories")
-    lookups = []
+    blocks = []
     offset = 0
     for cats in t.categories_:
-        lookups.append({c: offset + k for k, c in enumerate(cats.tolist())})
+        blocks.append((offset, cats.tolist()))
         offset += len(cats)
     width = offset
 
     def step(x: Matrix) -> Matrix:
-        n = x.shape[0]
-        out = np.zeros((n, width), dtype=np.float64)
-        for j, lookup in enumerate(lookups):
+        out = np.zeros((x.shape[0], width), dtype=np.float64)
+        for j, (start, cats) in enumerate(blocks):
             col = x[:, j]
-            for i in range(n):
-                k = lookup.get(col[i])
-                if k is not None:
-                    out[i, k] = 1.0
+            for k, cat in enumerate(cats):
+                out[:, start + k] = col == cat
         return out
 
     return step
