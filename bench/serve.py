@@ -51,52 +51,23 @@ def start_mlflow(home: Path) -> tuple[str, object]:
 
 
 def register_model(tracking_uri: str) -> str:
-    """Fit the schema-built pipeline (as `mlops train` builds it) and register it."""
+    """Fit the schema-built pipeline `mlops train` builds (model_training.core), with a
+    60-tree random forest (one of its default candidates), and register it."""
     import mlflow
-    import numpy as np
     from mlflow.models import infer_signature
-    from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
     from sklearn.ensemble import RandomForestRegressor
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     from mlops_core.schema import load_schema
     from mlops_core.synthetic import generate
+    from model_training.core import build_pipeline
 
     schema = load_schema()
     frame = generate(schema, 5000, seed=42)
     X, y = frame[schema.feature_names], frame[schema.label.name]
-    prep = ColumnTransformer(
-        [
-            (
-                "numeric",
-                Pipeline(
-                    [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
-                ),
-                schema.numeric_features,
-            ),
-            (
-                "categorical",
-                Pipeline(
-                    [
-                        ("impute", SimpleImputer(strategy="most_frequent")),
-                        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-                    ]
-                ),
-                schema.categorical_features,
-            ),
-        ]
+    forest = RandomForestRegressor(
+        n_estimators=60, min_samples_leaf=3, max_features=0.5, max_samples=0.5, random_state=0
     )
-    reg = TransformedTargetRegressor(
-        regressor=RandomForestRegressor(
-            n_estimators=60, min_samples_leaf=3, max_features=0.5, max_samples=0.5, random_state=0
-        ),
-        func=np.log,
-        inverse_func=np.exp,
-        check_inverse=False,
-    )
-    pipe = Pipeline([("preprocess", prep), ("regressor", reg)]).fit(X, y)
+    pipe = build_pipeline(schema, forest, target_transform="log").fit(X, y)
     import skops.io as sio
 
     name = "bench-serve"

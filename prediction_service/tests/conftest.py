@@ -18,85 +18,28 @@ from serve_helpers import API_KEY
 
 
 @dataclass
-class RegisteredModel:
+class SwapModel:
+    """Two versions of the trained model under a name of their own (aliases free to move)."""
+
     name: str
     versions: list[str]
     tracking_uri: str
 
 
-def _fit(schema, seed: int):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import GradientBoostingRegressor
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    from mlops_core.synthetic import generate
-
-    frame = generate(schema, 1500, seed=seed)
-    prep = ColumnTransformer(
-        [
-            (
-                "num",
-                Pipeline(
-                    [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
-                ),
-                schema.numeric_features,
-            ),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), schema.categorical_features),
-        ]
-    )
-    model = Pipeline(
-        [
-            ("prep", prep),
-            ("model", GradientBoostingRegressor(n_estimators=50 + seed, random_state=seed)),
-        ]
-    )
-    X = frame[schema.feature_names]
-    model.fit(X, frame[schema.label.name])
-    return model, X
-
-
 @pytest.fixture(scope="session")
-def registered_model(mlflow_server: str) -> RegisteredModel:
-    """Two versions of a small sklearn Pipeline registered under a name of their own;
-    version 1 holds alias `champion`, version 2 `challenger`."""
-    import mlflow
+def swap_model(trained_model) -> SwapModel:
+    """The shared trained model copied twice to a new registered name (versions 1 and 2),
+    so tests can move aliases without touching the session's shared model."""
     from mlflow import MlflowClient
-    from mlflow.models import infer_signature
 
-    from mlops_core.schema import load_schema
-
-    schema = load_schema()
-    name = f"serve-test-{uuid.uuid4().hex[:8]}"
-    mlflow.set_tracking_uri(mlflow_server)
-    mlflow.set_registry_uri(mlflow_server)
-    mlflow.set_experiment(f"{name}-training")
-    client = MlflowClient()
-    versions = []
-    for seed in (1, 2):
-        pipe, X = _fit(schema, seed)
-        with mlflow.start_run() as run:
-            mlflow.set_tags({"data_version": f"data-v{seed}", "data_hash": "test"})
-            mlflow.log_metrics({"val_rmse": 1000.0 * seed, "val_r2": 0.8})
-            info = mlflow.sklearn.log_model(
-                pipe,
-                name="model",
-                signature=infer_signature(X.head(20), pipe.predict(X.head(20))),
-                input_example=X.head(2),
-                pip_requirements=["scikit-learn", "pandas"],
-                skops_trusted_types=["numpy.dtype", "sklearn.tree._tree.Tree"],
-                registered_model_name=name,
-            )
-        version = str(info.registered_model_version)
-        client.set_model_version_tag(name, version, "data_version", f"data-v{seed}")
-        client.set_model_version_tag(name, version, "validation_status", "passed")
-        client.set_model_version_tag(name, version, "validation_reason", "test fixture")
-        assert run.info.run_id
-        versions.append(version)
-    client.set_registered_model_alias(name, "champion", versions[0])
-    client.set_registered_model_alias(name, "challenger", versions[1])
-    return RegisteredModel(name, versions, mlflow_server)
+    client = MlflowClient(trained_model.tracking_uri, trained_model.tracking_uri)
+    name = f"serve-swap-{uuid.uuid4().hex[:8]}"
+    versions = [
+        str(client.copy_model_version(trained_model.model_uri, name).version) for _ in range(2)
+    ]
+    for version in versions:
+        client.set_model_version_tag(name, version, "data_version", trained_model.data_version)
+    return SwapModel(name, versions, trained_model.tracking_uri)
 
 
 def mlops_exe() -> list[str]:
@@ -162,7 +105,7 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def start_server(tmp_path_factory, registered_model) -> Iterator:
+def start_server(tmp_path_factory, trained_model) -> Iterator:
     """Start `mlops serve` processes; every one is stopped at the end of the session."""
     started: list[Server] = []
 
@@ -171,8 +114,8 @@ def start_server(tmp_path_factory, registered_model) -> Iterator:
         server = Server(
             home,
             {
-                "MLOPS_MLFLOW_TRACKING_URI": registered_model.tracking_uri,
-                "MLOPS_MODEL_NAME": registered_model.name,
+                "MLOPS_MLFLOW_TRACKING_URI": trained_model.tracking_uri,
+                "MLOPS_MODEL_NAME": trained_model.model_name,
                 **(env or {}),
             },
             args or [],
@@ -187,8 +130,8 @@ def start_server(tmp_path_factory, registered_model) -> Iterator:
 
 @pytest.fixture(scope="session")
 def server(start_server) -> Server:
-    """The shared server: champion of the test model, SQLite log, an admin API key
-    (predictions need none)."""
+    """The shared server: the champion of the session's trained model, SQLite log, an admin
+    API key (predictions need none)."""
     return start_server(
         {
             "MLOPS_SERVE_API_KEYS": API_KEY,

@@ -21,13 +21,13 @@ def log_url(server) -> str:
     return f"sqlite:///{server.home / 'predictions.db'}"
 
 
-def test_predict_one_record(client, records, registered_model):
+def test_predict_one_record(client, records, trained_model):
     r = client.post("/v1/predict", json=records[0])
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) == {"request_id", "prediction", "model_name", "model_version"}
-    assert body["model_name"] == registered_model.name
-    assert body["model_version"] == registered_model.versions[0]  # the champion
+    assert body["model_name"] == trained_model.model_name
+    assert body["model_version"] == trained_model.version  # the champion
     assert body["prediction"] > 0
     assert r.headers["x-request-id"] == body["request_id"]
     assert r.headers["x-model-version"] == body["model_version"]
@@ -63,25 +63,26 @@ def test_batch_matches_single_predictions(client, records):
     assert body["predictions"][:5] == pytest.approx(singles)
 
 
-def test_model_metadata(client, registered_model, schema):
+def test_model_metadata(client, trained_model, schema):
     r = client.get("/v1/model")
     assert r.status_code == 200
     info = r.json()
-    assert info["model_name"] == registered_model.name
-    assert info["model_version"] == registered_model.versions[0]
+    assert info["model_name"] == trained_model.model_name
+    assert info["model_version"] == trained_model.version
     assert info["alias"] == "champion"
-    assert info["data_version"] == "data-v1"
-    assert info["run_id"]
-    assert info["metrics"]["val_rmse"] == 1000.0
+    assert info["data_version"] == trained_model.data_version
+    assert info["run_id"] == trained_model.run_id
+    assert info["metrics"]["val_rmse"] == pytest.approx(trained_model.result["metrics"]["val_rmse"])
+    assert info["fast_path"] is True
     assert info["features"] == schema.feature_names
     assert r.headers["x-request-id"] == info["request_id"]
 
 
-def test_health(client, registered_model):
+def test_health(client, trained_model):
     assert client.get("/v1/health/live").json()["status"] == "ok"
     ready = client.get("/v1/health/ready")
     assert ready.status_code == 200
-    assert ready.json()["model_version"] == registered_model.versions[0]
+    assert ready.json()["model_version"] == trained_model.version
 
 
 def _bad_cases(schema, record):
@@ -253,19 +254,19 @@ def test_metrics(client):
     assert 'endpoint="/v1/predict",method="POST",status="422"' in text
 
 
-def test_reload_needs_a_key(client, registered_model):
+def test_reload_needs_a_key(client, trained_model):
     assert client.post("/v1/admin/reload").status_code == 401
     assert client.post("/v1/admin/reload", headers={"X-API-Key": "wrong"}).status_code == 403
     r = client.post("/v1/admin/reload", headers={"X-API-Key": API_KEY})
     assert r.status_code == 200, r.text
-    assert r.json()["model_version"] == registered_model.versions[0]
+    assert r.json()["model_version"] == trained_model.version
     bad = client.post(
         "/v1/admin/reload",
         headers={"X-API-Key": API_KEY},
-        json={"model": f"models:/{registered_model.name}/999"},
+        json={"model": f"models:/{trained_model.model_name}/999"},
     )
     assert (bad.status_code == 422 and "999" in bad.json()["error"]) or "not found" in bad.text
-    assert client.get("/v1/model").json()["model_version"] == registered_model.versions[0]
+    assert client.get("/v1/model").json()["model_version"] == trained_model.version
 
 
 def test_openapi_document_is_generated_from_the_schema(client, schema):

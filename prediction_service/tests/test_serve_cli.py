@@ -26,9 +26,9 @@ def test_up_hook_is_registered():
     assert up_hook in embedded.UP_HOOKS
 
 
-def test_unknown_model_fails_fast(mlops, tracking_uri, registered_model):
+def test_unknown_model_fails_fast(mlops, tracking_uri, trained_model):
     started = time.monotonic()
-    result = mlops("serve", "--model", f"models:/{registered_model.name}/999", "--json")
+    result = mlops("serve", "--model", f"models:/{trained_model.model_name}/999", "--json")
     assert result.exit_code == 2, result.stderr
     assert "999" in result.json["error"]
     assert time.monotonic() - started < 30
@@ -107,13 +107,12 @@ def test_migrate_postgres(mlops, mlops_home, postgres_url):
 
 
 @pytest.mark.slow
-def test_serves_a_local_model_folder(start_server, registered_model, tmp_path, records):
+def test_serves_a_local_model_folder(start_server, trained_model, tmp_path, records):
     import mlflow
 
-    mlflow.set_tracking_uri(registered_model.tracking_uri)
+    mlflow.set_tracking_uri(trained_model.tracking_uri)
     folder = mlflow.artifacts.download_artifacts(
-        f"models:/{registered_model.name}/{registered_model.versions[0]}",
-        dst_path=str(tmp_path / "model"),
+        trained_model.model_uri, dst_path=str(tmp_path / "model")
     )
     server = start_server({"MLOPS_MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, ["--model", folder])
     r = httpx.post(server.url + "/v1/predict", json=records[0])
@@ -123,7 +122,7 @@ def test_serves_a_local_model_folder(start_server, registered_model, tmp_path, r
 
 @pytest.mark.slow
 def test_up_hook_starts_the_service_or_says_why_not(
-    tracking_uri, registered_model, monkeypatch, unique_model_name
+    tracking_uri, trained_model, monkeypatch, unique_model_name
 ):
     from mlops_core.services import ServiceManager, free_port
     from mlops_core.settings import get_settings
@@ -134,14 +133,14 @@ def test_up_hook_starts_the_service_or_says_why_not(
     assert entry["started"] is False
     assert unique_model_name in entry["skipped"]
 
-    monkeypatch.setenv("MLOPS_MODEL_NAME", registered_model.name)
+    monkeypatch.setenv("MLOPS_MODEL_NAME", trained_model.model_name)
     settings = get_settings()
     try:
         entry = up_hook(settings)
         assert entry["started"] is True, entry
         assert entry["service"] == "prediction-service"
         ready = httpx.get(entry["url"] + "/v1/health/ready").json()
-        assert ready["model_version"] == registered_model.versions[0]
+        assert ready["model_version"] == trained_model.version
         assert up_hook(settings)["started"] is False  # already running
     finally:
         assert ServiceManager(settings.run_dir).stop("prediction-service")

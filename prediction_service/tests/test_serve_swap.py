@@ -12,34 +12,33 @@ from serve_helpers import API_KEY, burst
 
 
 @pytest.fixture(scope="module")
-def models(registered_model):
+def models(swap_model):
     import mlflow
 
-    mlflow.set_tracking_uri(registered_model.tracking_uri)
+    mlflow.set_tracking_uri(swap_model.tracking_uri)
     return {
-        v: mlflow.sklearn.load_model(f"models:/{registered_model.name}/{v}")
-        for v in registered_model.versions
+        v: mlflow.sklearn.load_model(f"models:/{swap_model.name}/{v}") for v in swap_model.versions
     }
 
 
 @pytest.fixture(scope="module")
-def canary(registered_model):
+def canary(swap_model):
     from mlflow import MlflowClient
 
-    client = MlflowClient(registered_model.tracking_uri)
-    client.set_registered_model_alias(registered_model.name, "canary", registered_model.versions[0])
+    client = MlflowClient(swap_model.tracking_uri)
+    client.set_registered_model_alias(swap_model.name, "canary", swap_model.versions[0])
     return client
 
 
 @pytest.fixture(scope="module")
-def swap_server(start_server, registered_model, canary):
+def swap_server(start_server, swap_model, canary):
     return start_server(
         {
             "MLOPS_SERVE_API_KEYS": API_KEY,
             "MLOPS_SERVE_REQUIRE_KEY": "false",
             "MLOPS_SERVE_POLL_INTERVAL": "1",
         },
-        ["--model", f"models:/{registered_model.name}@canary"],
+        ["--model", f"models:/{swap_model.name}@canary"],
     )
 
 
@@ -51,16 +50,16 @@ def _expected(models, schema, record, version):
 
 @pytest.mark.slow
 def test_reload_under_load_fails_no_request(
-    swap_server, registered_model, canary, models, records, schema
+    swap_server, swap_model, canary, models, records, schema
 ):
-    v1, v2 = registered_model.versions
+    v1, v2 = swap_model.versions
     out: dict = {}
     thread = threading.Thread(
         target=lambda: out.update(results=burst(swap_server.url, records[:1500], "swap", 16))
     )
     thread.start()
     time.sleep(1.0)
-    canary.set_registered_model_alias(registered_model.name, "canary", v2)
+    canary.set_registered_model_alias(swap_model.name, "canary", v2)
     r = httpx.post(swap_server.url + "/v1/admin/reload", headers={"X-API-Key": API_KEY}, timeout=60)
     assert r.status_code == 200, r.text
     assert r.json()["model_version"] == v2
@@ -78,12 +77,12 @@ def test_reload_under_load_fails_no_request(
 
 
 @pytest.mark.slow
-def test_poll_follows_the_alias(swap_server, registered_model, canary):
-    v1, v2 = registered_model.versions
+def test_poll_follows_the_alias(swap_server, swap_model, canary):
+    v1, v2 = swap_model.versions
     if httpx.get(swap_server.url + "/v1/model").json()["model_version"] != v2:
-        canary.set_registered_model_alias(registered_model.name, "canary", v2)
+        canary.set_registered_model_alias(swap_model.name, "canary", v2)
         time.sleep(3)
-    canary.set_registered_model_alias(registered_model.name, "canary", v1)
+    canary.set_registered_model_alias(swap_model.name, "canary", v1)
     deadline = time.monotonic() + 30
     while httpx.get(swap_server.url + "/v1/model").json()["model_version"] != v1:
         assert time.monotonic() < deadline, "the poll did not pick up the alias move"

@@ -161,77 +161,59 @@ def _not_found(exc: BaseException) -> bool:
     return code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 
 
-def resolve_version(spec: ModelSpec, tracking_uri: str) -> tuple[str, str, str | None]:
-    """(name, version, alias) of a registry reference; one registry round-trip."""
-    from mlflow import MlflowClient
+def resolve_ref(spec: ModelSpec, tracking_uri: str):
+    """The registry version a reference names, with its lineage (mlops_core.mlflow_utils):
+    a version, an alias, or without either the champion, else the challenger."""
+    from mlops_core.mlflow_utils import find_alias, resolve_model
 
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     assert spec.name is not None
     if spec.version is not None:
-        mv = client.get_model_version(spec.name, spec.version)
-        return spec.name, str(mv.version), None
-    aliases = (spec.alias,) if spec.alias else DEFAULT_ALIASES
-    last: Exception | None = None
-    for alias in aliases:
-        try:
-            mv = client.get_model_version_by_alias(spec.name, alias)
-            return spec.name, str(mv.version), alias
-        except Exception as exc:
-            if not _not_found(exc):
-                raise
-            last = exc
-    which = f"alias {spec.alias!r}" if spec.alias else "a champion or challenger alias"
+        return resolve_model(spec.name, spec.version, tracking_uri), None
+    if spec.alias is not None:
+        return resolve_model(spec.name, f"@{spec.alias}", tracking_uri), spec.alias
+    for alias in DEFAULT_ALIASES:
+        ref = find_alias(spec.name, alias, tracking_uri)
+        if ref is not None:
+            return ref, alias
     raise BadInput(
-        f"model {spec.name!r} has no {which} in the registry at {tracking_uri}; train one "
-        f"(`mlops train`) or pass --model models:/<name>/<version>"
-    ) from last
+        f"model {spec.name!r} has no champion or challenger alias in the registry at "
+        f"{tracking_uri}; train one (`mlops train`) or pass --model models:/<name>/<version>"
+    )
+
+
+def resolve_version(spec: ModelSpec, tracking_uri: str) -> tuple[str, str, str | None]:
+    """(name, version, alias) of a registry reference."""
+    ref, alias = resolve_ref(spec, tracking_uri)
+    return ref.name, ref.version, alias
 
 
 def _load_registry(spec: ModelSpec, tracking_uri: str) -> LoadedModel:
-    import mlflow
-    from mlflow import MlflowClient
-
-    name, version, alias = resolve_version(spec, tracking_uri)
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    mv = client.get_model_version(name, version)
-    metrics: dict[str, float] = {}
-    data_version = (mv.tags or {}).get("data_version")
-    if mv.run_id:
-        try:
-            run = client.get_run(mv.run_id)
-            metrics = dict(run.data.metrics)
-            data_version = data_version or run.data.tags.get("data_version")
-        except Exception as exc:
-            if not _not_found(exc):
-                raise
-    uri = f"models:/{name}/{version}"
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    estimator, flavor = _load_estimator(uri)
+    ref, alias = resolve_ref(spec, tracking_uri)
+    estimator, flavor = _load_estimator(ref.uri)  # pinned to the version, not the alias
     return LoadedModel(
-        name=name,
-        version=version,
-        uri=uri,
+        name=ref.name,
+        version=ref.version,
+        uri=ref.uri,
         estimator=estimator,
-        run_id=mv.run_id,
-        data_version=data_version,
+        run_id=ref.run_id,
+        data_version=ref.data_version,
         alias=alias,
-        metrics=metrics,
+        metrics=dict(ref.metrics),
         flavor=flavor,
     )
 
 
 def _load_estimator(uri: str) -> tuple[Any, str]:
-    import mlflow
+    from mlops_core.mlflow_utils import load_model as load_mlflow_model
 
     try:
-        return mlflow.sklearn.load_model(uri), "sklearn"
+        return load_mlflow_model(uri, flavor="sklearn"), "sklearn"
     except Exception as exc:
         if _unreachable(exc):
             raise
         if "flavor" not in str(exc) and "sklearn" not in str(exc):
             raise
-    return mlflow.pyfunc.load_model(uri), "pyfunc"
+    return load_mlflow_model(uri, flavor="pyfunc"), "pyfunc"
 
 
 def _load_local(spec: ModelSpec) -> LoadedModel:
@@ -266,12 +248,14 @@ def load_model(spec: ModelSpec, tracking_uri: str, *, registry_timeout: float) -
         except BadInput:
             raise
         except Exception as exc:
+            # mlops_core.mlflow_utils says Unavailable when the server does not answer.
+            unreachable = isinstance(exc, Unavailable) or _unreachable(exc)
             if _not_found(exc):
                 raise BadInput(
                     f"model {spec.raw or spec.name!r}: not found in the registry at "
                     f"{tracking_uri} ({getattr(exc, 'message', exc)})"
                 ) from exc
-            if not _unreachable(exc):
+            if not unreachable:
                 raise Unavailable(
                     f"model {spec.raw or spec.name!r}: cannot be loaded: "
                     f"{type(exc).__name__}: {exc}"
