@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export UV_LINK_MODE ?= copy
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format demo down clean bench up gitops-push test-k8s
+.PHONY: help install test test-fast lint format demo down clean bench airflow up gitops-push test-k8s
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ format: install ## Apply ruff fixes and formatting
 
 demo: install ## Run the whole loop on the embedded runtime (no Docker, no cluster)
 	$(UV) run --frozen mlops pipeline run
+
+airflow: install ## Airflow standalone with dags/ on the embedded runtime (prints the UI URL and admin password)
+	$(UV) run --frozen mlops up --airflow
 
 down: ## Stop what `make demo` and `make up` started: embedded services, then the kind cluster
 	@if [ "$(DRY_RUN)" = "1" ]; then echo "+ .venv/bin/mlops down"; \
