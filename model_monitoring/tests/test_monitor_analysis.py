@@ -4,7 +4,7 @@ policy exceptions and the sampled path's error bound."""
 from __future__ import annotations
 
 import pytest
-from conftest import baseline, make_frames, reversed_mix
+from monitor_helpers import baseline, make_frames, reversed_mix
 
 from mlops_core.errors import BadInput
 from mlops_core.synthetic import Drift

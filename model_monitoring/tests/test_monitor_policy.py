@@ -21,7 +21,7 @@ def test_policy_file_errors_name_the_file_and_field(tmp_path):
     with pytest.raises(BadInput, match="not valid YAML"):
         load_policy(bad)
     bad.write_text("drift:\n  colums: {}\n")
-    with pytest.raises(BadInput, match="drift.colums"):
+    with pytest.raises(BadInput, match=r"drift\.colums"):
         load_policy(bad)
     with pytest.raises(BadInput, match="cannot be read"):
         load_policy(tmp_path / "missing.yaml")
