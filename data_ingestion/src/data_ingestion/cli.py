@@ -1,0 +1,358 @@
+"""Commands of the ingestion stage: `mlops ingest`, `mlops data list`, `mlops data pull`.
+
+Import-light on purpose: pandas, pandera and DVC are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlops_core.errors import BadInput
+from mlops_core.output import JsonOption, emit
+
+data_app = typer.Typer(
+    help="The data registry: list versions, pull one anywhere.", no_args_is_help=True
+)
+
+SYNTHETIC_MIN = 100
+SYNTHETIC_MAX = 10_000_000
+
+
+def ingest(
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            "-s",
+            help="A CSV or Parquet file: a path, an http(s):// URL or an s3://bucket/key URI.",
+        ),
+    ] = None,
+    synthetic: Annotated[
+        int | None,
+        typer.Option(
+            "--synthetic",
+            help=f"Generate N seeded rows ({SYNTHETIC_MIN:,} to {SYNTHETIC_MAX:,}) instead.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed of the generator and of the split [MLOPS_INGEST_SEED: 42]."),
+    ] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option(help="Share of rows in val [MLOPS_INGEST_VAL_FRACTION: 0.15].")
+    ] = None,
+    test_fraction: Annotated[
+        float | None,
+        typer.Option(help="Share of rows in test [MLOPS_INGEST_TEST_FRACTION: 0.15]."),
+    ] = None,
+    strata: Annotated[
+        int | None,
+        typer.Option(help="Label quantile bins to stratify on [MLOPS_INGEST_STRATA: 10]."),
+    ] = None,
+    max_invalid_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="Fail when more rows than this share are invalid "
+            "[MLOPS_INGEST_MAX_INVALID_FRACTION: 0.05]."
+        ),
+    ] = None,
+    shift: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--shift",
+            help="Synthetic drift: multiply a numeric column, COLUMN=FACTOR (repeatable).",
+        ),
+    ] = None,
+    category_weights: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--category-weights",
+            help="Synthetic drift: category mix, COLUMN=CAT:W,CAT:W (repeatable).",
+        ),
+    ] = None,
+    missing_rate: Annotated[
+        float, typer.Option(help="Synthetic: share of feature cells left empty.")
+    ] = 0.0,
+    duplicate_rate: Annotated[
+        float, typer.Option(help="Synthetic: share of rows repeated exactly.")
+    ] = 0.0,
+    invalid_rate: Annotated[
+        float, typer.Option(help="Synthetic: share of rows made invalid.")
+    ] = 0.0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Clean, validate and split, but create no version.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest a dataset: clean, validate, split and version it in the data registry.
+
+    Rows are checked against the dataset schema (MLOPS_SCHEMA); invalid rows go to a
+    quarantine file under MLOPS_HOME/quarantine. Identical data makes no new version.
+
+    Examples:
+
+      mlops ingest --synthetic 5000 --seed 42
+
+      mlops ingest --source houses.csv --json
+
+      mlops ingest --source s3://bucket/houses.parquet
+
+      mlops ingest --synthetic 20000 --seed 7 --shift COLUMN=1.3 --missing-rate 0.02
+
+      mlops ingest --synthetic 20000 --category-weights COLUMN=CAT:1,OTHER:3
+    """
+    from data_ingestion.settings import IngestSettings
+    from mlops_core.output import progress
+    from mlops_core.settings import get_settings
+
+    if (source is None) == (synthetic is None):
+        raise BadInput("give exactly one of --source SOURCE or --synthetic N")
+    has_drift = bool(shift or category_weights or missing_rate or duplicate_rate or invalid_rate)
+    if source is not None and has_drift:
+        raise BadInput("drift options (--shift, --category-weights, --*-rate) need --synthetic")
+    settings = get_settings()
+    try:
+        stage = IngestSettings()
+    except Exception as exc:
+        raise BadInput(f"invalid ingestion settings: {exc}") from exc
+    schema = settings.load_schema()
+    seed = stage.seed if seed is None else seed
+
+    import pandas  # noqa: F401  (import cost outside the timed steps)
+
+    from data_ingestion.pipeline import IngestOptions, SplitOptions, ingest_frame
+    from mlops_core.registry import DataRegistry
+
+    split = SplitOptions(
+        val_fraction=stage.val_fraction if val_fraction is None else val_fraction,
+        test_fraction=stage.test_fraction if test_fraction is None else test_fraction,
+        seed=seed,
+        strata=stage.strata if strata is None else strata,
+    )
+    split.check()
+    threshold = stage.max_invalid_fraction if max_invalid_fraction is None else max_invalid_fraction
+    if not 0 <= threshold <= 1:
+        raise BadInput(f"--max-invalid-fraction must be in [0, 1], got {threshold}")
+    options = IngestOptions(
+        split=split,
+        max_invalid_fraction=threshold,
+        quarantine_dir=stage.quarantine_dir or settings.home / "quarantine",
+        dry_run=dry_run,
+    )
+    registry = DataRegistry.from_settings(settings)
+    work_dir = settings.home / "tmp"
+    started = time.perf_counter()
+
+    with progress(enabled=not as_json) as bar:
+        task = bar.add_task("read", total=4)
+        download: list[Any] = []
+
+        def step(name: str) -> None:
+            bar.update(task, description=name, advance=1)
+
+        def on_bytes(done: int, total: int | None) -> None:
+            if not download:
+                download.append(bar.add_task("download", total=total))
+            bar.update(download[0], completed=done)
+
+        if synthetic is not None:
+            bar.update(task, description="generate")
+            raw, source_info = _generate(
+                schema,
+                synthetic,
+                seed,
+                shift,
+                category_weights,
+                missing_rate,
+                duplicate_rate,
+                invalid_rate,
+            )
+        else:
+            from data_ingestion.sources import read_source
+
+            raw, info = read_source(
+                source,
+                work_dir=work_dir,
+                timeout=stage.http_timeout,
+                s3_endpoint_url=settings.s3_endpoint_url,
+                progress=on_bytes,
+            )
+            source_info = info.as_dict()
+        result = ingest_frame(
+            raw, schema, source_info, registry, options, work_dir=work_dir, step=step
+        )
+        bar.update(task, description="done", completed=4)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    result["source"] = source_info
+    emit(result, as_json, lambda console: _human_ingest(console, result))
+
+
+def _generate(
+    schema,
+    rows: int,
+    seed: int,
+    shift: list[str] | None,
+    category_weights: list[str] | None,
+    missing_rate: float,
+    duplicate_rate: float,
+    invalid_rate: float,
+) -> tuple[Any, dict[str, Any]]:
+    from mlops_core.synthetic import Drift, generate, parse_assignments
+
+    if not SYNTHETIC_MIN <= rows <= SYNTHETIC_MAX:
+        raise BadInput(
+            f"--synthetic must be between {SYNTHETIC_MIN:,} and {SYNTHETIC_MAX:,}, got {rows:,}"
+        )
+    shifts: dict[str, float] = {}
+    for name, value in parse_assignments(shift or [], "--shift").items():
+        try:
+            shifts[name] = float(value)
+        except ValueError:
+            raise BadInput(f"--shift {name}={value}: the factor must be a number") from None
+    weights: dict[str, dict[str, float]] = {}
+    for name, value in parse_assignments(category_weights or [], "--category-weights").items():
+        mix: dict[str, float] = {}
+        for part in value.split(","):
+            category, sep, weight = part.rpartition(":")
+            try:
+                if not sep or not category.strip():
+                    raise ValueError
+                mix[category.strip()] = float(weight)
+            except ValueError:
+                raise BadInput(
+                    f"--category-weights {name}={value}: expected CATEGORY:WEIGHT,... "
+                    f"(got {part!r})"
+                ) from None
+        weights[name] = mix
+    drift = Drift(
+        shift=shifts,
+        category_weights=weights,
+        missing_rate=missing_rate,
+        duplicate_rate=duplicate_rate,
+        invalid_rate=invalid_rate,
+    )
+    frame = generate(schema, rows, seed=seed, drift=drift)
+    info: dict[str, Any] = {
+        "uri": f"synthetic:{rows}",
+        "kind": "synthetic",
+        "rows": rows,
+        "seed": seed,
+    }
+    if not drift.is_empty:
+        info["drift"] = {
+            "shift": shifts,
+            "category_weights": weights,
+            "missing_rate": missing_rate,
+            "duplicate_rate": duplicate_rate,
+            "invalid_rate": invalid_rate,
+        }
+    return frame, info
+
+
+def _human_ingest(console, result: dict[str, Any]) -> None:
+    rows = result["rows"]
+    line = (
+        f"{rows['in']:,} rows read: {rows['duplicates']:,} duplicates and "
+        f"{rows['missing_label']:,} without label dropped, {rows['quarantined']:,} quarantined, "
+        f"{rows['out']:,} kept "
+        f"(train {rows['train']:,}, val {rows['val']:,}, test {rows['test']:,})"
+    )
+    console.print(line, highlight=False)
+    if result.get("quarantine"):
+        console.print(f"quarantine: {result['quarantine']}", highlight=False)
+    if result.get("dry_run"):
+        console.print("dry run: no version created", highlight=False)
+    elif result["created"]:
+        console.print(
+            f"[green]created {result['data_version']}[/] in {result['registry']}", highlight=False
+        )
+    else:
+        console.print(
+            f"no change: the data is identical to {result['data_version']}", highlight=False
+        )
+
+
+@data_app.command("list")
+def data_list(as_json: JsonOption = False) -> None:
+    """List the data versions with their row counts and dates.
+
+    Example: mlops data list --json
+    """
+    from rich.table import Table
+
+    from mlops_core.registry import DataRegistry
+    from mlops_core.settings import get_settings
+
+    registry = DataRegistry.from_settings(get_settings())
+    versions = registry.versions()
+    rows = []
+    for v in versions:
+        entry = v.as_dict()
+        entry["source"] = (v.manifest.get("source") or {}).get("uri")
+        entry["quarantined"] = (v.manifest.get("rows") or {}).get("quarantined")
+        rows.append(entry)
+
+    def human(console) -> None:
+        if not rows:
+            console.print(f"no data version yet in {registry.url}")
+            return
+        table = Table("version", "created", "train", "val", "test", "quarantined", "source", "hash")
+        for r in rows:
+            table.add_row(
+                r["data_version"],
+                r["created"],
+                f"{r['rows']['train']:,}",
+                f"{r['rows']['val']:,}",
+                f"{r['rows']['test']:,}",
+                str(r["quarantined"] if r["quarantined"] is not None else ""),
+                str(r["source"] or ""),
+                r["content_hash"][:12],
+            )
+        console.print(table)
+
+    emit(
+        {
+            "ok": True,
+            "registry": registry.url,
+            "latest": versions[-1].tag if versions else None,
+            "versions": rows,
+        },
+        as_json,
+        human,
+    )
+
+
+@data_app.command("pull")
+def data_pull(
+    version: Annotated[str, typer.Argument(help="A data version (data-vN) or 'latest'.")],
+    dest: Annotated[Path, typer.Argument(help="Folder to write train/val/test.parquet into.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Materialise a data version's splits (and manifest.json) in a folder.
+
+    Example: mlops data pull data-v1 ./data
+    """
+    from mlops_core.registry import DataRegistry
+    from mlops_core.settings import get_settings
+
+    registry = DataRegistry.from_settings(get_settings())
+    if version == "latest":
+        latest = registry.latest()
+        if latest is None:
+            raise BadInput(f"the data registry {registry.url} has no version yet")
+        version = latest
+    files = registry.pull(version, dest)
+    emit(
+        {"ok": True, "data_version": version, "files": {k: str(v) for k, v in files.items()}},
+        as_json,
+        f"{version} pulled into {dest}: " + ", ".join(p.name for p in files.values()),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+    app.add_typer(data_app, name="data")

@@ -1,0 +1,249 @@
+"""`mlops ingest`, `mlops data list` and `mlops data pull` end to end, with real git and DVC."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops_core.registry import SPLITS, DataRegistry
+from mlops_core.settings import get_settings
+from mlops_core.synthetic import generate
+
+
+def _expected_dtypes(schema) -> dict[str, str]:
+    return {
+        c.name: {"int": "int64", "float": "float64", "category": "object"}[c.dtype]
+        for c in schema.columns
+    }
+
+
+def test_synthetic_creates_a_version_then_no_change(mlops, mlops_home, schema, tmp_path):
+    first = mlops("ingest", "--synthetic", "1000", "--seed", "42", "--json")
+    assert first.exit_code == 0, first.stderr
+    out = first.json
+    assert out["ok"] is True
+    assert (out["data_version"], out["created"]) == ("data-v1", True)
+    assert out["rows"] == {
+        "in": 1000,
+        "duplicates": 0,
+        "missing_label": 0,
+        "quarantined": 0,
+        "out": 1000,
+        "train": 700,
+        "val": 150,
+        "test": 150,
+    }
+    assert out["registry"] == str(mlops_home / "data-registry.git")
+
+    again = mlops("ingest", "--synthetic", "1000", "--seed", "42")
+    assert again.exit_code == 0
+    assert "no change: the data is identical to data-v1" in again.stdout
+
+    other = mlops("ingest", "--synthetic", "1000", "--seed", "43", "--json")
+    assert (other.json["data_version"], other.json["created"]) == ("data-v2", True)
+
+    listed = mlops("data", "list", "--json").json
+    assert listed["latest"] == "data-v2"
+    assert [v["data_version"] for v in listed["versions"]] == ["data-v1", "data-v2"]
+    assert listed["versions"][0]["rows"] == {"train": 700, "val": 150, "test": 150}
+    assert listed["versions"][0]["source"] == "synthetic:1000"
+    human = mlops("data", "list")
+    assert "data-v1" in human.stdout and "data-v2" in human.stdout
+
+    pulled = mlops("data", "pull", "data-v1", tmp_path / "v1", "--json")
+    assert pulled.exit_code == 0, pulled.stderr
+    files = {k: Path(v) for k, v in pulled.json["files"].items()}
+    assert set(files) == set(SPLITS)
+    train = pd.read_parquet(files["train"])
+    assert list(train.columns) == [*schema.feature_names, schema.label.name]
+    assert {c: str(t) for c, t in train.dtypes.items()} == _expected_dtypes(schema)
+    latest = mlops("data", "pull", "latest", tmp_path / "latest", "--json")
+    assert latest.json["data_version"] == "data-v2"
+
+    unknown = mlops("data", "pull", "data-v9", tmp_path / "v9", "--json")
+    assert unknown.exit_code == 2
+    assert "unknown data version 'data-v9'" in unknown.json["error"]
+
+
+def test_manifest_records_cleaning_and_statistics(mlops, mlops_home, schema):
+    result = mlops(
+        "ingest",
+        "--synthetic",
+        "3000",
+        "--seed",
+        "5",
+        "--missing-rate",
+        "0.03",
+        "--duplicate-rate",
+        "0.05",
+        "--invalid-rate",
+        "0.02",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    rows = result.json["rows"]
+    assert rows["in"] == 3150
+    assert rows["duplicates"] == 150
+    assert 0 < rows["quarantined"] < 0.05 * 3000
+    assert rows["out"] == 3000 - rows["quarantined"]
+    assert rows["train"] + rows["val"] + rows["test"] == rows["out"]
+
+    registry = DataRegistry.from_settings(get_settings())
+    manifest = registry.manifest("data-v1")
+    assert manifest["rows"]["quarantined"] == rows["quarantined"]
+    assert sum(manifest["quarantine"]["by_column"].values()) >= rows["quarantined"]
+    assert manifest["source"]["drift"]["missing_rate"] == 0.03
+    assert manifest["schema"]["name"] == schema.name
+    values = manifest["imputation"]["values"]
+    assert set(values) == set(schema.feature_names)
+    for name in schema.feature_names:
+        column = schema.column(name)
+        stats = manifest["statistics"][name]
+        assert stats["missing_imputed"] > 0
+        if column.is_numeric:
+            assert column.min <= values[name] <= column.max
+            assert stats["min"] <= stats["median"] <= stats["max"]
+        else:
+            assert values[name] in column.categories
+            assert sum(stats["categories"].values()) == rows["out"]
+    assert manifest["split"]["seed"] == 5
+    assert manifest["content_hash"] == result.json["content_hash"]
+    assert len(manifest["splits"]["train"]["sha256"]) == 64
+
+    files = registry.pull("data-v1", mlops_home / "pulled")
+    for name in SPLITS:
+        frame = pd.read_parquet(files[name])
+        assert not frame.isna().any().any()
+        for column in schema.columns:
+            if column.dtype == "category":
+                assert set(frame[column.name]) <= set(column.categories)
+            else:
+                assert frame[column.name].between(column.min, column.max).all()
+
+    quarantine = pd.read_csv(result.json["quarantine"])
+    assert len(quarantine) == rows["quarantined"]
+    assert quarantine["_reason"].str.contains(r"out of range|not one of").all()
+
+
+def test_csv_spellings_missing_labels_and_extra_columns(mlops, mlops_home, schema, tmp_path):
+    frame = generate(schema, 500, seed=9)
+    category = schema.categorical_features[0]
+    allowed = schema.column(category).categories
+    frame[category] = frame[category].map(lambda v: f"  {v.upper()} ")
+    frame.loc[frame.index[:20], schema.label.name] = None
+    frame["comment"] = "extra"
+    path = tmp_path / "houses.csv"
+    frame.to_csv(path, index=False)
+
+    result = mlops("ingest", "--source", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["rows"]["missing_label"] == 20
+    assert result.json["rows"]["out"] == 480
+    assert result.json["source"]["kind"] == "file"
+    assert result.json["source"]["format"] == "csv"
+    registry = DataRegistry.from_settings(get_settings())
+    manifest = registry.manifest("data-v1")
+    assert manifest["dropped_columns"] == ["comment"]
+    assert manifest["source"]["sha256"]
+    train = pd.read_parquet(registry.pull("data-v1", tmp_path / "out")["train"])
+    assert set(train[category]) <= set(allowed)
+
+
+def test_split_fractions_and_seed_options(mlops, mlops_home):
+    args = ("--synthetic", "2000", "--val-fraction", "0.1", "--test-fraction", "0.25", "--json")
+    result = mlops("ingest", *args)
+    assert result.exit_code == 0, result.stderr
+    rows = result.json["rows"]
+    assert (rows["train"], rows["val"], rows["test"]) == (1300, 200, 500)
+    same_data_other_split = mlops("ingest", *args[:2], "--json")
+    assert same_data_other_split.json["data_version"] == "data-v2"
+
+
+def test_drift_options_change_the_data(mlops, mlops_home, schema):
+    numeric = schema.numeric_features[0]
+    category = schema.categorical_features[-1]
+    first = schema.column(category).categories[0]
+    base = mlops("ingest", "--synthetic", "2000", "--json")
+    assert base.exit_code == 0, base.stderr
+    weights = ",".join(f"{c}:{1 if c == first else 0}" for c in schema.column(category).categories)
+    drifted = mlops(
+        "ingest",
+        "--synthetic",
+        "2000",
+        "--shift",
+        f"{numeric}=1.2",
+        "--category-weights",
+        f"{category}={weights}",
+        "--json",
+    )
+    assert drifted.exit_code == 0, drifted.stderr
+    registry = DataRegistry.from_settings(get_settings())
+    a = registry.manifest("data-v1")["statistics"]
+    b = registry.manifest("data-v2")["statistics"]
+    assert b[numeric]["median"] > a[numeric]["median"] * 1.1
+    assert b[category]["categories"][first] == 2000
+    assert registry.manifest("data-v2")["source"]["drift"]["shift"] == {numeric: 1.2}
+
+
+def test_dry_run_creates_nothing(mlops, mlops_home, registry_state):
+    result = mlops("ingest", "--synthetic", "500", "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["data_version"] is None
+    assert result.json["dry_run"] is True
+    assert registry_state() == "<no registry>"
+
+
+def test_failing_dvc_remote_leaves_the_registry_unchanged(
+    mlops, seeded_home, registry_state, monkeypatch, tmp_path
+):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("MLOPS_DVC_REMOTE", str(blocker / "remote"))
+    before = registry_state()
+    result = mlops("ingest", "--synthetic", "500", "--json")
+    assert result.exit_code != 0
+    assert "dvc push" in result.json["error"]
+    assert registry_state() == before
+    assert [p.name for p in (seeded_home / "tmp").iterdir()] == []
+
+
+def test_nothing_on_stdout_but_the_json(mlops, mlops_home):
+    result = mlops("ingest", "--synthetic", "300", "--json")
+    assert result.exit_code == 0
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    json.loads(lines[0])
+
+
+def test_help_has_examples(mlops):
+    for command in (["ingest"], ["data", "list"], ["data", "pull"]):
+        result = mlops(*command, "--help")
+        assert result.exit_code == 0
+        assert "Example" in result.stdout
+
+
+@pytest.mark.slow
+def test_demo_command_from_the_makefile(tmp_path):
+    """`make demo`'s command in a fresh MLOPS_HOME, as a subprocess: created, then no change."""
+    env_home = tmp_path / "home"
+    argv = ["mlops", "ingest", "--synthetic", "5000", "--seed", "42"]
+    env = {"MLOPS_HOME": str(env_home), "PATH": _venv_path()}
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "created data-v1" in first.stdout
+    second = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert second.returncode == 0, second.stderr
+    assert "no change" in second.stdout
+    git = ["git", f"--git-dir={env_home / 'data-registry.git'}", "tag"]
+    assert subprocess.run(git, capture_output=True, text=True).stdout.split() == ["data-v1"]
+
+
+def _venv_path() -> str:
+    import os
+    import sys
+
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])

@@ -1,0 +1,148 @@
+"""The data registry against real git and real DVC (local remote) in temporary folders."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops_core.errors import BadInput, Conflict, MlopsError
+from mlops_core.registry import SPLITS, DataRegistry, frame_hash
+from mlops_core.settings import PlatformSettings
+
+
+def _splits(folder: Path, offset: int = 0) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for i, name in enumerate(SPLITS):
+        frame = pd.DataFrame({"x": [offset + i, offset + i + 1.5], "c": ["a", "b"]})
+        out[name] = folder / f"{name}.parquet"
+        frame.to_parquet(out[name], index=False)
+    return out
+
+
+def _refs(git_dir: Path) -> str:
+    """Every ref and its commit: equal before and after means the registry is unchanged."""
+    if not git_dir.exists():
+        return ""
+    return subprocess.run(
+        ["git", f"--git-dir={git_dir}", "for-each-ref"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> DataRegistry:
+    return DataRegistry(
+        str(tmp_path / "registry.git"), str(tmp_path / "remote"), work_dir=tmp_path / "work"
+    )
+
+
+def test_empty_registry_has_no_version(registry):
+    assert registry.versions() == []
+    assert registry.latest() is None
+    with pytest.raises(BadInput, match=r"unknown data version 'data-v1'.*no version yet"):
+        registry.manifest("data-v1")
+
+
+def test_publish_list_pull_and_identical_data(registry, tmp_path):
+    first = registry.publish(_splits(tmp_path / "a"), {"source": {"uri": "test"}})
+    assert (first.tag, first.created) == ("data-v1", True)
+    assert registry.latest() == "data-v1"
+
+    again = registry.publish(_splits(tmp_path / "b"), {"source": {"uri": "other name"}})
+    assert (again.tag, again.created) == ("data-v1", False)
+    refs = _refs(Path(registry.url))
+
+    second = registry.publish(_splits(tmp_path / "c", offset=10), {"source": {"uri": "test"}})
+    assert (second.tag, second.created) == ("data-v2", True)
+    assert _refs(Path(registry.url)) != refs
+
+    versions = registry.versions()
+    assert [v.tag for v in versions] == ["data-v1", "data-v2"]
+    assert versions[0].rows == {"train": 2, "val": 2, "test": 2}
+    assert versions[0].content_hash and versions[0].content_hash != versions[1].content_hash
+    manifest = registry.manifest("data-v2")
+    assert manifest["source"] == {"uri": "test"}
+    assert manifest["data_version"] == "data-v2"
+    assert set(manifest["splits"]) == set(SPLITS)
+
+    files = registry.pull("data-v1", tmp_path / "pulled")
+    assert set(files) == set(SPLITS)
+    for name in SPLITS:
+        expected = pd.read_parquet(tmp_path / "a" / f"{name}.parquet")
+        pd.testing.assert_frame_equal(pd.read_parquet(files[name]), expected)
+    assert (tmp_path / "pulled" / "manifest.json").exists()
+
+    # Nothing of the remote's address is tracked: it is given to DVC in memory.
+    tracked = subprocess.run(
+        ["git", f"--git-dir={registry.url}", "grep", "-I", "remote", "data-v2"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert str(tmp_path / "remote") not in tracked
+    # Temporary clones are gone.
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_unknown_and_malformed_tags(registry, tmp_path):
+    registry.publish(_splits(tmp_path / "a"), {})
+    with pytest.raises(BadInput, match=r"unknown data version 'data-v7'.*known: data-v1"):
+        registry.pull("data-v7", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(BadInput, match="'v1' is not a data version"):
+        registry.manifest("v1")
+
+
+def test_failing_dvc_push_leaves_no_version(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the DVC remote's parent should be")
+    registry = DataRegistry(
+        str(tmp_path / "registry.git"), str(blocker / "remote"), work_dir=tmp_path / "work"
+    )
+    with pytest.raises(MlopsError, match="dvc push"):
+        registry.publish(_splits(tmp_path / "a"), {})
+    assert _refs(tmp_path / "registry.git") == ""
+    assert registry.versions() == []
+
+
+def test_rejected_git_push_leaves_no_tag(registry, tmp_path):
+    registry.publish(_splits(tmp_path / "a"), {})
+    before = _refs(Path(registry.url))
+    hook = Path(registry.url) / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'registry is frozen' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(Conflict, match="refused data-v2"):
+        registry.publish(_splits(tmp_path / "b", offset=5), {})
+    assert _refs(Path(registry.url)) == before
+    assert registry.latest() == "data-v1"
+
+
+def test_remote_git_url(tmp_path):
+    bare = tmp_path / "shared.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    registry = DataRegistry(f"file://{bare}", str(tmp_path / "remote"), work_dir=tmp_path / "w")
+    assert registry.publish(_splits(tmp_path / "a"), {}).tag == "data-v1"
+    assert [v.tag for v in registry.versions()] == ["data-v1"]
+    assert set(registry.pull("data-v1", tmp_path / "out")) == set(SPLITS)
+
+
+def test_unreachable_remote_git_url(tmp_path):
+    registry = DataRegistry("file:///nonexistent/registry.git", str(tmp_path / "remote"))
+    with pytest.raises(MlopsError, match="cannot be reached"):
+        registry.versions()
+
+
+def test_from_settings_defaults_under_home(tmp_path):
+    settings = PlatformSettings(home=tmp_path)
+    registry = DataRegistry.from_settings(settings)
+    assert registry.url == str(tmp_path / "data-registry.git")
+    assert registry.remote_url == str(tmp_path / "dvc-remote")
+
+
+def test_frame_hash_ignores_storage_but_not_values():
+    a = pd.DataFrame({"x": [1.0, 2.0], "c": ["a", "b"]})
+    assert frame_hash(a) == frame_hash(a.copy())
+    assert frame_hash(a) != frame_hash(a.assign(x=[1.0, 2.5]))
+    assert frame_hash(a) != frame_hash(a.rename(columns={"x": "y"}))
