@@ -21,17 +21,20 @@ def project_for(workspace_path: Path, model_name: str):
     if found:
         return ws, found[0]
     project = ws.create_project(model_name, description=f"Monitoring of model {model_name!r}")
-    _dashboard(project)
+    _dashboard(ws, project)
     return ws, project
 
 
-def _dashboard(project) -> None:
-    from evidently.sdk.models import PanelMetric
+def _dashboard(ws, project) -> None:
+    """Panels over the snapshots' metrics. Saved as one DashboardModel (Evidently 0.7.23's
+    add_panel lists a panel twice when the tab already exists)."""
+    import uuid
+
+    from evidently.sdk.models import DashboardModel, DashboardTabModel, PanelMetric
     from evidently.sdk.panels import line_plot_panel, text_panel
 
-    dash = project.dashboard
-    dash.add_panel(text_panel(title="Drift and quality of served traffic"), tab=DASHBOARD_TAB)
-    dash.add_panel(
+    panels = [
+        text_panel(title="Drift and quality of served traffic"),
         line_plot_panel(
             title="Share of drifted feature columns",
             values=[
@@ -43,24 +46,19 @@ def _dashboard(project) -> None:
             ],
             size="half",
         ),
-        tab=DASHBOARD_TAB,
-    )
-    dash.add_panel(
         line_plot_panel(
             title="Rows compared",
             values=[PanelMetric(legend="rows", metric="RowCount")],
             size="half",
         ),
-        tab=DASHBOARD_TAB,
-    )
-    dash.add_panel(
         line_plot_panel(
             title="RMSE (labelled traffic)",
             values=[PanelMetric(legend="rmse", metric="RMSE")],
             size="half",
         ),
-        tab=DASHBOARD_TAB,
-    )
+    ]
+    tab = DashboardTabModel(id=uuid.uuid4(), title=DASHBOARD_TAB, panels=[p.id for p in panels])
+    ws.save_dashboard(project.id, DashboardModel(tabs=[tab], panels=panels))
 
 
 def add_snapshot(workspace_path: Path, model_name: str, snapshot, name: str) -> str:
