@@ -3,6 +3,8 @@ nothing written."""
 
 from __future__ import annotations
 
+import pytest
+
 from mlops_core.services import free_port
 
 
@@ -53,3 +55,18 @@ def test_unreachable_report_store_fails_before_any_work(mlops, mlops_home, monke
 def test_retrain_options_need_the_trigger(mlops, mlops_home):
     result = mlops("monitor", "--synthetic", "100", "--json")
     assert result.exit_code == 2 and "--trigger-retrain" in result.json["error"]
+
+
+def test_missing_prediction_log_is_bad_input_and_creates_nothing(mlops, mlops_home):
+    pytest.importorskip("mlops_core.predlog", reason="mlops_core.predlog is not merged yet")
+    result = mlops("monitor", "--json")
+    assert result.exit_code == 2 and "predictions.db does not exist" in result.json["error"]
+    assert not (mlops_home / "predictions.db").exists()
+
+
+def test_mlops_up_starts_the_evidently_ui_too(mlops, mlops_home):
+    from mlops_core import embedded
+    from model_monitoring.ui import up_hook
+
+    assert mlops("--help").exit_code == 0
+    assert up_hook in embedded.UP_HOOKS

@@ -63,6 +63,13 @@ def _engine(settings: PlatformSettings):
     from mlops_core import predlog
 
     url = settings.prediction_log
+    parsed = sa.engine.make_url(url)
+    local = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+    if local and not Path(parsed.database).exists():  # never create an empty log as a side effect
+        raise BadInput(
+            f"prediction log {parsed.database} does not exist: has the prediction service "
+            "run (`mlops serve`), or is MLOPS_PREDICTION_LOG_URL wrong?"
+        )
     try:
         engine = predlog.create_engine(url)
         with engine.connect() as conn:
