@@ -247,3 +247,33 @@ def _venv_path() -> str:
     import sys
 
     return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+@pytest.mark.slow
+def test_concurrent_ingests_get_distinct_versions(tmp_path):
+    """Two runs racing on one registry: one push is rejected, retried on a fresh clone, and
+    both versions exist once each."""
+    home = tmp_path / "home"
+    env = {"MLOPS_HOME": str(home), "PATH": _venv_path(), "MLOPS_LOG_FORMAT": "json"}
+    procs = [
+        subprocess.Popen(
+            ["mlops", "ingest", "--synthetic", "500", "--seed", str(seed), "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (1, 2)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert sorted(r["data_version"] for r in results) == ["data-v1", "data-v2"]
+    assert all(r["created"] for r in results)
+    git = ["git", f"--git-dir={home / 'data-registry.git'}", "tag"]
+    assert subprocess.run(git, capture_output=True, text=True).stdout.split() == [
+        "data-v1",
+        "data-v2",
+    ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -47,6 +48,16 @@ DATA_DIR = "data"
 _TAG_RE = re.compile(rf"^{re.escape(TAG_PREFIX)}([1-9][0-9]*)$")
 _REMOTE = "storage"
 _PUSH_ATTEMPTS = 3
+# What git says when another run pushed the branch or the tag first.
+_RACE_MARKERS = (
+    "[rejected]",
+    "non-fast-forward",
+    "fetch first",
+    "already exists",
+    "cannot lock ref",
+    "atomic transaction failed",
+)
+_log = logging.getLogger("mlops.registry")
 
 
 class RegistryError(MlopsError):
@@ -271,6 +282,7 @@ class DataRegistry:
                 try:
                     self._commit_version(clone, tag, splits, full)
                 except _PushRejected:
+                    _log.info("the data registry changed while %s was made; retrying", tag)
                     if attempt + 1 == _PUSH_ATTEMPTS:
                         raise Conflict(
                             f"the data registry {self.url} changed while {tag} was being "
@@ -333,10 +345,12 @@ class DataRegistry:
         try:
             _git("push", "--atomic", "-q", "origin", f"HEAD:refs/heads/{BRANCH}", tag, cwd=clone)
         except _GitFailed as exc:
-            if "[rejected]" in exc.output:  # someone pushed first: not fast-forward, tag taken
-                raise _PushRejected(exc.output) from exc
-            if "remote rejected" in exc.output:  # a hook or a protected ref refused it
-                raise Conflict(f"the data registry {self.url} refused {tag}: {exc.output}") from exc
+            if "hook declined" in exc.output or "protected" in exc.output:
+                raise Conflict(
+                    f"the data registry {self.url} refused {tag}: {exc.output}"
+                ) from exc
+            if any(marker in exc.output for marker in _RACE_MARKERS):
+                raise _PushRejected(exc.output) from exc  # someone else pushed first
             raise Unavailable(
                 f"pushing {tag} to the data registry {self.url} failed: {exc.output}"
             ) from exc
@@ -368,9 +382,13 @@ class DataRegistry:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
             _git("init", "-q", "--bare", f"--initial-branch={BRANCH}", str(tmp))
-            if path.exists():
-                path.rmdir()
-            tmp.rename(path)
+            try:
+                if path.exists():
+                    path.rmdir()
+                tmp.rename(path)
+            except OSError:
+                if not (path / "HEAD").exists():  # not just a concurrent run creating it too
+                    raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -510,14 +528,9 @@ class DataRegistry:
     def _dvc_error(self, action: str, exc: Exception) -> MlopsError:
         text = f"{type(exc).__name__}: {exc}"
         cause = exc.__cause__ or exc.__context__
-        if cause is not None:
+        if cause is not None and str(cause) not in text:
             text += f" ({type(cause).__name__}: {cause})"
-        message = f"dvc {action} with the remote {self.remote_url} failed: {text}"
-        if "Unable to locate credentials" in text or "Could not connect" in text:
-            return Unavailable(message)
-        return (
-            Unavailable(message) if self.remote_url.startswith("s3://") else RegistryError(message)
-        )
+        return Unavailable(f"dvc {action} with the remote {self.remote_url} failed: {text}")
 
 
 def _dvc_repo_class():
