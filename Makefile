@@ -1,11 +1,12 @@
 # Every target goes through uv; uv is installed into .tools/ when it is not on PATH.
 SHELL := /bin/bash
+DRY_RUN ?= 0
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export UV_LINK_MODE ?= copy
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format demo down clean bench
+.PHONY: help install test test-fast lint format demo down clean bench up gitops-push test-k8s
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -38,8 +39,19 @@ format: install ## Apply ruff fixes and formatting
 demo: install ## Run the whole loop on the embedded runtime (no Docker, no cluster)
 	$(UV) run --frozen mlops ingest --synthetic 5000 --seed 42
 
-down: install ## Stop every background service of the embedded runtime
-	$(UV) run --frozen mlops down
+down: ## Stop what `make demo` and `make up` started: embedded services, then the kind cluster
+	@if [ "$(DRY_RUN)" = "1" ]; then echo "+ .venv/bin/mlops down"; \
+	elif [ -x .venv/bin/mlops ]; then .venv/bin/mlops down || true; fi
+	DRY_RUN=$(DRY_RUN) bash scripts/platform.sh down
+
+up: ## The whole platform on a local kind cluster, reconciled by Argo CD (DRY_RUN=1: print the plan)
+	DRY_RUN=$(DRY_RUN) bash scripts/platform.sh up
+
+gitops-push: ## Serve the current commit to the kind cluster (Argo CD and Airflow git-sync pick it up)
+	DRY_RUN=$(DRY_RUN) bash scripts/platform.sh push
+
+test-k8s: install ## Kubernetes checks only: charts, manifests, policies, Dockerfiles, workflows
+	$(UV) run --frozen pytest tests/k8s
 
 bench: install ## Run the benchmarks in bench/
 	for b in bench/*.py; do $(UV) run --frozen python $$b || exit 1; done

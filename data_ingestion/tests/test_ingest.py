@@ -277,3 +277,13 @@ def test_concurrent_ingests_get_distinct_versions(tmp_path):
         "data-v1",
         "data-v2",
     ]
+
+
+def test_empty_registry_listing_and_help(mlops, mlops_home):
+    listed = mlops("data", "list")
+    assert listed.exit_code == 0
+    assert "no data version yet" in listed.stdout
+    assert mlops("data", "list", "--json").json["versions"] == []
+    assert mlops("data", "pull", "latest", mlops_home / "x", "--json").exit_code == 2
+    commands = mlops("--help").stdout
+    assert "ingest" in commands and "data" in commands

@@ -165,3 +165,26 @@ def test_credentials_in_a_url_are_not_recorded(mlops, mlops_home, schema, http_r
     assert "secret" not in result.stdout and "abc" not in result.stdout
     manifest = DataRegistry.from_settings(get_settings()).manifest("data-v1")
     assert manifest["source"]["uri"] == f"{base}/private.csv?..."
+
+
+@pytest.mark.slow
+def test_unreachable_s3_dvc_remote_leaves_the_registry_unchanged(
+    mlops, s3, seeded_home, registry_state, closed_port, monkeypatch
+):
+    before = registry_state()
+    monkeypatch.setenv("MLOPS_DVC_REMOTE", "s3://nowhere/store")
+    monkeypatch.setenv("MLOPS_S3_ENDPOINT_URL", f"http://127.0.0.1:{closed_port}")
+    result = mlops("ingest", "--synthetic", "300", "--json")
+    assert result.exit_code == 5
+    assert result.json["error"].startswith("dvc push with the remote s3://nowhere/store failed")
+    assert registry_state() == before
+
+
+def test_semicolon_csv_with_byte_order_mark(mlops, mlops_home, schema, tmp_path):
+    """A spreadsheet export: semicolons, a UTF-8 byte-order mark, decimal points kept."""
+    path = tmp_path / "export.csv"
+    text = generate(schema, 300, seed=6).to_csv(index=False, sep=";")
+    path.write_bytes("\ufeff".encode() + text.encode())
+    result = mlops("ingest", "--source", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["rows"]["out"] == 300

@@ -146,3 +146,27 @@ def test_frame_hash_ignores_storage_but_not_values():
     assert frame_hash(a) == frame_hash(a.copy())
     assert frame_hash(a) != frame_hash(a.assign(x=[1.0, 2.5]))
     assert frame_hash(a) != frame_hash(a.rename(columns={"x": "y"}))
+
+
+def test_interrupt_before_the_push_leaves_nothing(registry, tmp_path, monkeypatch):
+    """An interrupt (Ctrl-C, a killed pod) after dvc push and the local commit and tag, just
+    before `git push --atomic`: the registry has no trace of the version."""
+    import mlops_core.registry as module
+
+    registry.publish(_splits(tmp_path / "a"), {})
+    before = _refs(Path(registry.url))
+    real_git = module._git
+
+    def interrupted(*args, **kwargs):
+        if args[0] == "push":
+            raise KeyboardInterrupt
+        return real_git(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_git", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        registry.publish(_splits(tmp_path / "b", offset=3), {})
+    monkeypatch.setattr(module, "_git", real_git)
+    assert _refs(Path(registry.url)) == before
+    assert list((tmp_path / "work").iterdir()) == []
+    # The next run is not disturbed by the interrupted one.
+    assert registry.publish(_splits(tmp_path / "b", offset=3), {}).tag == "data-v2"

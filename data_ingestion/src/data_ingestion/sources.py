@@ -241,10 +241,26 @@ def _read_file(path: Path, shown: str, kind: str) -> tuple[pd.DataFrame, SourceI
 def _read_csv(path: Path) -> pd.DataFrame:
     import pandas as pd
 
-    try:
-        return pd.read_csv(path, low_memory=False, skipinitialspace=True)
+    sep = _delimiter(path)
+    try:  # utf-8-sig: a byte-order mark is not part of the first column's name
+        return pd.read_csv(
+            path, sep=sep, low_memory=False, skipinitialspace=True, encoding="utf-8-sig"
+        )
     except UnicodeDecodeError:
-        return pd.read_csv(path, low_memory=False, skipinitialspace=True, encoding="latin-1")
+        return pd.read_csv(
+            path, sep=sep, low_memory=False, skipinitialspace=True, encoding="latin-1"
+        )
+
+
+def _delimiter(path: Path) -> str:
+    """The header line's most frequent of , ; tab | (a comma when none appears)."""
+    if path.suffix.lower() in COMPRESSED:
+        return ","
+    with path.open("rb") as fh:
+        header = fh.readline(65536)
+    counts = {sep: header.count(sep.encode()) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
 
 
 def _sha256(path: Path) -> str:

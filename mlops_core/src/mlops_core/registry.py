@@ -127,19 +127,18 @@ def _git_env() -> dict[str, str]:
 
 
 def _git(*args: str, cwd: Path | None = None, input: str | None = None) -> str:
+    return _git_bytes(*args, cwd=cwd, input=input.encode() if input else None).decode()
+
+
+def _git_bytes(*args: str, cwd: Path | None = None, input: bytes | None = None) -> bytes:
     if shutil.which("git") is None:
         raise Unavailable("git is not installed; the data registry needs it")
     proc = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        input=input,
-        capture_output=True,
-        text=True,
-        env=_git_env(),
-        check=False,
+        ["git", *args], cwd=cwd, input=input, capture_output=True, env=_git_env(), check=False
     )
     if proc.returncode != 0:
-        raise _GitFailed(args, proc.returncode, proc.stderr.strip() or proc.stdout.strip())
+        output = (proc.stderr.strip() or proc.stdout.strip()).decode(errors="replace")
+        raise _GitFailed(args, proc.returncode, output)
     return proc.stdout
 
 
@@ -318,8 +317,18 @@ class DataRegistry:
     ) -> None:
         Repo = _dvc_repo_class()
         if not (clone / ".dvc").exists():
-            repo = Repo.init(str(clone))
-            repo.close()
+            # Repo.init takes no config: point DVC's site cache into the clone through its
+            # variable, or every new registry leaves a folder under /var/tmp/dvc.
+            saved = os.environ.get("DVC_SITE_CACHE_DIR")
+            os.environ["DVC_SITE_CACHE_DIR"] = str(clone / ".dvc" / "tmp" / "site")
+            try:
+                repo = Repo.init(str(clone))
+                repo.close()
+            finally:
+                if saved is None:
+                    os.environ.pop("DVC_SITE_CACHE_DIR", None)
+                else:
+                    os.environ["DVC_SITE_CACHE_DIR"] = saved
             # Analytics off in the tracked config: no remote address, no secret.
             with (clone / ".dvc" / "config").open("a") as fh:
                 fh.write("[core]\n    analytics = false\n    autostage = false\n")
@@ -346,9 +355,7 @@ class DataRegistry:
             _git("push", "--atomic", "-q", "origin", f"HEAD:refs/heads/{BRANCH}", tag, cwd=clone)
         except _GitFailed as exc:
             if "hook declined" in exc.output or "protected" in exc.output:
-                raise Conflict(
-                    f"the data registry {self.url} refused {tag}: {exc.output}"
-                ) from exc
+                raise Conflict(f"the data registry {self.url} refused {tag}: {exc.output}") from exc
             if any(marker in exc.output for marker in _RACE_MARKERS):
                 raise _PushRejected(exc.output) from exc  # someone else pushed first
             raise Unavailable(
@@ -471,23 +478,21 @@ class DataRegistry:
     def _read_manifests(git_dir: Path, tags: list[str]) -> dict[str, dict[str, Any]]:
         if not tags:
             return {}
-        out = _git(
+        out = _git_bytes(
             f"--git-dir={git_dir}",
             "cat-file",
             "--batch",
-            input="".join(f"{tag}:{MANIFEST}\n" for tag in tags),
+            input="".join(f"{tag}:{MANIFEST}\n" for tag in tags).encode(),
         )
         manifests: dict[str, dict[str, Any]] = {}
         pos = 0
-        for tag in tags:
-            end = out.index("\n", pos)
+        for tag in tags:  # "<sha> blob <size>\n<size bytes>\n" per object, in input order
+            end = out.index(b"\n", pos)
             header = out[pos:end].split()
-            if len(header) < 3 or header[1] != "blob":
+            if len(header) < 3 or header[1] != b"blob":
                 raise RegistryError(f"data version {tag} has no {MANIFEST}")
             size = int(header[2])
-            body = out[end + 1 : end + 1 + size]
-            # `size` counts bytes; the manifest is ASCII JSON (json.dumps escapes the rest).
-            manifests[tag] = json.loads(body)
+            manifests[tag] = json.loads(out[end + 1 : end + 1 + size])
             pos = end + 1 + size + 1
         return manifests
 

@@ -1,0 +1,53 @@
+{{- define "ps.name" -}}prediction-service{{- end -}}
+
+{{- define "ps.fullname" -}}
+{{- if eq .Release.Name "prediction-service" -}}prediction-service{{- else -}}{{ printf "%s-prediction-service" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
+
+{{- define "ps.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ps.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "ps.labels" -}}
+{{ include "ps.selectorLabels" . }}
+app.kubernetes.io/part-of: mlops-platform
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* registry/name:tag of this chart's stage image, from the images list. */}}
+{{- define "ps.image" -}}
+{{- $name := required (printf "images has no entry %q" .Values.image.stage) (index .Values.images .Values.image.stage) -}}
+{{- $registry := .Values.image.registry | default .Values.registry -}}
+{{- $tag := .Values.image.tag | default .Values.tag | toString -}}
+{{- if eq $tag "latest" }}{{ fail "image tag latest is not allowed" }}{{ end -}}
+{{- printf "%s/%s:%s" $registry $name $tag -}}
+{{- end -}}
+
+{{- define "ps.modelUri" -}}
+{{- printf "models:/%s/%s" .Values.model.name (toString .Values.model.version) -}}
+{{- end -}}
+
+{{/* Environment shared by the server and its migration job. */}}
+{{- define "ps.env" -}}
+- name: MLOPS_PREDICTION_LOG_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.predictionLog }}
+      key: url
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.s3 }}
+      key: AWS_ACCESS_KEY_ID
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.s3 }}
+      key: AWS_SECRET_ACCESS_KEY
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

