@@ -12,6 +12,7 @@ from model_monitoring.analysis import analyse
 from model_monitoring.policy import Policy, load_policy
 
 
+@pytest.mark.slow
 def test_same_distribution_is_not_drift(schema):
     reference, current = make_frames(schema)
     result = analyse(
@@ -89,6 +90,7 @@ def test_too_few_rows_is_insufficient_data(schema):
     assert "50 current row(s)" in result.message
 
 
+@pytest.mark.slow
 def test_policy_exceptions_ignore_and_critical_columns(schema):
     shifted, other = schema.numeric_features[0], schema.numeric_features[1]
     reference, current = make_frames(schema, drift=Drift(shift={shifted: 1.4}))
