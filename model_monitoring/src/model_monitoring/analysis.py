@@ -254,6 +254,7 @@ def analyse(
             norm.get(name, 1.0),
         )
 
+    rule_share = policy.drift.share
     critical = [c for c in policy.drift.critical_columns if c in result.drifted_columns]
     if result.data_drift:
         result.reasons.append(
@@ -278,7 +279,8 @@ def analyse(
         "degradation" in policy.retrain_on and result.degraded
     )
     result.message = "; ".join(result.reasons) or (
-        f"no drift: {len(result.drifted_columns)} of {len(columns)} feature columns drifted"
+        f"no drift: {len(result.drifted_columns)} of {len(columns)} feature columns drifted "
+        f"(share {result.drift_share or 0:.2f} < {result.share_threshold or rule_share:.2f})"
     )
     return result
 

@@ -117,6 +117,12 @@ def _human(console, result: dict) -> None:
     for key in ("rows", "reference_rows", "labelled_rows", "drift_share", "rmse", "report_html"):
         if result.get(key) is not None:
             console.print(f"  {key}: {result[key]}")
+    pdrift = result.get("prediction_drift") or {}
+    if pdrift.get("score") is not None:
+        console.print(
+            f"  prediction drift: {pdrift['score']:.4f} ({pdrift.get('method')}, "
+            f"{'drifted' if pdrift.get('drifted') else 'not drifted'})"
+        )
     retrain = result.get("retrain")
     if retrain:
         console.print(f"  retrain: {retrain}")
