@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,6 @@ def log_run(
     }
     window = result.get("window") or {}
     try:
-        import time
-
         from mlflow.entities import Metric, Param
 
         now = int(time.time() * 1000)
