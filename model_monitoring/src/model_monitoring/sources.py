@@ -153,42 +153,24 @@ def log_frame(rows: list, schema: DatasetSchema, prediction: str) -> pd.DataFram
     expected = schema.feature_names
     if not rows:
         return pd.DataFrame(columns=[*expected, prediction, label, "request_id", "created_at"])
-    records = []
-    wanted = set(expected)
-    for request_id, created_at, features, pred, lab in rows:
-        if isinstance(features, str):
+    request_ids, created, features, preds, labels = (list(col) for col in zip(*rows, strict=True))
+    for i, value in enumerate(features):
+        if isinstance(value, str):
             try:
-                features = json.loads(features)
+                features[i] = json.loads(value)
             except ValueError:
                 raise DataQualityError(
-                    f"prediction log row {request_id}: features are not a JSON object"
+                    f"prediction log row {request_ids[i]}: features are not a JSON object"
                 ) from None
-        if not isinstance(features, dict):
-            raise DataQualityError(f"prediction log row {request_id}: features are not an object")
-        keys = set(features)
-        if keys != wanted:
-            missing, extra = sorted(wanted - keys), sorted(keys - wanted)
-            parts = []
-            if missing:
-                parts.append(f"missing {', '.join(missing)}")
-            if extra:
-                parts.append(f"unexpected {', '.join(extra)}")
-            raise DataQualityError(
-                f"prediction log row {request_id}: features do not match schema "
-                f"{schema.name!r} ({'; '.join(parts)}): was the traffic served by a model "
-                "of another dataset?",
-                details={"request_id": request_id, "missing": missing, "unexpected": extra},
-            )
-        records.append(
-            {
-                **features,
-                prediction: pred,
-                label: lab,
-                "request_id": request_id,
-                "created_at": created_at,
-            }
-        )
-    frame = pd.DataFrame.from_records(records)
+    wanted = set(expected)
+    for i, value in enumerate(features):  # dict.keys() == set: a C-level comparison
+        if not isinstance(value, dict) or value.keys() != wanted:
+            _mismatch(request_ids[i], value, wanted, schema)
+    frame = pd.DataFrame.from_records(features, columns=expected)
+    frame[prediction] = preds
+    frame[label] = labels
+    frame["request_id"] = request_ids
+    frame["created_at"] = created
     for name in schema.numeric_features:
         values = pd.to_numeric(frame[name], errors="coerce")
         bad = values.isna() & frame[name].notna()
@@ -200,10 +182,24 @@ def log_frame(rows: list, schema: DatasetSchema, prediction: str) -> pd.DataFram
             )
         frame[name] = values
     for name in schema.categorical_features:
-        frame[name] = frame[name].map(lambda v: None if v is None else normalise_category(v))
+        spelling = {v: normalise_category(v) for v in frame[name].dropna().unique()}
+        frame[name] = frame[name].map(spelling).astype(object)
     frame[prediction] = pd.to_numeric(frame[prediction], errors="coerce")
     frame[label] = pd.to_numeric(frame[label], errors="coerce")
     return frame.sort_values("created_at", kind="stable").reset_index(drop=True)
+
+
+def _mismatch(request_id, features, wanted: set[str], schema: DatasetSchema) -> None:
+    if not isinstance(features, dict):
+        raise DataQualityError(f"prediction log row {request_id}: features are not an object")
+    missing, extra = sorted(wanted - set(features)), sorted(set(features) - wanted)
+    parts = [f"missing {', '.join(missing)}"] if missing else []
+    parts += [f"unexpected {', '.join(extra)}"] if extra else []
+    raise DataQualityError(
+        f"prediction log row {request_id}: features do not match schema {schema.name!r} "
+        f"({'; '.join(parts)}): was the traffic served by a model of another dataset?",
+        details={"request_id": request_id, "missing": missing, "unexpected": extra},
+    )
 
 
 # -- reference -------------------------------------------------------------------------------
