@@ -37,7 +37,9 @@ format: install ## Apply ruff fixes and formatting
 	$(UV) run --frozen ruff format .
 
 demo: install ## Run the whole loop on the embedded runtime (no Docker, no cluster)
+	$(UV) run --frozen mlops mlflow up
 	$(UV) run --frozen mlops ingest --synthetic 5000 --seed 42
+	$(UV) run --frozen mlops train
 
 down: ## Stop what `make demo` and `make up` started: embedded services, then the kind cluster
 	@if [ "$(DRY_RUN)" = "1" ]; then echo "+ .venv/bin/mlops down"; \

@@ -117,3 +117,134 @@ def postgres_url() -> Iterator[str]:
         with engine.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A platform with one trained, registered model (see the `trained_model` fixture)."""
+
+    home: Path  # the platform's MLOPS_HOME (shared by the session: treat it as read-only)
+    tracking_uri: str  # the session's MLflow server
+    model_name: str  # registered model name, unique to this session
+    version: str  # the registered version: aliases `challenger` and `champion`
+    run_id: str  # its training run
+    data_version: str  # the data version it was trained on ("data-v1")
+    data_registry: str  # git URL of the data registry holding data_version
+    dvc_remote: str  # the DVC remote of that registry
+    result: dict  # the JSON result of `mlops train`
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_name}/{self.version}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Variables that point a command at this platform's stores (not at its home)."""
+        return {
+            "MLOPS_MLFLOW_TRACKING_URI": self.tracking_uri,
+            "MLFLOW_TRACKING_URI": self.tracking_uri,
+            "MLOPS_MODEL_NAME": self.model_name,
+            "MLOPS_DATA_REGISTRY": self.data_registry,
+            "MLOPS_DVC_REMOTE": self.dvc_remote,
+        }
+
+    def use(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point the current test at this platform's MLflow server, model and data registry.
+
+        Combine with the `mlops_home` fixture so whatever the test writes (prediction log,
+        reports, gitops checkouts) goes to the test's own MLOPS_HOME."""
+        for name, value in self.env.items():
+            monkeypatch.setenv(name, value)
+
+
+_TRAINED_MODEL_ROWS = 2000
+
+
+@pytest.fixture(scope="session")
+def trained_model(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """A small platform built once per session: a data version and one trained model.
+
+    What it does (about a minute on a busy 2-core machine, once per session):
+    - MLOPS_HOME in a session temp dir, pointed at the session's `mlflow_server`;
+    - `mlops ingest --synthetic 2000 --seed 1` -> data version data-v1 in the home's data
+      registry (bare git repo + local DVC remote);
+    - `mlops train --data-version data-v1` with the packaged training config -> version 1
+      of a registered model named `trained-<hex>` (unique per session), alias `challenger`;
+    - then alias `champion` is set on that version too, as `mlops promote` would, so serve,
+      monitor and deploy tests find a champion with full lineage (run tags, data_version
+      tag, metrics, logged inputs).
+
+    Yields a TrainedModel: .home, .tracking_uri, .model_name, .version, .model_uri
+    (models:/NAME/VERSION), .run_id, .data_version, .data_registry, .dvc_remote, .result
+    (the `mlops train --json` result), .env and .use(monkeypatch).
+
+    Usage:
+
+        def test_something(trained_model, mlops_home, monkeypatch, mlops):
+            trained_model.use(monkeypatch)   # MLflow + model name + data registry
+            result = mlops("serve", "--model", trained_model.model_uri, ...)
+
+    The environment is restored after set-up, so using the fixture changes nothing until
+    .use() is called. Everything is shared by the session: do not move its aliases, add
+    versions or write into .home; train your own model (with `unique_model_name`) for that.
+    """
+    import contextlib
+    import io
+    import logging
+
+    from mlops_core.cli import main
+
+    home = tmp_path_factory.mktemp("trained-model-home")
+    name = f"trained-{uuid.uuid4().hex[:8]}"
+
+    def run(*args: str) -> dict:
+        out, err = io.StringIO(), io.StringIO()
+        code = 0
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main([*args, "--json"])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+        lines = [line for line in out.getvalue().splitlines() if line.startswith("{")]
+        if code != 0 or not lines:
+            pytest.fail(
+                f"trained_model set-up: `mlops {' '.join(args)}` exited {code}\n"
+                f"stdout:\n{out.getvalue()}\nstderr:\n{err.getvalue()[-4000:]}"
+            )
+        return json.loads(lines[-1])
+
+    root = logging.getLogger()
+    saved_logging = (list(root.handlers), root.level)
+    with pytest.MonkeyPatch.context() as mp:
+        for variable in list(os.environ):
+            if variable.startswith("MLOPS_") or variable in _PLATFORM_VARIABLES:
+                mp.delenv(variable, raising=False)
+        mp.setenv("MLOPS_HOME", str(home))
+        mp.setenv("MLOPS_LOG_FORMAT", "json")
+        mp.setenv("MLOPS_MLFLOW_TRACKING_URI", mlflow_server)
+        mp.setenv("MLOPS_MODEL_NAME", name)
+        from mlops_core.settings import get_settings
+
+        settings = get_settings()
+        ingested = run("ingest", "--synthetic", str(_TRAINED_MODEL_ROWS), "--seed", "1")
+        data_version = ingested["data_version"]
+        trained = run("train", "--data-version", data_version)
+    root.handlers[:] = saved_logging[0]  # the commands logged to their captured stderr
+    root.setLevel(saved_logging[1])
+
+    from mlflow import MlflowClient
+
+    MlflowClient(mlflow_server).set_registered_model_alias(
+        name, "champion", trained["model_version"]
+    )
+    return TrainedModel(
+        home=home,
+        tracking_uri=mlflow_server,
+        model_name=name,
+        version=str(trained["model_version"]),
+        run_id=trained["run_id"],
+        data_version=data_version,
+        data_registry=settings.data_registry_url,
+        dvc_remote=settings.dvc_remote_url,
+        result=trained,
+    )

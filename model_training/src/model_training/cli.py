@@ -1,0 +1,109 @@
+"""`mlops train`: train on a data version, track in MLflow, register, gate.
+
+Import-light on purpose: mlflow, scikit-learn and pandas are imported inside the command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops_core.output import JsonOption, emit
+
+
+def train(
+    data_version: Annotated[
+        str | None,
+        typer.Option(
+            "--data-version",
+            "-d",
+            help="Data version tag of the registry (data-vN); default: the newest.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Training config (YAML); default MLOPS_TRAIN_CONFIG, else the packaged one.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed; overrides the config's.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train candidate models on a data version, register the best, apply the quality gate.
+
+    The best candidate (chosen on the validation split) is refitted, tracked in MLflow
+    (experiment "<model>-training") and registered as a new version of the model. It gets
+    alias `challenger` when it passes the quality gate against the current `champion`;
+    otherwise it is tagged validation_status=failed and the command exits with code 3.
+
+    Example: mlops train --data-version data-v1 --json
+    """
+    import logging
+    import tempfile
+
+    from mlops_core.errors import GateRefused
+    from mlops_core.mlflow_utils import configure_tracking
+    from mlops_core.settings import get_settings
+    from model_training.config import TrainSettings, load_config
+    from model_training.data import load_data_version
+    from model_training.tracking import train_and_register
+
+    log = logging.getLogger("mlops.train")
+    settings = get_settings()
+    stage = TrainSettings()
+    schema = settings.load_schema()
+    # Everything that can be refused is checked before anything is tracked or registered.
+    cfg, source, text = load_config(config or stage.config)
+    tracking_uri = settings.tracking_uri
+    configure_tracking(tracking_uri)
+    model_name = settings.registered_model
+    with tempfile.TemporaryDirectory(prefix="mlops-train-data-") as tmp:
+        data = load_data_version(settings, data_version, Path(tmp))
+        log.info(
+            "training on %s (%s rows)",
+            data.tag,
+            ", ".join(f"{k} {len(v):,}" for k, v in data.frames.items()),
+        )
+        result = train_and_register(
+            data,
+            schema,
+            cfg,
+            config_text=text,
+            config_source=source,
+            model_name=model_name,
+            tracking_uri=tracking_uri,
+            seed=seed if seed is not None else stage.seed,
+            commit_override=stage.git_commit,
+        )
+    if result["gate"] != "passed":
+        details = {k: v for k, v in result.items() if k != "ok"}
+        raise GateRefused(
+            f"quality gate refused {model_name} v{result['model_version']}: {result['reason']}",
+            details=details,
+        )
+
+    def human(console) -> None:
+        m = result["metrics"]
+        console.print(
+            f"[bold green]{model_name} v{result['model_version']}[/] is the new challenger "
+            f"({result['candidate']}, trained on {result['data_version']})"
+        )
+        console.print(
+            f"  test rmse {m['test_rmse']:.4g}  mae {m['test_mae']:.4g}  "
+            f"r2 {m['test_r2']:.3f}  mape {m['test_mape']:.3f}"
+        )
+        console.print(f"  gate: {result['reason']}")
+        run_url = f"{tracking_uri}/#/experiments/{result['experiment_id']}/runs/{result['run_id']}"
+        console.print(f"  run: {run_url}", soft_wrap=True, highlight=False)
+
+    emit(result, as_json, human)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)

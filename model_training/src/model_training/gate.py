@@ -1,0 +1,69 @@
+"""The quality gate: may a newly trained version become `challenger`?
+
+It passes when the new version meets every absolute threshold of the config on the test
+split, and - when a champion exists - is not worse than the champion by more than the
+configured relative tolerance, both scored on the same test split (of the new data version).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from model_training.config import LOWER_IS_BETTER, Gate
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    passed: bool
+    reason: str
+    champion_version: str | None = None
+    champion_metrics: dict[str, float] | None = None
+
+    @property
+    def status(self) -> str:
+        return "passed" if self.passed else "failed"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def relative_worsening(metric: str, new: float, champion: float) -> float:
+    """How much worse `new` is than `champion` (relative; negative when better)."""
+    diff = new - champion if LOWER_IS_BETTER[metric] else champion - new
+    scale = abs(champion)
+    return diff / scale if scale > 0 else diff
+
+
+def decide(
+    new: dict[str, float],
+    gate: Gate,
+    champion: dict[str, float] | None = None,
+    champion_version: str | None = None,
+) -> GateDecision:
+    """new/champion: {rmse, mae, r2, mape} on the same test split."""
+    failures: list[str] = []
+    notes: list[str] = []
+    for metric, bound in sorted(gate.thresholds.items()):
+        value = new[metric]
+        if bound.min is not None and value < bound.min:
+            failures.append(f"test {metric} {_fmt(value)} is below the minimum {bound.min:g}")
+        if bound.max is not None and value > bound.max:
+            failures.append(f"test {metric} {_fmt(value)} is above the maximum {bound.max:g}")
+    if champion is not None:
+        metric = gate.metric
+        worse = relative_worsening(metric, new[metric], champion[metric])
+        comparison = (
+            f"test {metric} {_fmt(new[metric])} vs champion v{champion_version} "
+            f"{_fmt(champion[metric])} ({worse:+.1%} worse, tolerance {gate.tolerance:.1%})"
+        )
+        if worse > gate.tolerance:
+            failures.append(comparison)
+        else:
+            notes.append(comparison)
+    else:
+        notes.append("no champion to compare with")
+    if failures:
+        return GateDecision(False, "; ".join(failures), champion_version, champion)
+    thresholds = "thresholds met" if gate.thresholds else "no absolute thresholds"
+    return GateDecision(True, "; ".join([*notes, thresholds]), champion_version, champion)

@@ -1,0 +1,42 @@
+"""Fixtures of the training stage's tests (the shared ones are in the root conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+CONFIGS = Path(__file__).parent / "configs"
+
+
+@pytest.fixture(scope="session")
+def schema():
+    from mlops_core.schema import load_schema
+
+    return load_schema()
+
+
+def split_frame(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    n = len(frame)
+    a, b = int(n * 0.7), int(n * 0.85)
+    return {
+        "train": frame.iloc[:a].reset_index(drop=True),
+        "val": frame.iloc[a:b].reset_index(drop=True),
+        "test": frame.iloc[b:].reset_index(drop=True),
+    }
+
+
+@pytest.fixture(scope="session")
+def frames(schema) -> dict[str, pd.DataFrame]:
+    """Synthetic train/val/test splits (2 000 rows), like a data version's."""
+    from mlops_core.synthetic import generate
+
+    return split_frame(generate(schema, 2000, seed=11))
+
+
+@pytest.fixture(scope="session")
+def fast_config():
+    from model_training.config import load_config
+
+    return load_config(CONFIGS / "fast.yaml")[0]

@@ -1,0 +1,163 @@
+"""`mlops train` end to end: bad input refused before anything is tracked or registered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CONFIGS = Path(__file__).parent / "configs"
+
+
+def nothing_tracked(tracking_uri: str, model_name: str) -> bool:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    models = client.search_registered_models(f"name = '{model_name}'")
+    experiment = client.get_experiment_by_name(f"{model_name}-training")
+    return not models and experiment is None
+
+
+def one_line_error(result) -> str:
+    error = result.json["error"]
+    assert "\n" not in error
+    assert "Traceback" not in result.stderr
+    return error
+
+
+def test_help_has_an_example(mlops):
+    result = mlops("train", "--help")
+    assert result.exit_code == 0
+    assert "Example: mlops train" in result.stdout
+
+
+def test_unknown_regressor_is_refused_before_anything_is_registered(
+    mlops, tracking_uri, unique_model_name, tmp_path
+):
+    config = tmp_path / "bad.yaml"
+    config.write_text("candidates: [{name: x, regressor: MagicForest}]\n")
+    result = mlops("train", "--config", config, "--json")
+    assert result.exit_code == 2
+    error = one_line_error(result)
+    assert str(config) in error and "unknown regressor 'MagicForest'" in error
+    assert nothing_tracked(tracking_uri, unique_model_name)
+
+
+def test_invalid_parameter_from_the_environment_config(
+    mlops, tracking_uri, unique_model_name, tmp_path, monkeypatch
+):
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "candidates: [{name: rf, regressor: RandomForestRegressor,"
+        " search: {n_estimators: [10, -1]}}]\n"
+    )
+    monkeypatch.setenv("MLOPS_TRAIN_CONFIG", str(config))
+    result = mlops("train", "--json")
+    assert result.exit_code == 2
+    error = one_line_error(result)
+    assert "candidates.0 (rf)" in error and "n_estimators" in error
+    assert nothing_tracked(tracking_uri, unique_model_name)
+
+
+def test_unreachable_tracking_server(mlops, mlops_home, monkeypatch):
+    from mlops_core.services import free_port
+
+    uri = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLOPS_MLFLOW_TRACKING_URI", uri)
+    result = mlops("train", "--config", CONFIGS / "fast.yaml", "--json")
+    assert result.exit_code == 5
+    error = one_line_error(result)
+    assert uri in error and "not reachable" in error
+
+
+def ingest(mlops, rows: int = 1500, seed: int = 3) -> dict:
+    result = mlops("ingest", "--synthetic", rows, "--seed", seed, "--json")
+    assert result.exit_code == 0, result.stderr
+    return result.json
+
+
+def registry_dvc_md5(home: Path, tag: str, split: str) -> str:
+    import subprocess
+
+    import yaml
+
+    text = subprocess.run(
+        ["git", "-C", str(home / "data-registry.git"), "show", f"{tag}:data/{split}.parquet.dvc"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return yaml.safe_load(text)["outs"][0]["md5"]
+
+
+@pytest.mark.slow
+def test_train_from_the_data_registry_then_gate_against_the_champion(
+    mlops, tracking_uri, unique_model_name, mlops_home
+):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    ingested = ingest(mlops)
+    fast = CONFIGS / "fast.yaml"
+
+    first = mlops("train", "--config", fast, "--seed", 5, "--json")
+    assert first.exit_code == 0, first.stderr
+    out = first.json
+    assert out["ok"] is True
+    assert out["gate"] == "passed"
+    assert out["model_name"] == unique_model_name
+    assert out["model_version"] == "1"
+    assert out["data_version"] == ingested["data_version"] == "data-v1"  # the newest
+    assert set(out["metrics"]) >= {"test_rmse", "test_mae", "test_r2", "test_mape"}
+    # Lineage: the run names the data version, its registry content hash, and each
+    # split's DVC md5 exactly as the registry's .dvc metafiles record it.
+    run = client.get_run(out["run_id"])
+    assert run.data.tags["data_version"] == "data-v1"
+    assert run.data.tags["data_hash"] == ingested["content_hash"]
+    for item in run.inputs.dataset_inputs:
+        tags = {t.key: t.value for t in item.tags}
+        assert tags["dvc_md5"] == registry_dvc_md5(mlops_home, "data-v1", tags["split"])
+        assert item.dataset.digest == tags["dvc_md5"]
+
+    # Version 1 is promoted (as `mlops promote` would). Same data version, config and seed:
+    # the same metrics, so it passes the comparison with the champion.
+    client.set_registered_model_alias(unique_model_name, "champion", "1")
+    second = mlops("train", "--data-version", "data-v1", "--config", fast, "--seed", 5, "--json")
+    assert second.exit_code == 0, second.stderr
+    assert second.json["metrics"] == out["metrics"]
+    assert second.json["model_version"] == "2"
+    assert "champion v1" in second.json["reason"]
+    assert client.get_model_version_by_alias(unique_model_name, "challenger").version == "2"
+
+    # A deliberately worse model is refused with exit code 3 and never made challenger.
+    worse = mlops("train", "--config", CONFIGS / "worse.yaml", "--json")
+    assert worse.exit_code == 3
+    refused = worse.json
+    assert refused["ok"] is False
+    assert refused["gate"] == "failed"
+    assert refused["model_version"] == "3"
+    assert "champion v1" in refused["reason"]
+    assert "quality gate refused" in refused["error"]
+    version = client.get_model_version(unique_model_name, "3")
+    assert version.tags["validation_status"] == "failed"
+    assert version.tags["validation_reason"] == refused["reason"]
+    assert client.get_model_version_by_alias(unique_model_name, "challenger").version == "2"
+
+
+def test_unknown_data_version_is_refused_before_anything_is_registered(
+    mlops, tracking_uri, unique_model_name
+):
+    ingest(mlops, rows=300)
+    result = mlops(
+        "train", "--data-version", "data-v9", "--config", CONFIGS / "fast.yaml", "--json"
+    )
+    assert result.exit_code == 2
+    assert "data-v9" in one_line_error(result)
+    assert nothing_tracked(tracking_uri, unique_model_name)
+
+
+def test_an_empty_registry_says_to_ingest_first(mlops, tracking_uri, unique_model_name):
+    result = mlops("train", "--config", CONFIGS / "fast.yaml", "--json")
+    assert result.exit_code == 2
+    assert "mlops ingest" in one_line_error(result)
+    assert nothing_tracked(tracking_uri, unique_model_name)
