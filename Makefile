@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export UV_LINK_MODE ?= copy
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format demo down clean bench up gitops-push test-k8s
+.PHONY: help install test test-fast lint format demo down clean bench airflow up gitops-push test-k8s
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ demo: install ## Run the whole loop on the embedded runtime (no Docker, no clust
 	$(UV) run --frozen mlops mlflow up
 	$(UV) run --frozen mlops ingest --synthetic 5000 --seed 42
 	$(UV) run --frozen mlops train
+
+airflow: install ## Airflow standalone with dags/ on the embedded runtime (prints the UI URL and admin password)
+	$(UV) run --frozen mlops up --airflow
 
 down: ## Stop what `make demo` and `make up` started: embedded services, then the kind cluster
 	@if [ "$(DRY_RUN)" = "1" ]; then echo "+ .venv/bin/mlops down"; \

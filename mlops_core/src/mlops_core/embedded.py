@@ -162,6 +162,9 @@ def up(
 
     def human(console) -> None:
         for s in services:
+            if s.get("skipped"):
+                console.print(f"{s['service']}: not started: {s['skipped']}")
+                continue
             state = "started" if s.get("started") else "already running"
             console.print(f"{s['service']}: {state} at {s['url']}")
             for key, value in s.items():
@@ -197,7 +200,8 @@ def status(as_json: JsonOption = False) -> None:
 
 
 # Stages that run a background service in the embedded runtime append a function here:
-# hook(settings, airflow=bool) -> a result entry or None.
+# hook(settings, airflow=bool) -> a result entry or None. An entry with "skipped": reason
+# tells why a service was not started (e.g. no model to serve yet).
 UP_HOOKS: list = []
 
 

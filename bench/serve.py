@@ -1,0 +1,477 @@
+"""Benchmark: the prediction service against MLflow's scoring server on the same model.
+
+Both serve the same registered model version on 127.0.0.1 with one worker process, driven
+by the same load generator in a separate process (wrk with a Lua body when installed, else
+an async httpx client):
+- closed loop at concurrency 1, 8 and 32 with single records: throughput, p50/p95/p99;
+- batches of 1 000 records: rows per second;
+- open loop at a fixed 300 requests/s (async httpx): p50/p95/p99 latency;
+- the in-process predict time of the pipeline alone (the floor).
+The prediction service logs every prediction (SQLite under a temporary MLOPS_HOME), as in
+production. The baseline is `mlflow models serve --env-manager local`, measured in the
+same run; ratios are ours / MLflow's.
+
+    uv run python bench/serve.py [--duration 10] [--model-uri models:/NAME/V --tracking-uri URI]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- set-up
+def start_mlflow(home: Path) -> tuple[str, object]:
+    from mlops_core.embedded import start_mlflow as start
+    from mlops_core.services import free_port
+    from mlops_core.settings import PlatformSettings
+
+    settings = PlatformSettings(home=home, mlflow_port=free_port(), mlflow_tracking_uri=None)
+    url, _ = start(settings, timeout=300)
+    return url, settings
+
+
+def register_model(tracking_uri: str) -> str:
+    """Fit the schema-built pipeline `mlops train` builds (model_training.core), with a
+    60-tree random forest (one of its default candidates), and register it."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.ensemble import RandomForestRegressor
+
+    from mlops_core.schema import load_schema
+    from mlops_core.synthetic import generate
+    from model_training.core import build_pipeline
+
+    schema = load_schema()
+    frame = generate(schema, 5000, seed=42)
+    X, y = frame[schema.feature_names], frame[schema.label.name]
+    forest = RandomForestRegressor(
+        n_estimators=60, min_samples_leaf=3, max_features=0.5, max_samples=0.5, random_state=0
+    )
+    pipe = build_pipeline(schema, forest, target_transform="log").fit(X, y)
+    import skops.io as sio
+
+    name = "bench-serve"
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(f"{name}-training")
+    with mlflow.start_run():
+        mlflow.set_tag("data_version", "bench")
+        info = mlflow.sklearn.log_model(
+            pipe,
+            name="model",
+            signature=infer_signature(X.head(50), pipe.predict(X.head(50))),
+            input_example=X.head(2),
+            pip_requirements=["scikit-learn", "pandas", "skops"],
+            serialization_format="skops",
+            skops_trusted_types=sio.get_untrusted_types(data=sio.dumps(pipe)),
+            registered_model_name=name,
+        )
+    return f"models:/{name}/{info.registered_model_version}"
+
+
+def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{url} not ready:\n{log_path.read_text()[-3000:]}")
+
+
+def start(argv: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    with open(log_path, "ab") as f:
+        return subprocess.Popen(
+            argv, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+# --------------------------------------------------------------------------- load
+WRK_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [==[{body}]==]
+{pacing}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '@@{{"requests":%d,"duration_us":%d,"errors":%d,"non2xx":%d,"p50":%d,"p95":%d,"p99":%d}}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def run_wrk(
+    url: str, body: bytes, concurrency: int, duration: float, tmp: Path, rate: float = 0.0
+) -> dict:
+    """Closed loop; with a rate, each connection waits concurrency/rate s between requests
+    (a paced load: about `rate` requests/s while latency is small against that wait)."""
+    script = tmp / f"wrk-{time.time_ns()}.lua"
+    pacing = ""
+    if rate:
+        pacing = f"function delay() return {concurrency * 1000.0 / rate:.3f} end"
+    script.write_text(WRK_LUA.format(body=body.decode(), pacing=pacing))
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{int(duration)}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("@@"))
+    r = json.loads(line[2:])
+    seconds = r["duration_us"] / 1e6
+    return {
+        "rps": r["requests"] / seconds,
+        "requests": r["requests"],
+        "errors": r["errors"] + r["non2xx"],
+        "p50_ms": r["p50"] / 1000,
+        "p95_ms": r["p95"] / 1000,
+        "p99_ms": r["p99"] / 1000,
+    }
+
+
+LOADGEN = textwrap.dedent(
+    """
+    import asyncio, json, sys, time
+    import httpx
+
+    async def main(url, body, concurrency, duration, rate):
+        latencies, errors = [], 0
+        limits = httpx.Limits(max_connections=max(concurrency, 64))
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+            headers = {"Content-Type": "application/json"}
+            async def one(scheduled):
+                nonlocal errors
+                try:
+                    r = await client.post(url, content=body, headers=headers)
+                    if r.status_code != 200:
+                        errors += 1
+                except httpx.HTTPError:
+                    errors += 1
+                latencies.append(time.perf_counter() - scheduled)
+            start = time.perf_counter()
+            if rate:
+                tasks, i = [], 0
+                while True:
+                    t = start + i / rate
+                    if t - start >= duration:
+                        break
+                    delay = t - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    tasks.append(asyncio.create_task(one(t)))
+                    i += 1
+                await asyncio.gather(*tasks)
+            else:
+                async def worker():
+                    while time.perf_counter() - start < duration:
+                        await one(time.perf_counter())
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - start
+        latencies.sort()
+        q = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+        print(json.dumps({"rps": len(latencies) / elapsed, "requests": len(latencies),
+                          "errors": errors, "p50_ms": q(0.50), "p95_ms": q(0.95),
+                          "p99_ms": q(0.99)}))
+
+    url, body_file, c, d, rate = sys.argv[1:6]
+    asyncio.run(main(url, open(body_file, "rb").read(), int(c), float(d), float(rate)))
+    """
+)
+
+
+def run_httpx(
+    url: str, body: bytes, concurrency: int, duration: float, tmp: Path, rate: float = 0.0
+) -> dict:
+    body_file = tmp / f"body-{time.time_ns()}.json"
+    body_file.write_bytes(body)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LOADGEN,
+            url,
+            str(body_file),
+            str(concurrency),
+            str(duration),
+            str(rate),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- main
+def in_process_floor(model_uri: str, tracking_uri: str, record: dict, batch: list[dict]) -> dict:
+    import mlflow
+
+    from mlops_core.schema import load_schema
+    from prediction_service.model import LoadedModel, Predictor
+
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    import sklearn
+
+    sklearn.set_config(assume_finite=True)
+    est = mlflow.sklearn.load_model(model_uri)
+    predictor = Predictor(load_schema())
+    model = LoadedModel("bench", "1", model_uri, est)
+
+    def timeit(fn, seconds=2.0) -> float:
+        fn()
+        t0 = time.perf_counter()
+        samples = []
+        while time.perf_counter() - t0 < seconds:
+            s = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - s)
+        return statistics.median(samples)
+
+    frame_one, frame_many = predictor.frame([record]), predictor.frame(batch)
+    out = {
+        "pipeline_single_ms": timeit(lambda: est.predict(frame_one)) * 1000,
+        "pipeline_batch_1000_ms": timeit(lambda: est.predict(frame_many)) * 1000,
+    }
+    predictor.prepare(model)
+    out["fast_path"] = model.fast is not None
+    out["single_ms"] = timeit(lambda: predictor.predict(model, [record])) * 1000
+    out["batch_1000_ms"] = timeit(lambda: predictor.predict(model, batch)) * 1000
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    ap.add_argument("--model-uri", help="an already registered models:/NAME/VERSION")
+    ap.add_argument("--tracking-uri", help="its MLflow server")
+    ap.add_argument("--rate", type=float, default=300.0, help="open-loop requests per second")
+    ap.add_argument("--loadgen", choices=["auto", "wrk", "httpx"], default="auto")
+    args = ap.parse_args()
+
+    from mlops_core.schema import load_schema
+    from mlops_core.services import ServiceManager, free_port
+    from mlops_core.synthetic import generate
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    procs: list[subprocess.Popen] = []
+    mlflow_settings = None
+    try:
+        if args.model_uri:
+            tracking_uri, model_uri = args.tracking_uri, args.model_uri
+        else:
+            log("starting an MLflow server and registering the model ...")
+            tracking_uri, mlflow_settings = start_mlflow(tmp / "mlflow-home")
+            model_uri = register_model(tracking_uri)
+        log(f"model {model_uri} on {tracking_uri}")
+
+        schema = load_schema()
+        frame = generate(schema, 1000, seed=3)[schema.feature_names]
+        batch = json.loads(frame.to_json(orient="records"))
+        record = batch[0]
+
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")},
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MLOPS_MLFLOW_TRACKING_URI": tracking_uri,
+            "MLOPS_HOME": str(tmp / "serve-home"),
+            "MLOPS_LOG_FORMAT": "json",
+            "OMP_NUM_THREADS": "1",
+        }
+        ours_port, mlflow_port = free_port(), free_port()
+        ours = start(
+            [str(BIN / "mlops"), "serve", "--model", model_uri, "--port", str(ours_port)],
+            env,
+            tmp / "ours.log",
+        )
+        procs.append(ours)
+        wait_ready(f"http://127.0.0.1:{ours_port}/v1/health/ready", ours, tmp / "ours.log")
+        theirs = start(
+            [
+                str(BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                model_uri,
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "-p",
+                str(mlflow_port),
+                "-w",
+                "1",
+            ],
+            env,
+            tmp / "mlflow-serve.log",
+        )
+        procs.append(theirs)
+        wait_ready(f"http://127.0.0.1:{mlflow_port}/ping", theirs, tmp / "mlflow-serve.log")
+        targets = {
+            "ours": (
+                f"http://127.0.0.1:{ours_port}/v1/predict",
+                f"http://127.0.0.1:{ours_port}/v1/predict/batch",
+                json.dumps(record).encode(),
+                json.dumps({"records": batch}).encode(),
+            ),
+            "mlflow": (
+                f"http://127.0.0.1:{mlflow_port}/invocations",
+                f"http://127.0.0.1:{mlflow_port}/invocations",
+                json.dumps({"dataframe_records": [record]}).encode(),
+                json.dumps({"dataframe_records": batch}).encode(),
+            ),
+        }
+        # Same answers from both, or the comparison means nothing.
+        h = {"Content-Type": "application/json"}
+        a = httpx.post(targets["ours"][0], content=targets["ours"][2], headers=h)
+        b = httpx.post(targets["mlflow"][0], content=targets["mlflow"][2], headers=h)
+        assert a.status_code == 200 and b.status_code == 200, (a.text[:500], b.text[:500])
+        a, b = a.json()["prediction"], b.json()
+        b = b["predictions"][0] if isinstance(b, dict) else b[0]
+        assert abs(a - b) <= 1e-6 * max(1.0, abs(a)), (a, b)
+
+        use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk"))
+        closed = run_wrk if use_wrk else run_httpx
+        loadgen = "wrk (1 thread)" if use_wrk else "async httpx"
+        results: dict = {"loadgen": loadgen, "model_uri": model_uri, "cpus": os.cpu_count()}
+        for name, (single_url, batch_url, one, many) in targets.items():
+            for c in (1, 8, 32):
+                log(f"{name}: single records, concurrency {c} ...")
+                results[f"{name}_c{c}"] = closed(single_url, one, c, args.duration, tmp)
+            log(f"{name}: batches of 1000 ...")
+            r = closed(batch_url, many, 2, args.duration, tmp)
+            r["rows_per_s"] = r["rps"] * 1000
+            results[f"{name}_batch"] = r
+            log(f"{name}: paced at {args.rate:.0f} req/s ...")
+            if use_wrk:
+                results[f"{name}_rate"] = run_wrk(
+                    single_url, one, 16, args.duration, tmp, rate=args.rate
+                )
+            else:
+                results[f"{name}_rate"] = run_httpx(
+                    single_url, one, 64, args.duration, tmp, rate=args.rate
+                )
+        results["ours_requests"] = (
+            sum(results[f"ours_{k}"]["requests"] for k in ("c1", "c8", "c32", "rate"))
+            + 1000 * results["ours_batch"]["requests"]
+        )
+        results["floor"] = in_process_floor(model_uri, tracking_uri, record, batch)
+
+        # Logging was on: every successful request of ours has its row.
+        time.sleep(1.0)
+        stop(ours)
+        from mlops_core import predlog
+
+        engine = predlog.create_engine(f"sqlite:///{tmp / 'serve-home' / 'predictions.db'}")
+        results["ours_logged_rows"] = predlog.count(engine)
+        engine.dispose()
+        report(results)
+        out = ROOT / "bench" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "serve.json").write_text(json.dumps(results, indent=2))
+    finally:
+        for p in procs:
+            stop(p)
+        if mlflow_settings is not None:
+            ServiceManager(mlflow_settings.run_dir).stop("mlflow")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(r: dict) -> None:
+    lines = [
+        f"Prediction service vs `mlflow models serve` (baseline), same model, 1 worker each, "
+        f"{r['cpus']} CPUs, load generator: {r['loadgen']}",
+        "",
+        "| load | ours req/s | mlflow req/s | ratio "
+        "| ours p50/p95/p99 ms | mlflow p50/p95/p99 ms |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+
+    def lat(x: dict) -> str:
+        return f"{x['p50_ms']:.2f} / {x['p95_ms']:.2f} / {x['p99_ms']:.2f}"
+
+    for key, label in (
+        ("c1", "single, concurrency 1"),
+        ("c8", "single, concurrency 8"),
+        ("c32", "single, concurrency 32"),
+        ("rate", "single, paced at 300 req/s (16 connections)"),
+    ):
+        o, m = r[f"ours_{key}"], r[f"mlflow_{key}"]
+        lines.append(
+            f"| {label} | {o['rps']:.0f} | {m['rps']:.0f} | {o['rps'] / m['rps']:.2f}x | "
+            f"{lat(o)} | {lat(m)} |"
+        )
+    o, m = r["ours_batch"], r["mlflow_batch"]
+    lines.append(
+        f"| batches of 1 000 (rows/s) | {o['rows_per_s']:.0f} | {m['rows_per_s']:.0f} | "
+        f"{o['rows_per_s'] / m['rows_per_s']:.2f}x | {lat(o)} | {lat(m)} |"
+    )
+    f = r["floor"]
+    errors = sum(v.get("errors", 0) for k, v in r.items() if isinstance(v, dict) and "errors" in v)
+    lines += [
+        "",
+        "In-process floor, no HTTP: the MLflow-loaded pipeline's own predict "
+        f"{f['pipeline_single_ms']:.2f} ms per record, {f['pipeline_batch_1000_ms']:.1f} ms "
+        f"per 1 000 rows; the service's predictor (numpy fast path: {f['fast_path']}) "
+        f"{f['single_ms']:.2f} ms per record, {f['batch_1000_ms']:.1f} ms per 1 000 rows.",
+        f"Errors (non-2xx or transport) across all runs: {errors}. Prediction log rows "
+        f"written by ours: {r['ours_logged_rows']} for {r['ours_requests'] + 1} predictions "
+        "counted by the load generator (which does not count the requests still in flight when "
+        "it stops: up to its connection count, times 1 000 for batches).",
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""
+### MLOps rollback (manual)
+
+`rollback`: runs `mlops rollback --json`, which moves the `champion` alias back and commits
+the matching change to the GitOps tree (a new commit, never a history rewrite); Argo CD, or
+the embedded prediction service, then serves that version.
+
+- `to_version` set: roll back to that model version (`mlops rollback --to N`); running it
+  again changes nothing.
+- `to_version` empty: roll back to the previous champion; each run steps back once.
+
+Because of the second case the task is the one stage task that is never retried
+automatically (`retries=0`): read its result and trigger again if needed.
+
+Trigger it from the UI ("Trigger DAG w/ config") or `airflow dags trigger mlops_rollback
+--conf '{"to_version": "3"}'`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.sdk import DAG, Param
+from mlops_tasks import DEFAULT_ARGS, stage_task
+
+DAG_ID = "mlops_rollback"
+
+with DAG(
+    dag_id=DAG_ID,
+    description="Roll the served model back to an earlier version (manual)",
+    doc_md=__doc__,
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["mlops", "deployment"],
+    is_paused_upon_creation=False,
+    params={
+        "to_version": Param(
+            "",
+            type="string",
+            pattern="^[0-9]*$",
+            title="Model version",
+            description="Roll back to this version; empty: the previous champion.",
+        ),
+    },
+) as dag:
+    rollback = stage_task(
+        "rollback",
+        "rollback",
+        [
+            "mlops",
+            "rollback",
+            "{{ '--to=' ~ params.to_version if params.to_version else '' }}",
+            "--json",
+        ],
+        retries=0,
+        doc_md="`mlops rollback [--to N] --json`; not retried (see the DAG's notes).",
+    )

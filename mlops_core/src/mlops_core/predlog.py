@@ -1,0 +1,201 @@
+"""The prediction log: table definitions (SQLAlchemy Core) shared by the prediction service,
+which writes it, and monitoring, which reads it.
+
+One row per served prediction in `predictions`; ground truth reported later by a client in
+`feedback`, joined by request id. The schema is created and migrated by the prediction
+service's Alembic migrations (`mlops serve migrate`); `metadata` here is their target.
+
+The URL comes from `get_settings().prediction_log` (SQLite under MLOPS_HOME by default,
+PostgreSQL in a cluster).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("request_id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("model_name", sa.String(255), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False, index=True),
+    sa.Column("features", sa.JSON, nullable=False),
+    sa.Column("prediction", sa.Float, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column(
+        "request_id",
+        sa.String(64),
+        sa.ForeignKey("predictions.request_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("label", sa.Float, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """An engine for the prediction log; creates the SQLite file's folder when needed."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {"timeout": 5})
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **kwargs)
+
+
+def _insert(engine_or_conn: sa.Engine | sa.Connection, table: sa.Table):
+    dialect = engine_or_conn.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise ValueError(f"unsupported prediction log database: {dialect}")
+    return insert(table)
+
+
+_PREDICTION_COLUMNS = (
+    "request_id",
+    "created_at",
+    "model_name",
+    "model_version",
+    "features",
+    "prediction",
+    "latency_ms",
+)
+
+
+def _json(value: Any) -> str:
+    try:
+        import orjson
+
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    except ImportError:  # pragma: no cover - orjson is optional here
+        import json
+
+        return json.dumps(value, default=str)
+
+
+def _insert_predictions(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One executemany straight to the driver: SQLAlchemy's per-row bind processing cost
+    more than the database on a batch of a thousand rows."""
+    dialect = conn.dialect.name
+    columns = ", ".join(_PREDICTION_COLUMNS)
+    if dialect == "sqlite":
+        # The storage format of SQLAlchemy's SQLite DateTime (UTC, without offset).
+        params = [
+            (
+                r["request_id"],
+                r["created_at"].strftime("%Y-%m-%d %H:%M:%S.%f"),
+                r["model_name"],
+                r["model_version"],
+                _json(r["features"]),
+                float(r["prediction"]),
+                float(r["latency_ms"]),
+            )
+            for r in rows
+        ]
+        sql = (
+            f"INSERT INTO predictions ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (request_id) DO NOTHING"
+        )
+    elif dialect == "postgresql":
+        params = [
+            (
+                r["request_id"],
+                r["created_at"],
+                r["model_name"],
+                r["model_version"],
+                _json(r["features"]),
+                float(r["prediction"]),
+                float(r["latency_ms"]),
+            )
+            for r in rows
+        ]
+        sql = (
+            f"INSERT INTO predictions ({columns}) VALUES (%s, %s, %s, %s, %s::json, %s, %s) "
+            "ON CONFLICT (request_id) DO NOTHING"
+        )
+    else:
+        stmt = _insert(conn, predictions).on_conflict_do_nothing(index_elements=["request_id"])
+        conn.execute(stmt, list(rows))
+        return
+    conn.exec_driver_sql(sql, params)
+
+
+def write_rows(
+    conn: sa.Connection,
+    prediction_rows: Sequence[Mapping[str, Any]],
+    feedback_rows: Sequence[Mapping[str, Any]] = (),
+) -> None:
+    """Write rows idempotently: a prediction already logged (same request id) is kept as is;
+    feedback for a request id replaces the earlier label."""
+    if prediction_rows:
+        _insert_predictions(conn, prediction_rows)
+    if feedback_rows:
+        ins = _insert(conn, feedback)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["request_id"],
+            set_={"label": ins.excluded.label, "created_at": ins.excluded.created_at},
+        )
+        conn.execute(stmt, list(feedback_rows))
+
+
+def read_predictions(
+    engine: sa.Engine,
+    *,
+    model_version: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Prediction rows (newest last) with their feedback label (None when not reported)."""
+    query = (
+        sa.select(predictions, feedback.c.label)
+        .select_from(predictions.outerjoin(feedback))
+        .order_by(predictions.c.created_at)
+    )
+    if model_version is not None:
+        query = query.where(predictions.c.model_version == str(model_version))
+    if since is not None:
+        query = query.where(predictions.c.created_at >= since)
+    if until is not None:
+        query = query.where(predictions.c.created_at < until)
+    if limit is not None:
+        query = query.order_by(None).order_by(predictions.c.created_at.desc()).limit(limit)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    if limit is not None:
+        rows.reverse()
+    return rows
+
+
+def count(engine: sa.Engine, table: sa.Table = predictions) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def feature_frame(rows: Iterable[Mapping[str, Any]]):
+    """The logged features as a DataFrame (one column per feature), for monitoring."""
+    import pandas as pd
+
+    return pd.DataFrame([r["features"] for r in rows])

@@ -1,0 +1,60 @@
+"""Settings of the prediction service (MLOPS_SERVE_*), read when `mlops serve` starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from mlops_core.settings import StageSettings
+
+
+class ServeSettings(StageSettings):
+    model_config = SettingsConfigDict(env_prefix="MLOPS_SERVE_")
+
+    model: str | None = Field(
+        default=None,
+        description="Model to serve: models:/<name>/<version>, models:/<name>@<alias>, a "
+        "version number, an alias, or a local MLflow model folder. Default: the champion, "
+        "else the challenger, of the registered model.",
+    )
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=1, le=65535, description="MLOPS_SERVE_PORT.")
+    max_batch: int = Field(default=10_000, ge=1, description="Most records in one batch.")
+    api_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated API keys; never logged."
+    )
+    api_key_file: Path | None = Field(
+        default=None,
+        description="File with API keys, one a line (a mounted Kubernetes secret).",
+    )
+    api_key_header: str = "X-API-Key"
+    require_key: bool = Field(
+        default=True,
+        description="When keys are configured, every /v1 endpoint but health needs one; "
+        "false: only admin endpoints do.",
+    )
+    poll_interval: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Seconds between polls of the model alias for a new version (0: off).",
+    )
+    registry_timeout: float = Field(
+        default=120.0,
+        ge=0.0,
+        description="How long start-up retries (with backoff) while the registry is unreachable.",
+    )
+    log_batch_size: int = Field(default=500, ge=1)
+    log_flush_interval: float = Field(default=0.2, gt=0.0)
+    log_queue_max: int = Field(default=200_000, ge=1)
+    log_retry_interval: float = Field(default=2.0, gt=0.0)
+    spool_dir: Path | None = Field(
+        default=None, description="Spool of log rows while the database is down."
+    )
+    migrate: bool = Field(
+        default=True,
+        description="Run the prediction log's migrations on start-up (the embedded default; "
+        "a cluster runs `mlops serve migrate` as a Job and sets this false).",
+    )
+    access_log: bool = False

@@ -1,0 +1,131 @@
+"""The numpy fast path gives the pipeline's own predictions, or is not used."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.ensemble import (
+    ExtraTreesRegressor,
+    GradientBoostingRegressor,
+    HistGradientBoostingRegressor,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MinMaxScaler,
+    OneHotEncoder,
+    OrdinalEncoder,
+    RobustScaler,
+    StandardScaler,
+)
+from sklearn.tree import DecisionTreeRegressor
+
+from mlops_core.synthetic import generate
+from prediction_service.fastpath import compile_pipeline
+from prediction_service.model import LoadedModel, Predictor
+
+
+@pytest.fixture(scope="module")
+def data(schema):
+    frame = generate(schema, 800, seed=5)
+    return frame[schema.feature_names], frame[schema.label.name]
+
+
+def _pipe(schema, numeric, categorical, regressor, log_target=False):
+    prep = ColumnTransformer(
+        [
+            ("num", numeric, schema.numeric_features),
+            ("cat", categorical, schema.categorical_features),
+        ]
+    )
+    if log_target:
+        regressor = TransformedTargetRegressor(
+            regressor=regressor, func=np.log, inverse_func=np.exp, check_inverse=False
+        )
+    return Pipeline([("prep", prep), ("reg", regressor)])
+
+
+def _num():
+    return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+
+
+def _cat():
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
+
+
+SUPPORTED = {
+    "train-style forest, log target": lambda s: _pipe(
+        s, _num(), _cat(), RandomForestRegressor(n_estimators=15, max_features=0.5), True
+    ),
+    "gradient boosting, sparse one-hot": lambda s: _pipe(
+        s, StandardScaler(), OneHotEncoder(handle_unknown="ignore"), GradientBoostingRegressor()
+    ),
+    "extra trees, min-max": lambda s: _pipe(
+        s, MinMaxScaler(), _cat(), ExtraTreesRegressor(n_estimators=10)
+    ),
+    "tree, robust, ordinal": lambda s: _pipe(
+        s,
+        RobustScaler(),
+        OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+        DecisionTreeRegressor(max_depth=6),
+    ),
+    "ridge, passthrough": lambda s: _pipe(s, "passthrough", _cat(), Ridge()),
+    "hist gradient boosting": lambda s: _pipe(
+        s, _num(), _cat(), HistGradientBoostingRegressor(max_iter=20)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SUPPORTED))
+def test_fast_path_equals_the_pipeline(name, schema, data):
+    X, y = data
+    pipe = SUPPORTED[name](schema).fit(X, y)
+    predictor = Predictor(schema)
+    model = predictor.prepare(LoadedModel("m", "1", "u", pipe))
+    assert model.fast is not None, name
+    records = predictor.samples(200)
+    expected = pipe.predict(predictor.frame(records))
+    assert predictor.predict(model, records) == pytest.approx(expected.tolist(), rel=1e-9)
+    assert predictor.predict(model, records[:1]) == pytest.approx([expected[0]], rel=1e-9)
+
+
+UNSUPPORTED = {
+    "one-hot with drop": lambda s: _pipe(s, _num(), OneHotEncoder(drop="first"), Ridge()),
+    "function transformer": lambda s: _pipe(s, FunctionTransformer(np.log1p), _cat(), Ridge()),
+    "raising one-hot": lambda s: _pipe(s, _num(), OneHotEncoder(sparse_output=False), Ridge()),
+}
+
+
+@pytest.mark.parametrize("name", list(UNSUPPORTED))
+def test_unknown_steps_keep_the_dataframe_path(name, schema, data):
+    X, y = data
+    pipe = UNSUPPORTED[name](schema).fit(X, y)
+    predictor = Predictor(schema)
+    model = predictor.prepare(LoadedModel("m", "1", "u", pipe))
+    assert model.fast is None
+    records = predictor.samples(20)
+    assert predictor.predict(model, records) == pytest.approx(
+        pipe.predict(predictor.frame(records)).tolist()
+    )
+
+
+def test_a_disagreeing_path_is_refused(schema, data):
+    X, y = data
+    pipe = SUPPORTED["ridge, passthrough"](schema).fit(X, y)
+    records = Predictor(schema).samples(10)
+    assert compile_pipeline(pipe, schema, records) is not None
+    original = pipe.predict
+
+    # The check compares with estimator.predict: make that disagree.
+    shifted = Pipeline(pipe.steps)
+    shifted.predict = lambda frame: original(frame) + 1.0  # type: ignore[method-assign]
+    assert compile_pipeline(shifted, schema, records) is None

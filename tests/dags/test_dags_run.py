@@ -1,0 +1,310 @@
+"""Real `airflow dags test` runs with the local task runner against a temporary MLOPS_HOME
+(the session's MLflow server, a data registry, a GitOps repository, a prediction log):
+
+- the training pipeline ends with a champion;
+- the monitoring DAG, on drifted traffic in the prediction log, ends with a triggered
+  training run that carries the reason.
+
+They need every stage command on this branch; when one is missing they are reported as
+expected failures naming it (never silently skipped)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .conftest import airflow_exe
+
+pytestmark = pytest.mark.slow
+
+NEEDED = ("ingest", "train", "promote")  # the training pipeline
+NEEDED_TO_MONITOR = ("monitor", "serve")  # `mlops serve migrate` creates the prediction log
+TIMINGS: dict[str, float] = {}
+
+
+def missing_stage_commands(needed: tuple[str, ...]) -> list[str]:
+    import typer
+
+    from mlops_core.cli import _register_plugins, app
+
+    _register_plugins()
+    names = set(typer.main.get_command(app).commands)
+    return [c for c in needed if c not in names]
+
+
+def require(needed: tuple[str, ...]) -> None:
+    missing = missing_stage_commands(needed)
+    if missing:
+        pytest.xfail(
+            f"stage commands not on this branch yet: mlops {', mlops '.join(missing)} "
+            "(merge main once the stages land)"
+        )
+
+
+@pytest.fixture(scope="session")
+def stage_commands() -> None:
+    """Checked before the MLflow server and Airflow database are set up."""
+    require(NEEDED)
+
+
+def training_config(folder: Path, name: str, refuse: bool = False) -> Path:
+    """The packaged training config cut to its first candidate (a quick run); with refuse,
+    an absolute threshold no model meets, so the quality gate refuses."""
+    from importlib.resources import files
+
+    import yaml
+
+    config = yaml.safe_load((files("model_training") / "default_config.yaml").read_text())
+    config["candidates"] = config["candidates"][:1]
+    if refuse:
+        config["gate"]["thresholds"] = {"r2": {"min": 0.9999}}
+    path = folder / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def platform(stage_commands, airflow_db, mlflow_server, tmp_path_factory) -> dict[str, str]:
+    """Environment of the `airflow dags test` subprocesses: one temporary platform."""
+    home = tmp_path_factory.mktemp("dags-platform")
+    configs = tmp_path_factory.mktemp("train-configs")
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("MLOPS_") and name not in ("MLFLOW_TRACKING_URI",)
+    }
+    env.update(
+        {
+            "MLOPS_HOME": str(home),
+            "MLOPS_LOG_FORMAT": "json",
+            "MLOPS_TASK_RUNNER": "local",
+            "MLOPS_MLFLOW_TRACKING_URI": mlflow_server,
+            "MLFLOW_TRACKING_URI": mlflow_server,
+            "MLOPS_MODEL_NAME": f"dags-test-{uuid.uuid4().hex[:8]}",
+            "MLOPS_PROMOTE_RELOAD": "false",
+            "MLOPS_TRAIN_CONFIG": str(training_config(configs, "quick.yaml")),
+            "TEST_REFUSING_TRAIN_CONFIG": str(training_config(configs, "refuse.yaml", True)),
+        }
+    )
+    return env
+
+
+def dags_test(env: dict[str, str], dag_id: str, conf: dict) -> subprocess.CompletedProcess:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [airflow_exe(), "dags", "test", dag_id, "-c", json.dumps(conf)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    TIMINGS[dag_id] = time.monotonic() - started
+    print(f"airflow dags test {dag_id}: {TIMINGS[dag_id]:.1f} s")
+    return proc
+
+
+def metadata_db(env: dict[str, str]) -> sqlite3.Connection:
+    return sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db")
+
+
+def latest_run(db: sqlite3.Connection, dag_id: str) -> tuple[str, str]:
+    row = db.execute(
+        "SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
+    ).fetchone()
+    assert row, f"no run of {dag_id}"
+    return row
+
+
+def task_states(db: sqlite3.Connection, dag_id: str, run_id: str) -> dict[str, str]:
+    rows = db.execute(
+        "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
+        (dag_id, run_id),
+    )
+    return dict(rows.fetchall())
+
+
+def xcom(db: sqlite3.Connection, dag_id: str, run_id: str, task_id: str, key="return_value"):
+    row = db.execute(
+        "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? AND key = ?",
+        (dag_id, run_id, task_id, key),
+    ).fetchone()
+    assert row is not None, f"no XCom {key} of {dag_id}.{task_id}"
+    value = json.loads(row[0])
+    return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
+
+
+def explain(proc: subprocess.CompletedProcess) -> str:
+    out, err = proc.stdout[-6000:], proc.stderr[-6000:]
+    return f"exit {proc.returncode}\n--- stdout\n{out}\n--- stderr\n{err}"
+
+
+@pytest.fixture(scope="module")
+def trained(platform) -> dict:
+    """One run of the training pipeline DAG (shared by the tests of this module)."""
+    proc = dags_test(platform, "mlops_training_pipeline", {"synthetic_rows": 3000, "seed": 7})
+    assert proc.returncode == 0, explain(proc)
+    with metadata_db(platform) as db:
+        run_id, state = latest_run(db, "mlops_training_pipeline")
+        states = task_states(db, "mlops_training_pipeline", run_id)
+        summary = xcom(db, "mlops_training_pipeline", run_id, "summary")
+        trained = xcom(db, "mlops_training_pipeline", run_id, "train")
+    return {
+        "run_id": run_id,
+        "state": state,
+        "states": states,
+        "summary": summary,
+        "train": trained,
+    }
+
+
+def test_training_pipeline_ends_with_a_champion(platform, trained):
+    assert trained["state"] == "success", trained
+    assert trained["states"] == {
+        "ingest": "success",
+        "train": "success",
+        "quality_gate": "success",
+        "promote": "success",
+        "gate_refused": "skipped",
+        "summary": "success",
+    }
+    summary = trained["summary"]
+    assert summary["promoted"] is True
+    assert summary["data_version"] == "data-v1"
+    assert summary["gate"] == "passed"
+    assert summary["reason"] == "manual run"
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(platform["MLOPS_MLFLOW_TRACKING_URI"])
+    champion = client.get_model_version_by_alias(platform["MLOPS_MODEL_NAME"], "champion")
+    assert str(champion.version) == str(summary["model_version"])
+    assert champion.tags.get("data_version") == "data-v1"
+
+
+def test_a_refused_gate_ends_the_run_without_promotion(platform, trained):
+    env = {**platform, "MLOPS_TRAIN_CONFIG": platform["TEST_REFUSING_TRAIN_CONFIG"]}
+    proc = dags_test(env, "mlops_training_pipeline", {"synthetic_rows": 3000, "seed": 7})
+    assert proc.returncode == 0, explain(proc)  # a success, not a crash
+    with metadata_db(platform) as db:
+        run_id, state = latest_run(db, "mlops_training_pipeline")
+        states = task_states(db, "mlops_training_pipeline", run_id)
+        summary = xcom(db, "mlops_training_pipeline", run_id, "summary")
+        refused = xcom(db, "mlops_training_pipeline", run_id, "gate_refused")
+    assert run_id != trained["run_id"] and state == "success"
+    assert states["train"] == "success"
+    assert states["gate_refused"] == "success"
+    assert states["promote"] == "skipped"
+    assert summary["promoted"] is False and summary["gate"] == "failed"
+    assert summary["data_version"] == "data-v1"  # the same data: no new version
+    assert refused["promoted"] is False and "r2" in refused["reason"]
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(platform["MLOPS_MLFLOW_TRACKING_URI"])
+    champion = client.get_model_version_by_alias(platform["MLOPS_MODEL_NAME"], "champion")
+    assert str(champion.version) == str(trained["summary"]["model_version"])  # unchanged
+    assert str(summary["model_version"]) != str(champion.version)
+
+
+def write_drifted_traffic(env: dict[str, str], model_version: str, rows: int = 1500) -> None:
+    """Predictions of the champion on drifted rows, logged as the prediction service does."""
+    import mlflow
+    import pandas as pd
+
+    from mlops_core import predlog
+    from mlops_core.schema import load_schema
+    from mlops_core.synthetic import Drift, generate
+
+    proc = subprocess.run(
+        [str(Path(airflow_exe()).parent / "mlops"), "serve", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, explain(proc)
+    schema = load_schema()
+    numeric = schema.numeric_features[0]
+    category = schema.categorical_features[0]
+    cats = list(schema.column(category).categories)
+    drift = Drift(
+        shift={numeric: 1.8},
+        category_weights={category: {c: (10.0 if i == 0 else 0.1) for i, c in enumerate(cats)}},
+    )
+    frame = generate(schema, rows, seed=99, drift=drift)
+    features = frame[schema.feature_names]
+    model = mlflow.pyfunc.load_model(f"models:/{env['MLOPS_MODEL_NAME']}/{model_version}")
+    predictions = model.predict(features)
+    now = predlog.utcnow()
+    records = features.astype(object).where(pd.notna(features), None).to_dict("records")
+    prediction_rows = [
+        {
+            "request_id": uuid.uuid4().hex,
+            "created_at": now,
+            "model_name": env["MLOPS_MODEL_NAME"],
+            "model_version": str(model_version),
+            "features": {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()},
+            "prediction": float(p),
+            "latency_ms": 1.0,
+        }
+        for rec, p in zip(records, predictions, strict=True)
+    ]
+    url = f"sqlite:///{Path(env['MLOPS_HOME']) / 'predictions.db'}"
+    engine = predlog.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            predlog.write_rows(conn, prediction_rows)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def monitoring_commands() -> None:
+    require(NEEDED_TO_MONITOR)
+
+
+def test_monitoring_on_drifted_traffic_triggers_a_training_run(
+    monitoring_commands, platform, trained, monkeypatch
+):
+    version = str(trained["summary"]["model_version"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", platform["MLFLOW_TRACKING_URI"])
+    write_drifted_traffic(platform, version)
+
+    proc = dags_test(platform, "mlops_monitoring", {})
+    assert proc.returncode == 0, explain(proc)
+    with metadata_db(platform) as db:
+        run_id, state = latest_run(db, "mlops_monitoring")
+        states = task_states(db, "mlops_monitoring", run_id)
+        monitored = xcom(db, "mlops_monitoring", run_id, "monitor")
+        triggered = db.execute(
+            "SELECT run_id, state, conf FROM dag_run WHERE dag_id = ? AND run_id = ?",
+            ("mlops_training_pipeline", f"retrain__{run_id}"),
+        ).fetchone()
+        note = db.execute(
+            "SELECT n.content FROM dag_run_note n JOIN dag_run r ON r.id = n.dag_run_id "
+            "WHERE r.dag_id = ? AND r.run_id = ?",
+            ("mlops_training_pipeline", f"retrain__{run_id}"),
+        ).fetchone()
+    assert state == "success", states
+    assert states == {
+        "monitor": "success",
+        "assess": "success",
+        "trigger_retraining": "success",
+        "no_retraining": "skipped",
+    }
+    assert monitored["status"] == "drift" and monitored["exit_code"] == 6
+    assert monitored["model_version"] in (version, int(version))
+    schema_numeric = __import__("mlops_core.schema", fromlist=["x"]).load_schema()
+    assert schema_numeric.numeric_features[0] in monitored["drifted_columns"]
+    assert triggered is not None, "no training run was triggered"
+    conf = json.loads(triggered[2]) if isinstance(triggered[2], str) else triggered[2]
+    assert "drift" in conf["reason"] and schema_numeric.numeric_features[0] in conf["reason"]
+    assert note is not None and note[0] == conf["reason"]  # shown on the run in the UI
+    assert triggered[1] == "queued"  # `dags test` runs no scheduler to start it

@@ -1,0 +1,181 @@
+"""The shape of each DAG: task ids, dependencies, branches, retries, tags, schedules, params,
+and the stage commands their templates render to, identical with both task runners."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from .conftest import DAG_IDS, load_dagbag
+
+STAGE_TASKS = {
+    "mlops_training_pipeline": {"ingest", "train", "promote"},
+    "mlops_monitoring": {"monitor"},
+    "mlops_rollback": {"rollback"},
+}
+
+
+def edges(dag) -> set[tuple[str, str]]:
+    return {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
+
+
+def test_training_pipeline_shape(local_dagbag):
+    dag = local_dagbag.dags["mlops_training_pipeline"]
+    assert set(dag.task_ids) == {
+        "ingest",
+        "train",
+        "quality_gate",
+        "promote",
+        "gate_refused",
+        "summary",
+    }
+    assert edges(dag) == {
+        ("ingest", "train"),
+        ("train", "quality_gate"),
+        ("quality_gate", "promote"),
+        ("quality_gate", "gate_refused"),
+        ("promote", "summary"),
+        ("gate_refused", "summary"),
+    }
+    assert dag.schedule is None
+    assert dag.get_task("summary").trigger_rule == "none_failed_min_one_success"
+    assert type(dag.get_task("quality_gate")).__name__.startswith("_BranchPython")
+    params = dag.params.dump()
+    assert params == {"source": "", "synthetic_rows": 5000, "seed": 42, "reason": "manual run"}
+
+
+def test_monitoring_shape(local_dagbag):
+    dag = local_dagbag.dags["mlops_monitoring"]
+    assert set(dag.task_ids) == {"monitor", "assess", "trigger_retraining", "no_retraining"}
+    assert edges(dag) == {
+        ("monitor", "assess"),
+        ("assess", "trigger_retraining"),
+        ("assess", "no_retraining"),
+    }
+    assert dag.schedule == "@daily"
+    assert dag.catchup is False
+    trigger = dag.get_task("trigger_retraining")
+    assert trigger.trigger_dag_id == "mlops_training_pipeline"
+    assert trigger.trigger_dag_id in local_dagbag.dag_ids
+    assert "{{ run_id }}" in trigger.trigger_run_id  # a retry never starts a second run
+    assert trigger.skip_when_already_exists is True
+    assert "reason" in trigger.conf and "xcom_pull" in trigger.conf["reason"]
+    assert "note" in trigger.template_fields and "xcom_pull" in trigger.note
+    # the training pipeline accepts what the trigger passes
+    training_params = local_dagbag.dags["mlops_training_pipeline"].params.dump()
+    assert set(trigger.conf) <= set(training_params)
+    assert dag.params.dump() == {"last": 0, "model_version": "", "source": ""}
+
+
+def test_rollback_shape(local_dagbag):
+    dag = local_dagbag.dags["mlops_rollback"]
+    assert dag.task_ids == ["rollback"]
+    assert dag.schedule is None
+    assert dag.get_task("rollback").retries == 0  # see the DAG's doc: not idempotent
+    assert dag.params.dump() == {"to_version": ""}
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_every_dag_is_documented_tagged_and_bounded(local_dagbag, dag_id):
+    dag = local_dagbag.dags[dag_id]
+    assert "mlops" in dag.tags and len(dag.tags) >= 2
+    assert dag.doc_md and dag.doc_md.strip().startswith("### ")
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.start_date is not None and dag.start_date.tzinfo is not None
+    assert dag.owner == "mlops"
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_stage_tasks_retry_with_exponential_backoff(local_dagbag, dag_id):
+    dag = local_dagbag.dags[dag_id]
+    for task_id in STAGE_TASKS[dag_id]:
+        task = dag.get_task(task_id)
+        assert task.execution_timeout == timedelta(hours=2)
+        if task_id == "rollback":
+            continue
+        assert task.retries == 2, task_id
+        assert task.retry_exponential_backoff, task_id
+        assert task.retry_delay == timedelta(seconds=30)
+        assert task.max_retry_delay == timedelta(minutes=10)
+
+
+def test_both_runners_build_the_same_dags(monkeypatch):
+    local = load_dagbag("local", monkeypatch)
+    k8s = load_dagbag("kubernetes", monkeypatch)
+    for dag_id in DAG_IDS:
+        a, b = local.dags[dag_id], k8s.dags[dag_id]
+        assert edges(a) == edges(b)
+        for task_id in STAGE_TASKS[dag_id]:
+            assert type(a.get_task(task_id)).__name__ == "PythonOperator"
+            pod_task = b.get_task(task_id)
+            assert type(pod_task).__name__ == "KubernetesPodOperator"
+            # the same mlops command: the local task's argv is the pod's arguments
+            assert a.get_task(task_id).op_kwargs["argv"] == pod_task.arguments
+            assert a.get_task(task_id).op_kwargs["accept"] == [
+                int(c) for c in pod_task.cmds[pod_task.cmds.index("--accept") + 1].split(",")
+            ]
+
+
+class FakeTI:
+    """Just enough of a task instance for rendering templates that pull XComs."""
+
+    def __init__(self, xcoms: dict[str, dict]) -> None:
+        self.xcoms = xcoms
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value"):
+        return self.xcoms.get(task_ids)
+
+
+def render(task, params: dict, xcoms: dict | None = None) -> list[str]:
+    context = {"params": params, "ti": FakeTI(xcoms or {}), "run_id": "manual__1"}
+    argv = task.render_template(task.op_kwargs["argv"], context)
+    return [a for a in argv if a]  # mlops_core.taskrun drops empty arguments
+
+
+def test_commands_render_to_the_cli_contract(local_dagbag):
+    training = local_dagbag.dags["mlops_training_pipeline"]
+    defaults = training.params.dump()
+    ingest = training.get_task("ingest")
+    assert render(ingest, defaults) == [
+        "mlops",
+        "ingest",
+        "--synthetic=5000",
+        "--seed=42",
+        "--json",
+    ]
+    assert render(ingest, {**defaults, "source": "s3://bucket/houses.csv"})[2] == (
+        "--source=s3://bucket/houses.csv"
+    )
+    train = training.get_task("train")
+    assert training.get_task("train").op_kwargs["accept"] == [0, 3]
+    assert render(train, defaults, {"ingest": {"data_version": "data-v7"}}) == [
+        "mlops",
+        "train",
+        "--data-version=data-v7",
+        "--json",
+    ]
+    promote = training.get_task("promote")
+    assert render(promote, defaults, {"train": {"model_version": "4"}}) == [
+        "mlops",
+        "promote",
+        "--version=4",
+        "--json",
+    ]
+
+    monitoring = local_dagbag.dags["mlops_monitoring"]
+    monitor = monitoring.get_task("monitor")
+    assert monitor.op_kwargs["accept"] == [0, 6, 7]
+    assert render(monitor, monitoring.params.dump()) == ["mlops", "monitor", "--json"]
+    assert render(monitor, {"last": 500, "model_version": "3", "source": ""}) == [
+        "mlops",
+        "monitor",
+        "--last=500",
+        "--model-version=3",
+        "--json",
+    ]
+
+    rollback = local_dagbag.dags["mlops_rollback"].get_task("rollback")
+    assert render(rollback, {"to_version": ""}) == ["mlops", "rollback", "--json"]
+    assert render(rollback, {"to_version": "2"}) == ["mlops", "rollback", "--to=2", "--json"]
