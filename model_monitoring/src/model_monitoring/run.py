@@ -1,0 +1,177 @@
+"""`mlops monitor`: one monitoring run from the stores to a verdict, a report and a record."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mlops_core.errors import BadInput
+from mlops_core.settings import get_settings
+from model_monitoring.settings import get_monitor_settings
+
+log = logging.getLogger("mlops.monitor")
+
+
+@dataclass
+class Options:
+    model_version: str | None = None
+    since: str | None = None
+    until: str | None = None
+    last: int | None = None
+    policy: str | None = None
+    trigger_retrain: bool = False
+    source: str | None = None
+    synthetic: int | None = None
+    seed: int | None = None
+
+
+def monitor(opts: Options) -> dict[str, Any]:
+    from model_monitoring import sources
+    from model_monitoring.analysis import analyse, prediction_column
+    from model_monitoring.policy import load_policy
+    from model_monitoring.store import ReportStore, run_stem
+
+    started = time.monotonic()
+    settings = get_settings()
+    msettings = get_monitor_settings()
+    schema = settings.load_schema()
+    policy = load_policy(opts.policy or msettings.policy)
+    policy.check_columns(schema)
+    if opts.last is not None and opts.since is not None:
+        raise BadInput("--last and --since exclude each other: give a count or a time window")
+    if opts.last is not None and opts.last < 1:
+        raise BadInput(f"--last must be at least 1, got {opts.last}")
+    if (opts.source or opts.synthetic) and not opts.trigger_retrain:
+        raise BadInput("--source/--synthetic only apply with --trigger-retrain")
+    now = datetime.now(UTC)
+    since = sources.parse_time(opts.since, "--since")
+    until = sources.parse_time(opts.until, "--until") or now
+    if since is not None and since >= until:
+        raise BadInput(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
+
+    store = ReportStore(settings.reports, settings.s3_endpoint_url)
+    store.check()
+    model_name = settings.registered_model
+    pred = prediction_column(schema)
+
+    ref_arg = opts.model_version or sources.latest_served_version(settings, model_name)
+    base = {
+        "ok": True,
+        "model_name": model_name,
+        "model_version": ref_arg,
+        "policy": policy.source,
+        "report_html": None,
+        "report_json": None,
+        "retrain_advised": False,
+    }
+    if ref_arg is None:
+        return {
+            **base,
+            "status": "insufficient_data",
+            "rows": 0,
+            "message": f"the prediction log holds no prediction of model {model_name!r}",
+        }
+    model = sources.resolve(model_name, str(ref_arg), settings.tracking_uri)
+    base["model_version"] = model.version
+    base["data_version"] = model.data_version
+
+    window = sources.Window(since=since, until=until, last=opts.last)
+    if since is None and opts.last is None:
+        previous = store.last_window_end(model_name)
+        if previous:
+            window.since = sources.parse_time(previous, "previous run")
+            window.default_since = True
+    current = sources.read_current(settings, schema, model_name, model.version, window, pred)
+    base["window"] = window.as_dict()
+    if len(current) < policy.min_rows:
+        what = "no prediction" if current.empty else f"only {len(current)} prediction(s)"
+        return {
+            **base,
+            "status": "insufficient_data",
+            "rows": len(current),
+            "message": f"{what} of model {model_name!r} version {model.version} in the window "
+            f"{_describe(window)}; the policy needs at least {policy.min_rows}",
+        }
+
+    reference = sources.load_reference(settings, schema, model, pred)
+    analysis = analyse(
+        reference.frame,
+        current,
+        schema,
+        policy,
+        baseline_metrics=model.metrics,
+        sample_rows=msettings.sample_rows,
+        seed=msettings.seed,
+        metadata={
+            "model_name": model_name,
+            "model_version": str(model.version),
+            "data_version": model.data_version,
+        },
+        tags=[f"v{model.version}"],
+    )
+    result = {**base, **analysis.as_dict()}
+    result["window"]["first"] = _iso(current["created_at"].min())
+    result["window"]["last_prediction"] = _iso(current["created_at"].max())
+    if analysis.snapshot is None:  # insufficient (reference too small)
+        return result
+
+    stem = run_stem(now, model.version)
+    result["report_html"], result["report_json"] = (
+        store.uri(model_name, f"{stem}.html"),
+        store.uri(model_name, f"{stem}.json"),
+    )
+    result["created"] = now.isoformat()
+    result["seconds"] = round(time.monotonic() - started, 2)
+    html = analysis.snapshot.get_html_str(as_iframe=False)
+    store.write_run(model_name, stem, html, result)
+
+    warnings_: list[str] = []
+    try:
+        from model_monitoring.workspace import add_snapshot
+
+        result["evidently_snapshot"] = add_snapshot(
+            msettings.workspace_path(settings), model_name, analysis.snapshot, stem
+        )
+    except Exception as exc:  # the report is stored; the dashboard copy is secondary
+        warnings_.append(f"Evidently workspace not updated: {exc}")
+    try:
+        from model_monitoring.tracking import log_run
+
+        result["mlflow_run_id"] = log_run(
+            settings.tracking_uri,
+            msettings.experiment_name(model_name),
+            model,
+            result,
+            run_name=f"monitor-v{model.version}-{stem[:15]}",
+        )
+    except Exception as exc:
+        warnings_.append(f"MLflow not updated: {exc}")
+
+    if opts.trigger_retrain:
+        if analysis.retrain_advised:
+            from model_monitoring.retrain import retrain
+
+            result["retrain"] = retrain(opts.source, opts.synthetic, opts.seed)
+        else:
+            result["retrain"] = {"triggered": False, "reason": "the policy does not advise it"}
+    if warnings_:
+        result["warnings"] = warnings_
+    result["seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def _describe(window) -> str:
+    if window.last:
+        return f"(last {window.last} up to {window.until.isoformat()})"
+    start = window.since.isoformat() if window.since else "the beginning"
+    return f"({start} .. {window.until.isoformat()}]"
+
+
+def _iso(value) -> str | None:
+    try:
+        return value.isoformat()
+    except AttributeError:
+        return None if value is None else str(value)

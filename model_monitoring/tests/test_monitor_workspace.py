@@ -1,0 +1,48 @@
+"""Runs go into an Evidently workspace project per model; `mlops monitor ui` serves it."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from monitor_helpers import make_frames
+
+from mlops_core.services import free_port
+from model_monitoring.analysis import analyse
+from model_monitoring.policy import load_policy
+
+
+@pytest.mark.slow
+def test_runs_are_snapshots_of_one_project_served_by_the_ui(schema, mlops_home, mlops, monkeypatch):
+    from model_monitoring.workspace import add_snapshot
+
+    reference, current = make_frames(schema, rows_ref=1500, rows_cur=1200)
+    result = analyse(reference, current, schema, load_policy())
+    workspace = mlops_home / "monitoring" / "workspace"
+    first = add_snapshot(workspace, "model-a", result.snapshot, "run-1")
+    second = add_snapshot(workspace, "model-a", result.snapshot, "run-2")
+    add_snapshot(workspace, "model-b", result.snapshot, "run-1")
+    dashboards = list(workspace.glob("*/dashboard.json"))
+    assert len(dashboards) == 2
+    panels = json.loads(dashboards[0].read_text())["tabs"][0]["panels"]
+    assert len(panels) == len(set(panels)) == 4
+
+    port = free_port()
+    monkeypatch.setenv("MLOPS_MONITOR_UI_PORT", str(port))
+    started = mlops("monitor", "ui", "--background", "--json")
+    try:
+        assert started.exit_code == 0, started.stderr
+        assert started.json["url"] == f"http://127.0.0.1:{port}"
+        projects = {
+            p["name"]: p["id"] for p in httpx.get(f"{started.json['url']}/api/projects").json()
+        }
+        assert set(projects) == {"model-a", "model-b"}
+        snaps = httpx.get(
+            f"{started.json['url']}/api/projects/{projects['model-a']}/snapshots"
+        ).json()
+        assert {s["id"] for s in snaps} == {first, second}
+        assert mlops("monitor", "ui", "--background", "--json").json["started"] is False
+    finally:
+        stopped = mlops("monitor", "ui", "--stop", "--json")
+    assert stopped.json["stopped"] is True
