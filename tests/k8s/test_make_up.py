@@ -186,6 +186,17 @@ def test_make_down_and_gitops_push_dry_runs(state):
     assert "argocd.argoproj.io/refresh=normal" in push.stdout
 
 
+def test_down_without_kind_succeeds_for_the_embedded_runtime(state, bare_path):
+    """`make down` after `make demo` on a machine with no kind must not fail."""
+    proc = run(
+        ["bash", "scripts/platform.sh", "down"],
+        env={"DRY_RUN": "0", "MLOPS_KIND_STATE": str(state)},
+        path=bare_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "kind is not installed: no cluster to delete" in proc.stdout
+
+
 def test_unknown_command_is_a_usage_error():
     proc = run(["bash", "scripts/platform.sh", "sideways"])
     assert proc.returncode == 1 and "usage:" in proc.stderr
