@@ -4,26 +4,14 @@ server, their data version's splits, and real git repositories (a bare remote + 
 from __future__ import annotations
 
 import shutil
-import subprocess
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from deploy_helpers import DATA_VERSION, git
 
 from mlops_core.schema import load_schema
-
-DATA_VERSION = "data-v1"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 @pytest.fixture(autouse=True)
@@ -158,13 +146,6 @@ def client(tracking_uri: str):
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri)
-
-
-def champion(client, name: str) -> str | None:
-    try:
-        return str(client.get_model_version_by_alias(name, "champion").version)
-    except Exception:
-        return None
 
 
 @pytest.fixture

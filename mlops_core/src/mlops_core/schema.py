@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from mlops_core.errors import BadInput
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DType = Literal["int", "float", "category"]
 
@@ -105,25 +101,13 @@ DEFAULT_SCHEMA = "house_price.yaml"
 
 def load_schema(path: str | Path | None = None) -> DatasetSchema:
     """Load a schema file; without a path, the packaged default."""
-    if path is None:
-        text = resources.files("mlops_core.schemas").joinpath(DEFAULT_SCHEMA).read_text()
-        source = f"mlops_core/schemas/{DEFAULT_SCHEMA}"
-    else:
-        p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise BadInput(f"schema file {p}: cannot be read ({exc.strerror})") from exc
-        source = str(p)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise BadInput(f"schema file {source}: not valid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise BadInput(f"schema file {source}: expected a mapping at the top level")
-    try:
-        return DatasetSchema.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise BadInput(f"schema file {source}: {where}: {first['msg']}") from exc
+    from mlops_core.configfile import load_yaml_model
+
+    schema, _, _ = load_yaml_model(
+        DatasetSchema,
+        path,
+        package="mlops_core.schemas",
+        default=DEFAULT_SCHEMA,
+        what="schema file",
+    )
+    return schema

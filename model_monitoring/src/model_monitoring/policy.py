@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mlops_core.configfile import load_yaml_model
 from mlops_core.errors import BadInput
 from mlops_core.schema import DatasetSchema
 
@@ -74,25 +73,14 @@ class Policy(BaseModel):
 
 def load_policy(path: str | Path | None = None) -> Policy:
     """Load a policy file; without a path, the packaged default."""
-    if path is None:
-        text = resources.files("model_monitoring").joinpath("policy.yaml").read_text()
-        source = "model_monitoring/policy.yaml (default)"
-    else:
-        p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise BadInput(f"policy file {p}: cannot be read ({exc.strerror})") from exc
-        source = str(p)
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise BadInput(f"policy file {source}: not valid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise BadInput(f"policy file {source}: expected a mapping at the top level")
-    try:
-        return Policy.model_validate({**raw, "source": source})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise BadInput(f"policy file {source}: {where}: {first['msg']}") from exc
+    source = "model_monitoring/policy.yaml (packaged default)" if path is None else str(path)
+    policy, _, _ = load_yaml_model(
+        Policy,
+        path,
+        package="model_monitoring",
+        default="policy.yaml",
+        what="policy file",
+        empty_ok=True,
+        extra={"source": source},
+    )
+    return policy

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import importlib
 import itertools
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from mlops_core.configfile import load_yaml_model
 from mlops_core.errors import BadInput
 from mlops_core.settings import StageSettings
 
@@ -184,29 +183,13 @@ def make_regressor(name: str, params: dict[str, Any], seed: int) -> Any:
 
 def load_config(path: str | Path | None = None) -> tuple[TrainingConfig, str, str]:
     """Load and fully validate a config; returns (config, source, raw YAML text)."""
-    if path is None:
-        text = resources.files("model_training").joinpath(DEFAULT_CONFIG).read_text()
-        source = f"model_training/{DEFAULT_CONFIG} (packaged default)"
-    else:
-        p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise BadInput(f"training config {p}: cannot be read ({exc.strerror})") from exc
-        source = str(p)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0]
-        raise BadInput(f"training config {source}: not valid YAML ({first})") from exc
-    if not isinstance(raw, dict):
-        raise BadInput(f"training config {source}: expected a mapping at the top level")
-    try:
-        config = TrainingConfig.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise BadInput(f"training config {source}: {where}: {first['msg']}") from exc
+    config, source, text = load_yaml_model(
+        TrainingConfig,
+        path,
+        package="model_training",
+        default=DEFAULT_CONFIG,
+        what="training config",
+    )
     check_candidates(config, source)
     return config, source, text
 

@@ -10,8 +10,8 @@ import warnings
 
 import pandas as pd
 import pytest
+from deploy_helpers import champion
 
-from conftest import champion
 from deployment_prep.check_worker import check_latency, check_predictions, check_signature
 from mlops_core.schema import load_schema
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from deploy_helpers import DATA_VERSION, champion, git
 
-from conftest import DATA_VERSION, champion, git
 from mlops_core.schema import load_schema
 
 

@@ -9,8 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
-
-from conftest import champion, git
+from deploy_helpers import champion, git
 
 
 class FakeGitHub:
