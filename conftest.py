@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+# mlflow.set_tracking_uri/set_registry_uri export these into os.environ, so one test's
+# in-process MLflow use would otherwise point the next test's subprocesses elsewhere.
 _PLATFORM_VARIABLES = (
     "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
 )
@@ -23,8 +26,13 @@ _PLATFORM_VARIABLES = (
 def mlops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh MLOPS_HOME; no platform variable from the caller's shell leaks in."""
     for name in list(os.environ):
-        if name.startswith("MLOPS_") or name in _PLATFORM_VARIABLES:
-            monkeypatch.delenv(name, raising=False)
+        if name.startswith("MLOPS_"):
+            monkeypatch.delenv(name)
+    for name in _PLATFORM_VARIABLES:
+        # Set, then delete: monkeypatch then also removes a value the test itself exports
+        # (mlflow.set_tracking_uri does) instead of letting it leak into later tests.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     home = tmp_path / "mlops-home"
     home.mkdir()
     monkeypatch.setenv("MLOPS_HOME", str(home))

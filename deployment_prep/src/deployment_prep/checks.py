@@ -115,5 +115,12 @@ def run_checks(platform, settings, candidate, work: Path, worker: Worker | None 
 def _worker_env(tracking_uri: str) -> dict[str, str]:
     import os
 
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONWARNINGS": "ignore"}
-    return env
+    # The registry is the tracking server everywhere on this platform; an inherited
+    # MLFLOW_REGISTRY_URI (mlflow.set_registry_uri exports one) must not send the worker
+    # to another server.
+    return {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_REGISTRY_URI": tracking_uri,
+        "PYTHONWARNINGS": "ignore",
+    }
