@@ -288,3 +288,16 @@ def test_openapi_document_is_generated_from_the_schema(client, schema):
     assert "413" in doc["paths"]["/v1/predict/batch"]["post"]["responses"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_batch_category_spelling_is_normalised(client, records, schema):
+    """Bodies valid as sent take the one-pass path; the others are normalised first: both
+    give the same predictions."""
+    batch = [dict(r) for r in records[:20]]
+    base = client.post("/v1/predict/batch", json={"records": batch}).json()["predictions"]
+    for record in batch[::2]:
+        for name in schema.categorical_features:
+            record[name] = f" {record[name].title()}  "
+    r = client.post("/v1/predict/batch", json={"records": batch})
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == pytest.approx(base)

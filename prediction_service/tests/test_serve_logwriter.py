@@ -129,3 +129,50 @@ def test_feedback_for_an_unknown_prediction_does_not_block_the_log(db, tmp_path)
     engine.dispose()
     assert writer.spool_rows == 0
     assert os.listdir(tmp_path / "spool") == []
+
+
+def test_a_batch_beyond_the_memory_bound_goes_to_the_spool_and_is_not_lost(db, tmp_path):
+    writer = _writer(db, tmp_path, queue_max=150)
+    first = [_row(i, "b1") for i in range(100)]
+    second = [_row(i, "b2") for i in range(100)]
+    writer.log_predictions(first)
+    writer.log_predictions(second)  # 200 rows would pass the bound of 150
+    assert writer.queue_depth == 100
+    assert writer.spool_rows == 100
+    writer.start()
+    writer.close()
+    engine = predlog.create_engine(db)
+    assert predlog.count(engine) == 200
+    engine.dispose()
+    assert writer.queue_depth == 0
+    assert writer.spool_rows == 0
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def log_db(request, db):
+    if request.param == "sqlite":
+        return db
+    url = request.getfixturevalue("postgres_url")
+    migrate(url)
+    return url
+
+
+def test_a_large_batch_is_written_once_across_statements(log_db, tmp_path):
+    """Rows are inserted a hundred a statement: a batch that spans several statements, with
+    request ids repeated inside it and across calls, leaves exactly one row per id."""
+    rows = [_row(i, "big") for i in range(250)]
+    rows += [_row(i, "big") for i in range(95, 105)]  # repeats across a statement boundary
+    engine = predlog.create_engine(log_db)
+    with engine.begin() as conn:
+        predlog.write_rows(conn, rows)
+    with engine.begin() as conn:
+        predlog.write_rows(conn, rows[:120])
+    with engine.connect() as conn:
+        ids = conn.execute(
+            sa.select(predlog.predictions.c.request_id, predlog.predictions.c.features).where(
+                predlog.predictions.c.request_id.like("big-%")
+            )
+        ).all()
+    engine.dispose()
+    assert len(ids) == 250
+    assert dict(ids)["big-101"] == {"x": 101, "c": "yes"}

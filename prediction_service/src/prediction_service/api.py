@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import re
@@ -61,6 +62,16 @@ def read_api_keys(settings: ServeSettings) -> list[str]:
     return [k for k in keys if k and not k.startswith("#")]
 
 
+def freeze_heap() -> None:
+    """Move what start-up (or a model load) allocated out of the garbage collector's sight.
+
+    The loaded libraries and the model are a million long-lived objects; without this, each
+    full collection walked them all: 19 pauses of up to 300 ms in 12 s of batch traffic.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 class RecentIds:
     """Request ids predicted lately (bounded), so feedback needs no database read."""
 
@@ -72,6 +83,13 @@ class RecentIds:
         self._ids[rid] = None
         if len(self._ids) > self.size:
             self._ids.popitem(last=False)
+
+    def extend(self, rids: list[str]) -> None:
+        ids = self._ids
+        for rid in rids:
+            ids[rid] = None
+        while len(ids) > self.size:
+            ids.popitem(last=False)
 
     def __contains__(self, rid: str) -> bool:
         return rid in self._ids
@@ -158,6 +176,8 @@ class Service:
         self.feature_names = list(schema.feature_names)
         self._validate_one = self.models.features.__pydantic_validator__.validate_python
         self._validate_many = self.models.features_list.validate_python
+        self._record_json = self.models.record_json.validate_json
+        self._batch_json = self.models.batch_json.validate_json
         self.key_header = settings.api_key_header.lower().encode()
         self.max_body = max(1_000_000, settings.max_batch * 4096)
 
@@ -277,25 +297,26 @@ class Service:
         )
 
     # -- endpoints -------------------------------------------------------------------------
+    async def body_fast(self, request: Request, validate: Callable[[bytes], Any]) -> Any:
+        """The body validated in one pass, or None: then the caller takes the detailed path
+        (normalised spellings, errors naming the field)."""
+        length = request.headers.get("content-length")
+        if length is None or not length.isdigit() or int(length) > self.max_body:
+            return None
+        try:
+            return validate(await request.body())
+        except ValidationError:
+            return None
+
     async def predict(self, request: Request) -> Response:
         t0 = time.perf_counter()
         if denied := self.authorised(request):
             return denied
-        obj = await self.read_json(request)
-        if isinstance(obj, Response):
-            return obj
-        if not isinstance(obj, dict):
-            return self.error(
-                request,
-                422,
-                "invalid input: the body must be a JSON object of feature values",
-                [{"field": None, "loc": ["body"], "rule": "dict_type", "msg": "not an object"}],
-            )
-        self.normalise(obj)
-        try:
-            record = self._validate_one(obj).__dict__
-        except ValidationError as exc:
-            return self.validation_error(request, exc, ["body"])
+        record = await self.body_fast(request, self._record_json)
+        if record is None:
+            record = await self._record_slow(request)
+            if isinstance(record, Response):
+                return record
         model = self.model  # the model this request runs on, whatever swaps meanwhile
         value = await self.batcher.submit(model, record)
         rid = request.scope["request_id"]
@@ -312,10 +333,69 @@ class Service:
             model=model,
         )
 
+    async def _record_slow(self, request: Request) -> dict | Response:
+        obj = await self.read_json(request)
+        if isinstance(obj, Response):
+            return obj
+        if not isinstance(obj, dict):
+            return self.error(
+                request,
+                422,
+                "invalid input: the body must be a JSON object of feature values",
+                [{"field": None, "loc": ["body"], "rule": "dict_type", "msg": "not an object"}],
+            )
+        self.normalise(obj)
+        try:
+            return self._validate_one(obj).__dict__
+        except ValidationError as exc:
+            return self.validation_error(request, exc, ["body"])
+
     async def predict_batch(self, request: Request) -> Response:
         t0 = time.perf_counter()
         if denied := self.authorised(request):
             return denied
+        fast = await self.body_fast(request, self._batch_json)
+        if fast is not None:
+            validated = fast["records"]
+        else:
+            validated = await self._batch_slow(request)
+            if isinstance(validated, Response):
+                return validated
+        model = self.model
+        values = await run_in_threadpool(self.predictor.predict, model, validated)
+        rid = request.scope["request_id"]
+        ids = [f"{rid}-{i}" for i in range(len(validated))]
+        ms = (time.perf_counter() - t0) * 1000.0
+        now, name, version = utcnow(), model.name, model.version
+        self.recent.extend(ids)
+        self.writer.log_predictions(
+            [
+                {
+                    "request_id": row_id,
+                    "created_at": now,
+                    "model_name": name,
+                    "model_version": version,
+                    "features": features,
+                    "prediction": value,
+                    "latency_ms": ms,
+                }
+                for row_id, features, value in zip(ids, validated, values, strict=True)
+            ]
+        )
+        self.metrics.predictions.labels(model.name, model.version, "batch").inc(len(values))
+        return self.respond(
+            request,
+            {
+                "request_id": rid,
+                "request_ids": ids,
+                "predictions": values,
+                "model_name": model.name,
+                "model_version": model.version,
+            },
+            model=model,
+        )
+
+    async def _batch_slow(self, request: Request) -> list[dict] | Response:
         obj = await self.read_json(request)
         if isinstance(obj, Response):
             return obj
@@ -374,28 +454,9 @@ class Service:
         for r in records:
             self.normalise(r)
         try:
-            validated = [m.__dict__ for m in self._validate_many(records)]
+            return [m.__dict__ for m in self._validate_many(records)]
         except ValidationError as exc:
             return self.validation_error(request, exc, ["body", "records"])
-        model = self.model
-        values = await run_in_threadpool(self.predictor.predict, model, validated)
-        rid = request.scope["request_id"]
-        ids = [f"{rid}-{i}" for i in range(len(validated))]
-        ms = (time.perf_counter() - t0) * 1000.0
-        for row_id, features, value in zip(ids, validated, values, strict=True):
-            self.log_row(row_id, model, features, value, ms)
-        self.metrics.predictions.labels(model.name, model.version, "batch").inc(len(values))
-        return self.respond(
-            request,
-            {
-                "request_id": rid,
-                "request_ids": ids,
-                "predictions": values,
-                "model_name": model.name,
-                "model_version": model.version,
-            },
-            model=model,
-        )
 
     async def model_info(self, request: Request) -> Response:
         if denied := self.authorised(request):
@@ -558,6 +619,7 @@ class Service:
             with contextlib.suppress(Exception):
                 self.predictor.predict(new, [self._example()])
             self.model = new  # one reference assignment: atomic for every request after it
+            freeze_heap()
             self.spec = spec
             self.metrics.set_model(new, previous)
             self.metrics.model_loads.labels("swapped").inc()
@@ -647,6 +709,7 @@ def create_app(service: Service) -> FastAPI:
         # Warm the pipeline, so the first client request is not the slow one.
         with contextlib.suppress(Exception):
             service.predictor.predict(service.model, [service._example()])
+        freeze_heap()
         try:
             yield
         finally:

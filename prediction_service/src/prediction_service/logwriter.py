@@ -1,7 +1,8 @@
 """Prediction log writer: off the request path, in batches, never losing a row.
 
-Request handlers put rows on an in-memory queue (no I/O). One background thread takes
-them in batches and writes them in one transaction. When the database fails, the batch is
+Request handlers put rows on an in-memory queue (no I/O), one queue item per request (a
+batch request's rows travel together). One background thread takes them in batches and
+writes them in one transaction. When the database fails, the batch is
 appended to a local spool file (JSON lines, fsynced) and the writer keeps spooling until a
 retry of the database succeeds; then the spool is replayed and removed. Inserts are
 idempotent on the request id, so a replay that is interrupted and repeated writes nothing
@@ -30,6 +31,14 @@ from mlops_core import predlog
 log = logging.getLogger("prediction_service.logwriter")
 
 _STOP = object()
+
+# A queue item: the kind ("p" prediction, "f" feedback) and the rows of one request.
+Item = tuple[str, list[dict[str, Any]]]
+Row = tuple[str, dict[str, Any]]
+
+
+def _rows(items: list[Item]) -> list[Row]:
+    return [(kind, row) for kind, rows in items for row in rows]
 
 
 @dataclass
@@ -65,6 +74,7 @@ class PredictionLogWriter:
         retry_interval: float = 2.0,
         queue_max: int = 200_000,
     ) -> None:
+        """`queue_max` bounds the rows held in memory; beyond it rows go to the spool."""
         self.url = url
         self.engine = predlog.create_engine(url)
         self.spool_dir = spool_dir
@@ -74,7 +84,10 @@ class PredictionLogWriter:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.retry_interval = retry_interval
-        self.queue: queue.Queue = queue.Queue(maxsize=queue_max)
+        self.queue_max = queue_max
+        self.queue: queue.Queue = queue.Queue()
+        self._queued_rows = 0
+        self._count_lock = threading.Lock()
         self.stats = WriterStats()
         self.db_ok = True
         self._next_retry = 0.0
@@ -85,22 +98,37 @@ class PredictionLogWriter:
 
     # -- request side ---------------------------------------------------------------------
     def log_prediction(self, row: dict[str, Any]) -> None:
-        self._put(("p", row))
+        self._put("p", [row])
+
+    def log_predictions(self, rows: list[dict[str, Any]]) -> None:
+        """The rows of one batch request, as one queue item."""
+        if rows:
+            self._put("p", rows)
 
     def log_feedback(self, row: dict[str, Any]) -> None:
-        self._put(("f", row))
+        self._put("f", [row])
 
-    def _put(self, item: tuple[str, dict[str, Any]]) -> None:
-        try:
-            self.queue.put_nowait(item)
-        except queue.Full:
+    def _put(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        with self._count_lock:
+            full = self._queued_rows + len(rows) > self.queue_max
+            if not full:
+                self._queued_rows += len(rows)
+        if full:
             # Never block a request on the log: write straight to the spool instead.
             with self._lock:
-                self._append_spool([item])
+                self._append_spool([(kind, row) for row in rows])
+            return
+        self.queue.put_nowait((kind, rows))
+
+    def _taken(self, items: list[Item]) -> None:
+        n = sum(len(rows) for _, rows in items)
+        with self._count_lock:
+            self._queued_rows -= n
 
     @property
     def queue_depth(self) -> int:
-        return self.queue.qsize()
+        """Rows waiting in memory for the writer."""
+        return self._queued_rows
 
     @property
     def spool_rows(self) -> int:
@@ -141,7 +169,7 @@ class PredictionLogWriter:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            items: list[tuple[str, dict[str, Any]]] = []
+            items: list[Item] = []
             try:
                 first = self.queue.get(timeout=self.flush_interval)
             except queue.Empty:
@@ -151,8 +179,9 @@ class PredictionLogWriter:
                 self.queue.task_done()
             elif first is not None:
                 items.append(first)
+                n = len(first[1])
                 deadline = time.monotonic() + self.flush_interval
-                while len(items) < self.batch_size:
+                while n < self.batch_size:
                     try:
                         nxt = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
                     except queue.Empty:
@@ -162,17 +191,20 @@ class PredictionLogWriter:
                         self.queue.task_done()
                         break
                     items.append(nxt)
+                    n += len(nxt[1])
+            self._taken(items)
+            rows = _rows(items)
             try:
-                self._handle(items, final=stopping)
+                self._handle(rows, final=stopping)
             except Exception:  # the writer must survive anything
                 log.exception("prediction log writer failed; rows kept in the spool")
                 with self._lock:
-                    self._append_spool(items)
+                    self._append_spool(rows)
             finally:
                 for _ in items:
                     self.queue.task_done()
         # Drain anything that arrived after the stop marker.
-        rest = []
+        rest: list[Item] = []
         while True:
             try:
                 item = self.queue.get_nowait()
@@ -181,10 +213,11 @@ class PredictionLogWriter:
             self.queue.task_done()
             if item is not _STOP:
                 rest.append(item)
+        self._taken(rest)
         if rest:
-            self._handle(rest, final=True)
+            self._handle(_rows(rest), final=True)
 
-    def _handle(self, items: list[tuple[str, dict[str, Any]]], *, final: bool) -> None:
+    def _handle(self, items: list[Row], *, final: bool) -> None:
         now = time.monotonic()
         with self._lock:
             if not self.db_ok or self._spool_rows:
@@ -197,7 +230,7 @@ class PredictionLogWriter:
             if items and not self._write(items):
                 self._append_spool(items)
 
-    def _write(self, items: list[tuple[str, dict[str, Any]]]) -> bool:
+    def _write(self, items: list[Row]) -> bool:
         preds = [row for kind, row in items if kind == "p"]
         fbs = [row for kind, row in items if kind == "f"]
         try:
@@ -240,7 +273,7 @@ class PredictionLogWriter:
         frozen = sorted(self.spool_dir.glob("replay-*.jsonl"))
         return frozen + sorted(self.spool_dir.glob("spool-*.jsonl"))
 
-    def _append_spool(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+    def _append_spool(self, items: list[Row]) -> None:
         if not items:
             return
         data = b"".join(_encode_row(kind, row) for kind, row in items)
@@ -258,7 +291,7 @@ class PredictionLogWriter:
                 n += sum(1 for line in f if line.strip())
         return n
 
-    def _iter_spool(self, path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _iter_spool(self, path: Path) -> Iterator[Row]:
         with open(path, "rb") as f:
             for line in f:
                 if line.strip():
@@ -276,7 +309,7 @@ class PredictionLogWriter:
             with contextlib.suppress(OSError):
                 live.rename(self.spool_dir / f"replay-{time.time_ns():020d}-{live.stem}.jsonl")
         for replaying in sorted(self.spool_dir.glob("replay-*.jsonl")):
-            batch: list[tuple[str, dict[str, Any]]] = []
+            batch: list[Row] = []
             ok = True
             for item in self._iter_spool(replaying):
                 batch.append(item)

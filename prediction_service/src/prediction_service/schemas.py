@@ -7,9 +7,10 @@ from the schema file, so /docs and the OpenAPI document describe the served data
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from typing_extensions import TypedDict
 
 from mlops_core.schema import Column, DatasetSchema
 
@@ -51,6 +52,11 @@ class ApiModels:
     model_info: type[BaseModel]
     error: type[BaseModel]
     features_list: TypeAdapter
+    # Straight from request bytes to plain dicts, in one pass: the fast path for bodies
+    # that are valid as sent (canonical category spellings). Anything they refuse goes
+    # through the models above, which normalise and name the fault.
+    record_json: TypeAdapter
+    batch_json: TypeAdapter
 
 
 def build_models(schema: DatasetSchema, max_batch: int) -> ApiModels:
@@ -142,4 +148,18 @@ def build_models(schema: DatasetSchema, max_batch: int) -> ApiModels:
         model_info=ModelInfo,
         error=Error,
         features_list=TypeAdapter(list[features]),
+        **_json_adapters(fields, max_batch),
     )
+
+
+def _json_adapters(fields: dict[str, tuple[Any, Any]], max_batch: int) -> dict[str, TypeAdapter]:
+    record = TypedDict(  # type: ignore[misc]
+        "FeaturesRecord", {name: Annotated[kind, info] for name, (kind, info) in fields.items()}
+    )
+    record.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+
+    class BatchRecords(TypedDict):
+        __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+        records: Annotated[list[record], Field(min_length=1, max_length=max_batch)]  # type: ignore[valid-type]
+
+    return {"record_json": TypeAdapter(record), "batch_json": TypeAdapter(BatchRecords)}
