@@ -1,15 +1,17 @@
 """Benchmark: the prediction service against MLflow's scoring server on the same model.
 
 Both serve the same registered model version on 127.0.0.1 with one worker process, driven
-by the same load generator in a separate process (wrk with a Lua body when installed, else
-an async httpx client):
-- closed loop at concurrency 1, 8 and 32 with single records: throughput, p50/p95/p99;
-- batches of 1 000 records: rows per second;
-- open loop at a fixed 300 requests/s (async httpx): p50/p95/p99 latency;
+by the same load generators in separate processes:
+- closed loop at concurrency 1, 8 and 32 with single records: throughput, p50/p95/p99
+  (wrk with a Lua body when installed, else bench/loadgen.py);
+- batches of 1 000 records at concurrency 2: rows per second;
+- open loop at a fixed 300 requests/s (bench/loadgen.py, latency from the scheduled start):
+  p50/p95/p99 latency;
 - the in-process predict time of the pipeline alone (the floor).
 The prediction service logs every prediction (SQLite under a temporary MLOPS_HOME), as in
-production. The baseline is `mlflow models serve --env-manager local`, measured in the
-same run; ratios are ours / MLflow's.
+production; before each of its measurements the bench waits until the log writer has
+caught up, and reports how long that took. The baseline is `mlflow models serve
+--env-manager local`, measured in the same run; ratios are ours / MLflow's.
 
     uv run python bench/serve.py [--duration 10] [--model-uri models:/NAME/V --tracking-uri URI]
 """
@@ -25,13 +27,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 BIN = Path(sys.executable).parent
 
 
@@ -124,7 +126,6 @@ WRK_LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = [==[{body}]==]
-{pacing}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -135,16 +136,9 @@ end
 """
 
 
-def run_wrk(
-    url: str, body: bytes, concurrency: int, duration: float, tmp: Path, rate: float = 0.0
-) -> dict:
-    """Closed loop; with a rate, each connection waits concurrency/rate s between requests
-    (a paced load: about `rate` requests/s while latency is small against that wait)."""
+def run_wrk(url: str, body: bytes, concurrency: int, duration: float, tmp: Path) -> dict:
     script = tmp / f"wrk-{time.time_ns()}.lua"
-    pacing = ""
-    if rate:
-        pacing = f"function delay() return {concurrency * 1000.0 / rate:.3f} end"
-    script.write_text(WRK_LUA.format(body=body.decode(), pacing=pacing))
+    script.write_text(WRK_LUA.format(body=body.decode()))
     out = subprocess.run(
         [
             "wrk",
@@ -174,77 +168,45 @@ def run_wrk(
     }
 
 
-LOADGEN = textwrap.dedent(
-    """
-    import asyncio, json, sys, time
-    import httpx
-
-    async def main(url, body, concurrency, duration, rate):
-        latencies, errors = [], 0
-        limits = httpx.Limits(max_connections=max(concurrency, 64))
-        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-            headers = {"Content-Type": "application/json"}
-            async def one(scheduled):
-                nonlocal errors
-                try:
-                    r = await client.post(url, content=body, headers=headers)
-                    if r.status_code != 200:
-                        errors += 1
-                except httpx.HTTPError:
-                    errors += 1
-                latencies.append(time.perf_counter() - scheduled)
-            start = time.perf_counter()
-            if rate:
-                tasks, i = [], 0
-                while True:
-                    t = start + i / rate
-                    if t - start >= duration:
-                        break
-                    delay = t - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    tasks.append(asyncio.create_task(one(t)))
-                    i += 1
-                await asyncio.gather(*tasks)
-            else:
-                async def worker():
-                    while time.perf_counter() - start < duration:
-                        await one(time.perf_counter())
-                await asyncio.gather(*(worker() for _ in range(concurrency)))
-            elapsed = time.perf_counter() - start
-        latencies.sort()
-        q = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
-        print(json.dumps({"rps": len(latencies) / elapsed, "requests": len(latencies),
-                          "errors": errors, "p50_ms": q(0.50), "p95_ms": q(0.95),
-                          "p99_ms": q(0.99)}))
-
-    url, body_file, c, d, rate = sys.argv[1:6]
-    asyncio.run(main(url, open(body_file, "rb").read(), int(c), float(d), float(rate)))
-    """
-)
-
-
-def run_httpx(
+def run_loadgen(
     url: str, body: bytes, concurrency: int, duration: float, tmp: Path, rate: float = 0.0
 ) -> dict:
+    """bench/loadgen.py in its own process: closed loop, or open loop with a rate."""
     body_file = tmp / f"body-{time.time_ns()}.json"
     body_file.write_bytes(body)
+    mode = ["--rate", str(rate)] if rate else ["--concurrency", str(concurrency)]
     out = subprocess.run(
         [
             sys.executable,
-            "-c",
-            LOADGEN,
+            str(HERE / "loadgen.py"),
             url,
             str(body_file),
-            str(concurrency),
+            "--duration",
             str(duration),
-            str(rate),
+            *mode,
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def log_queue_depth(base_url: str) -> float:
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    line = next(x for x in text.splitlines() if x.startswith("mlops_prediction_log_queue_depth"))
+    return float(line.split()[-1])
+
+
+def wait_log_drained(base_url: str, timeout: float = 300) -> float:
+    """Seconds until the service's prediction log queue is empty: each measurement starts
+    from a writer that has caught up (and a backlog left by the last one shows here)."""
+    start = time.monotonic()
+    while log_queue_depth(base_url) > 0:
+        if time.monotonic() - start > timeout:
+            raise SystemExit(f"prediction log queue not drained after {timeout:.0f}s")
+        time.sleep(0.1)
+    return time.monotonic() - start
 
 
 # --------------------------------------------------------------------------- main
@@ -296,8 +258,19 @@ def main() -> None:
     ap.add_argument("--model-uri", help="an already registered models:/NAME/VERSION")
     ap.add_argument("--tracking-uri", help="its MLflow server")
     ap.add_argument("--rate", type=float, default=300.0, help="open-loop requests per second")
-    ap.add_argument("--loadgen", choices=["auto", "wrk", "httpx"], default="auto")
+    ap.add_argument(
+        "--loadgen",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="closed-loop generator (the open loop is always bench/loadgen.py)",
+    )
+    ap.add_argument(
+        "--report", action="store_true", help="print the table of the last run's results again"
+    )
     args = ap.parse_args()
+    if args.report:
+        report(json.loads((ROOT / "bench" / "results" / "serve.json").read_text()))
+        return
 
     from mlops_core.schema import load_schema
     from mlops_core.services import ServiceManager, free_port
@@ -382,26 +355,33 @@ def main() -> None:
         assert abs(a - b) <= 1e-6 * max(1.0, abs(a)), (a, b)
 
         use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk"))
-        closed = run_wrk if use_wrk else run_httpx
-        loadgen = "wrk (1 thread)" if use_wrk else "async httpx"
+        closed = run_wrk if use_wrk else run_loadgen
+        loadgen = "wrk (1 thread)" if use_wrk else "bench/loadgen.py"
         results: dict = {"loadgen": loadgen, "model_uri": model_uri, "cpus": os.cpu_count()}
+        ours_base = f"http://127.0.0.1:{ours_port}"
+        drained: dict[str, float] = {}
+
+        def settle(name: str, phase: str) -> None:
+            if name == "ours":
+                drained[phase] = wait_log_drained(ours_base)
+
         for name, (single_url, batch_url, one, many) in targets.items():
             for c in (1, 8, 32):
+                settle(name, f"before c{c}")
                 log(f"{name}: single records, concurrency {c} ...")
                 results[f"{name}_c{c}"] = closed(single_url, one, c, args.duration, tmp)
+            settle(name, "before batches")
             log(f"{name}: batches of 1000 ...")
             r = closed(batch_url, many, 2, args.duration, tmp)
             r["rows_per_s"] = r["rps"] * 1000
             results[f"{name}_batch"] = r
-            log(f"{name}: paced at {args.rate:.0f} req/s ...")
-            if use_wrk:
-                results[f"{name}_rate"] = run_wrk(
-                    single_url, one, 16, args.duration, tmp, rate=args.rate
-                )
-            else:
-                results[f"{name}_rate"] = run_httpx(
-                    single_url, one, 64, args.duration, tmp, rate=args.rate
-                )
+            settle(name, "before open loop")
+            log(f"{name}: open loop at {args.rate:.0f} req/s ...")
+            results[f"{name}_rate"] = run_loadgen(
+                single_url, one, 0, max(args.duration, 20.0), tmp, rate=args.rate
+            )
+        results["log_drain_s"] = drained
+        results["rate"] = args.rate
         results["ours_requests"] = (
             sum(results[f"ours_{k}"]["requests"] for k in ("c1", "c8", "c32", "rate"))
             + 1000 * results["ours_batch"]["requests"]
@@ -434,9 +414,11 @@ def report(r: dict) -> None:
         f"{r['cpus']} CPUs, load generator: {r['loadgen']}",
         "",
         "| load | ours req/s | mlflow req/s | ratio "
-        "| ours p50/p95/p99 ms | mlflow p50/p95/p99 ms |",
-        "| --- | ---: | ---: | ---: | --- | --- |",
+        "| ours p50/p95/p99 ms | mlflow p50/p95/p99 ms | errors ours / mlflow |",
+        "| --- | ---: | ---: | ---: | --- | --- | ---: |",
     ]
+
+    drain = r["log_drain_s"]
 
     def lat(x: dict) -> str:
         return f"{x['p50_ms']:.2f} / {x['p95_ms']:.2f} / {x['p99_ms']:.2f}"
@@ -445,27 +427,38 @@ def report(r: dict) -> None:
         ("c1", "single, concurrency 1"),
         ("c8", "single, concurrency 8"),
         ("c32", "single, concurrency 32"),
-        ("rate", "single, paced at 300 req/s (16 connections)"),
+        ("rate", f"single, open loop at {r['rate']:.0f} req/s"),
     ):
         o, m = r[f"ours_{key}"], r[f"mlflow_{key}"]
         lines.append(
             f"| {label} | {o['rps']:.0f} | {m['rps']:.0f} | {o['rps'] / m['rps']:.2f}x | "
-            f"{lat(o)} | {lat(m)} |"
+            f"{lat(o)} | {lat(m)} | {o['errors']} / {m['errors']} |"
         )
     o, m = r["ours_batch"], r["mlflow_batch"]
     lines.append(
         f"| batches of 1 000 (rows/s) | {o['rows_per_s']:.0f} | {m['rows_per_s']:.0f} | "
-        f"{o['rows_per_s'] / m['rows_per_s']:.2f}x | {lat(o)} | {lat(m)} |"
+        f"{o['rows_per_s'] / m['rows_per_s']:.2f}x | {lat(o)} | {lat(m)} | "
+        f"{o['errors']} / {m['errors']} |"
     )
     f = r["floor"]
-    errors = sum(v.get("errors", 0) for k, v in r.items() if isinstance(v, dict) and "errors" in v)
+    errors = sum(
+        v.get("errors", 0)
+        for k, v in r.items()
+        if k.startswith("ours_") and isinstance(v, dict) and "errors" in v
+    )
     lines += [
         "",
         "In-process floor, no HTTP: the MLflow-loaded pipeline's own predict "
         f"{f['pipeline_single_ms']:.2f} ms per record, {f['pipeline_batch_1000_ms']:.1f} ms "
         f"per 1 000 rows; the service's predictor (numpy fast path: {f['fast_path']}) "
         f"{f['single_ms']:.2f} ms per record, {f['batch_1000_ms']:.1f} ms per 1 000 rows.",
-        f"Errors (non-2xx or transport) across all runs: {errors}. Prediction log rows "
+        "Prediction log writer, seconds to catch up before each measurement of ours: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in drain.items())
+        + ".",
+        f"Errors of ours (non-2xx or transport) across all runs: {errors}. An open loop "
+        "faster than a server can answer makes its queue grow for the whole run: latencies "
+        "then count the wait in that queue, and connections beyond the backlog are refused. "
+        f"Prediction log rows "
         f"written by ours: {r['ours_logged_rows']} for {r['ours_requests'] + 1} predictions "
         "counted by the load generator (which does not count the requests still in flight when "
         "it stops: up to its connection count, times 1 000 for batches).",

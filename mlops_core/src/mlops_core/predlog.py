@@ -11,6 +11,7 @@ PostgreSQL in a cluster).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,9 +58,22 @@ def create_engine(url: str, **kwargs: Any) -> sa.Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"timeout": 5})
-    else:
-        kwargs.setdefault("pool_pre_ping", True)
+        engine = sa.create_engine(url, **kwargs)
+        if parsed.database and parsed.database != ":memory:":
+            sa.event.listen(engine, "connect", _sqlite_wal)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
     return sa.create_engine(url, **kwargs)
+
+
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    """Write-ahead logging: monitoring reads while the service writes, and a commit appends
+    to the log instead of copying every page it touches to a rollback journal."""
+    import sqlite3
+
+    # Locked or read-only: the default journal still works.
+    with contextlib.suppress(sqlite3.Error):
+        dbapi_connection.execute("PRAGMA journal_mode=WAL").fetchall()
 
 
 def _insert(engine_or_conn: sa.Engine | sa.Connection, table: sa.Table):
