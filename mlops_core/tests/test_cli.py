@@ -26,3 +26,11 @@ def test_mlflow_up_refuses_external_tracking_uri(mlops, mlops_home, monkeypatch)
     result = mlops("mlflow", "up", "--json")
     assert result.exit_code == 2
     assert "external server" in result.json["error"]
+
+
+def test_down_of_a_service_that_is_not_running(mlops, mlops_home):
+    result = mlops("mlflow", "down", "--json")
+    assert result.exit_code == 0
+    assert result.json == {"ok": True, "service": "mlflow", "stopped": False}
+    text = mlops("mlflow", "down")
+    assert "MLflow was not running" in text.stdout + text.stderr

@@ -129,3 +129,34 @@ def test_a_disagreeing_path_is_refused(schema, data):
     shifted = Pipeline(pipe.steps)
     shifted.predict = lambda frame: original(frame) + 1.0  # type: ignore[method-assign]
     assert compile_pipeline(shifted, schema, records) is None
+
+
+def test_a_swapped_out_model_is_freed_although_the_heap_was_frozen(schema, data):
+    """The service freezes the heap after a swap without a collection; that only holds if a
+    model with its compiled fast path has no reference cycle, so that dropping the last
+    reference frees it."""
+    import gc
+    import weakref
+
+    from prediction_service.api import freeze_heap
+
+    X, y = data
+    pipe = _pipe(
+        schema,
+        SimpleImputer(),
+        OneHotEncoder(handle_unknown="ignore"),
+        RandomForestRegressor(n_estimators=5, random_state=0),
+        log_target=True,
+    ).fit(X, y)
+    predictor = Predictor(schema)
+    model = predictor.prepare(LoadedModel("m", "1", "x", pipe, flavor="sklearn"))
+    assert model.fast is not None
+    predictor.predict(model, predictor.samples(3))
+    refs = [weakref.ref(pipe), weakref.ref(pipe.steps[-1][1]), weakref.ref(model)]
+    del pipe
+    try:
+        freeze_heap(collect=False)
+        del model
+        assert [r() is None for r in refs] == [True, True, True]
+    finally:
+        gc.unfreeze()

@@ -17,7 +17,7 @@ import typer
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from mlops_core.embedded import UP_HOOKS, venv_env
+from mlops_core.embedded import UP_HOOKS, stop_and_report, venv_env
 from mlops_core.errors import BadInput, Unavailable
 from mlops_core.output import JsonOption, emit
 from mlops_core.services import ServiceManager
@@ -169,12 +169,7 @@ def airflow_down(as_json: JsonOption = False) -> None:
 
     Example: mlops airflow down
     """
-    stopped = ServiceManager(get_settings().run_dir).stop(SERVICE)
-    emit(
-        {"ok": True, "service": SERVICE, "stopped": stopped},
-        as_json,
-        "Airflow stopped" if stopped else "Airflow was not running",
-    )
+    stop_and_report(SERVICE, "Airflow", as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -98,11 +98,16 @@ def mlflow_down(as_json: JsonOption = False) -> None:
 
     Example: mlops mlflow down
     """
-    stopped = ServiceManager(get_settings().run_dir).stop(MLFLOW)
+    stop_and_report(MLFLOW, "MLflow", as_json)
+
+
+def stop_and_report(service: str, label: str, as_json: bool) -> None:
+    """The `down` command of one background service: stop its process group, say so."""
+    stopped = ServiceManager(get_settings().run_dir).stop(service)
     emit(
-        {"ok": True, "service": MLFLOW, "stopped": stopped},
+        {"ok": True, "service": service, "stopped": stopped},
         as_json,
-        "MLflow stopped" if stopped else "MLflow was not running",
+        f"{label} stopped" if stopped else f"{label} was not running",
     )
 
 
