@@ -176,3 +176,27 @@ def test_a_large_batch_is_written_once_across_statements(log_db, tmp_path):
     engine.dispose()
     assert len(ids) == 250
     assert dict(ids)["big-101"] == {"x": 101, "c": "yes"}
+
+
+def test_past_the_bound_a_request_never_waits_for_a_replay(db, tmp_path):
+    """While the writer holds the spool (replaying an outage), rows past the memory bound
+    stay in memory instead of stalling the request until the replay ends."""
+    import threading
+
+    writer = _writer(db, tmp_path, queue_max=50)
+    writer.log_predictions([_row(i, "q") for i in range(50)])
+    with writer._lock:  # what a long replay holds
+        done = threading.Event()
+        thread = threading.Thread(
+            target=lambda: (writer.log_predictions([_row(i, "o") for i in range(30)]), done.set())
+        )
+        thread.start()
+        assert done.wait(5), "the request side waited for the spool"
+    thread.join()
+    assert writer.queue_depth == 80
+    assert writer.spool_rows == 0
+    writer.start()
+    writer.close()
+    engine = predlog.create_engine(db)
+    assert predlog.count(engine) == 80
+    engine.dispose()

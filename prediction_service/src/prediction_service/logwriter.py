@@ -113,11 +113,17 @@ class PredictionLogWriter:
             full = self._queued_rows + len(rows) > self.queue_max
             if not full:
                 self._queued_rows += len(rows)
-        if full:
-            # Never block a request on the log: write straight to the spool instead.
-            with self._lock:
+        # Past the bound the rows go straight to the spool; but never wait for the spool
+        # while the writer holds it (replaying a long outage): then they stay in memory.
+        if full and self._lock.acquire(blocking=False):
+            try:
                 self._append_spool([(kind, row) for row in rows])
+            finally:
+                self._lock.release()
             return
+        if full:
+            with self._count_lock:
+                self._queued_rows += len(rows)
         self.queue.put_nowait((kind, rows))
 
     def _taken(self, items: list[Item]) -> None:
