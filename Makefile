@@ -53,7 +53,7 @@ up: ## The whole platform on a local kind cluster, reconciled by Argo CD (DRY_RU
 gitops-push: ## Serve the current commit to the kind cluster (Argo CD and Airflow git-sync pick it up)
 	DRY_RUN=$(DRY_RUN) bash scripts/platform.sh push
 
-test-k8s: install ## Kubernetes checks only: charts, manifests, policies, Dockerfiles, workflows
+test-k8s: install ## Kubernetes checks only: charts, manifests, policies, the Dockerfile, workflows
 	$(UV) run --frozen pytest tests/k8s
 
 bench: install ## Run the benchmarks in bench/

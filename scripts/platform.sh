@@ -118,7 +118,7 @@ build_images() {
   local stage ref
   for stage in "${IMAGE_STAGES[@]}"; do
     ref="$(image_ref "$stage")"
-    run docker build --file "$stage/Dockerfile" --tag "$ref" .
+    run docker build --target "$stage" --build-arg STAGE="$stage" --tag "$ref" .
     run kind load docker-image "$ref" --name "$KIND_CLUSTER"
   done
   # Rebuilt images keep their tag: restart what runs them (nothing yet on a new cluster).

