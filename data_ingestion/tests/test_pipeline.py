@@ -108,7 +108,13 @@ def test_split_is_stratified_and_seeded(schema):
 )
 def test_split_partitions_every_row_once(n, val, test, strata, seed):
     frame = pd.DataFrame({"y": np.random.default_rng(seed).normal(size=n), "i": np.arange(n)})
-    parts = stratified_split(frame, "y", SplitOptions(val, test, seed, strata))
+    options = SplitOptions(val, test, seed, strata)
+    if n - max(1, round(test * n)) - max(1, round(val * n)) < 1:
+        # No row would be left to train on (e.g. 4 rows, 37.5% each to val and test).
+        with pytest.raises(DataQualityError, match=f"{n} valid rows are too few"):
+            stratified_split(frame, "y", options)
+        return
+    parts = stratified_split(frame, "y", options)
     ids = np.concatenate([p["i"].to_numpy() for p in parts.values()])
     assert sorted(ids) == list(range(n))
     assert all(len(p) >= 1 for p in parts.values())
