@@ -118,10 +118,10 @@ def main(argv: list[str] | None = None) -> None:
 def _report(message: str, code: ExitCode, details: dict, as_json: bool) -> None:
     stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     if as_json:
-        import json
+        from mlops_core.contracts import ErrorResult
 
-        payload = {"ok": False, "exit_code": int(code), "error": message, **details}
-        sys.stdout.write(json.dumps(payload, default=str, sort_keys=True) + "\n")
+        payload = ErrorResult(exit_code=int(code), error=message, **details)
+        sys.stdout.write(payload.model_dump_json() + "\n")
 
 
 if __name__ == "__main__":

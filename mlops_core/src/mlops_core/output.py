@@ -19,6 +19,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from mlops_core.contracts.base import Result
+
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")
 ]
@@ -27,10 +29,16 @@ stdout = Console()
 stderr = Console(stderr=True)
 
 
-def emit(result: dict[str, Any], as_json: bool, human: Callable[[Console], None] | str) -> None:
-    """Print a command's result: the JSON object, or the human summary."""
+def emit(
+    result: Result | dict[str, Any], as_json: bool, human: Callable[[Console], None] | str
+) -> None:
+    """Print a command's result: its contract model as one JSON line, or the human summary."""
     if as_json:
-        sys.stdout.write(json.dumps(result, default=str, sort_keys=True) + "\n")
+        if isinstance(result, Result):
+            line = result.to_json()
+        else:
+            line = json.dumps(result, default=str, sort_keys=True)
+        sys.stdout.write(line + "\n")
         sys.stdout.flush()
     elif callable(human):
         human(stdout)
