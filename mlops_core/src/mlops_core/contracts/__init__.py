@@ -29,8 +29,8 @@ from mlops_core.contracts.constants import (
 MODULES = ("ingest", "train", "deploy", "serve", "monitor", "pipeline", "runtime")
 
 __all__ = [
-    "MODULES",
     "DATA_VERSION_PREFIX",
+    "MODULES",
     "SPLITS",
     "Alias",
     "ErrorResult",
@@ -46,7 +46,7 @@ __all__ = [
     "read_result",
 ]
 
-from mlops_core.contracts import (  # noqa: E402
+from mlops_core.contracts import (  # noqa: E402, F401
     deploy,
     ingest,
     monitor,

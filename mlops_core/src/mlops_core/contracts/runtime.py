@@ -1,4 +1,5 @@
-"""Results of `mlops up`, `down`, `status`, `mlops mlflow ...`, `mlops airflow ...` (the embedded runtime)."""
+"""Results of the embedded runtime: `mlops up`, `down`, `status`, `mlops mlflow ...`,
+`mlops airflow ...`."""
 
 from __future__ import annotations
 
