@@ -1,4 +1,10 @@
-"""The MLflow side of promotion: resolving versions, the `champion` alias and its history."""
+"""The MLflow side of promotion: the version to promote, the `champion` alias and the
+promotion history stored with it, the headline metrics of a promotion.
+
+The client, the reachability check, resolution and error classification are the shared
+layer's (mlops_core.mlflow_utils); `client`, `alias_version` and `registered_model` are
+re-exported for promote.py.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +13,40 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops_core.errors import BadInput, Unavailable
+from mlops_core.contracts.constants import Tag
+from mlops_core.errors import BadInput
+from mlops_core.mlflow_utils import (
+    CHALLENGER,
+    CHAMPION,
+    ModelRef,
+    Reference,
+    alias_version,
+    client,
+    registered_model,
+    resolve,
+    retrying,
+)
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-HISTORY_TAG = "mlops.champion_history"
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "Candidate",
+    "History",
+    "alias_version",
+    "candidate",
+    "client",
+    "headline_metrics",
+    "history",
+    "registered_model",
+    "set_champion",
+]
+
+# The version a promotion or a rollback moves the champion to.
+Candidate = ModelRef
+
+HISTORY_TAG = Tag.CHAMPION_HISTORY.value
 MAX_EVENTS = 20
 MAX_STACK = 50
-
-
-@dataclass
-class Candidate:
-    name: str
-    version: str
-    run_id: str | None
-    data_version: str | None
-    tags: dict[str, str]
-    source: str
-    metrics: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def uri(self) -> str:
-        return f"models:/{self.name}/{self.version}"
 
 
 @dataclass
@@ -66,63 +84,8 @@ class History:
         )
 
 
-def check_reachable(tracking_uri: str) -> None:
-    """Fail fast (exit 5) instead of MLflow's minutes of retries when the server is down."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return
-    import httpx
-
-    try:
-        httpx.get(f"{tracking_uri.rstrip('/')}/health", timeout=5.0)
-    except httpx.HTTPError as exc:
-        raise Unavailable(
-            f"the MLflow server at {tracking_uri} cannot be reached ({type(exc).__name__}); "
-            "start it with `mlops up` or set MLOPS_MLFLOW_TRACKING_URI"
-        ) from exc
-
-
-def client(tracking_uri: str):
-    from mlflow import MlflowClient
-
-    check_reachable(tracking_uri)
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-
-
-def _missing(exc: Exception) -> bool:
-    return "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or (
-        "not found" in str(exc).lower()
-    )
-
-
-def alias_version(c, name: str, alias: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(c.get_model_version_by_alias(name, alias).version)
-    except MlflowException as exc:
-        if _missing(exc) or "alias" in str(exc).lower():
-            return None
-        raise
-
-
-def registered_model(c, name: str):
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return c.get_registered_model(name)
-    except MlflowException as exc:
-        if _missing(exc):
-            raise BadInput(
-                f"registered model {name!r} does not exist in MLflow; train one with "
-                "`mlops train` (or set MLOPS_MODEL_NAME)"
-            ) from exc
-        raise
-
-
 def candidate(c, name: str, version: str | int | None) -> Candidate:
     """The version to promote: `version`, else the `challenger` alias."""
-    from mlflow.exceptions import MlflowException
-
     registered_model(c, name)
     if version is None:
         resolved = alias_version(c, name, CHALLENGER)
@@ -132,23 +95,7 @@ def candidate(c, name: str, version: str | int | None) -> Candidate:
                 "since the last promotion); run `mlops train` or pass --version N"
             )
         version = resolved
-    try:
-        mv = c.get_model_version(name, str(version))
-    except MlflowException as exc:
-        if _missing(exc):
-            raise BadInput(f"model {name!r} has no version {version}") from exc
-        raise
-    tags = dict(mv.tags or {})
-    metrics: dict[str, float] = {}
-    data_version = tags.get("data_version")
-    if mv.run_id:
-        try:
-            run = c.get_run(mv.run_id)
-            metrics = dict(run.data.metrics)
-            data_version = data_version or run.data.tags.get("data_version")
-        except MlflowException:
-            pass
-    return Candidate(name, str(mv.version), mv.run_id, data_version, tags, mv.source, metrics)
+    return retrying()(resolve, c, Reference(name, version=str(version).strip()))
 
 
 def history(c, name: str) -> History:

@@ -5,29 +5,37 @@ A model reference is one of:
 - a bare version number or alias of the configured registered model;
 - a local MLflow model folder (offline use).
 Start-up fails fast when the model does not exist; it retries with backoff only while the
-registry cannot be reached.
+registry cannot be reached. Parsing, resolution, reachability, error classification and the
+retry policy are mlops_core.mlflow_utils'.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlops_core.errors import BadInput, Unavailable
+from mlops_core.errors import BadInput, MlopsError, Unavailable
+from mlops_core.mlflow_utils import (
+    CHALLENGER,
+    CHAMPION,
+    Failure,
+    Reference,
+    classify,
+    client,
+    is_transient,
+    load_estimator,
+    parse_reference,
+    resolve,
+    retrying,
+)
 from mlops_core.schema import DatasetSchema
 
-log = logging.getLogger("prediction_service.model")
-
-DEFAULT_ALIASES = ("champion", "challenger")
+DEFAULT_ALIASES = (CHAMPION, CHALLENGER)
 
 
 @dataclass(frozen=True)
@@ -50,20 +58,8 @@ def parse_ref(ref: str | None, default_name: str) -> ModelSpec:
         return ModelSpec(raw="", name=default_name)
     ref = ref.strip()
     if ref.startswith("models:/"):
-        rest = ref[len("models:/") :]
-        if "@" in rest:
-            name, _, alias = rest.partition("@")
-            if name and alias and "/" not in alias:
-                return ModelSpec(ref, name=name, alias=alias)
-        else:
-            name, _, version = rest.rpartition("/")
-            if name and version.isdigit():
-                return ModelSpec(ref, name=name, version=version)
-            if name and version:
-                return ModelSpec(ref, name=name, alias=version)
-        raise BadInput(
-            f"model {ref!r}: expected models:/<name>/<version> or models:/<name>@<alias>"
-        )
+        parsed = parse_reference(ref)  # BadInput naming it when malformed
+        return ModelSpec(ref, name=parsed.name, version=parsed.version, alias=parsed.alias)
     if ref.startswith("file://"):
         ref = ref[len("file://") :]
     path = Path(ref).expanduser()
@@ -71,11 +67,13 @@ def parse_ref(ref: str | None, default_name: str) -> ModelSpec:
         return ModelSpec(ref, path=path.resolve())
     if "/" in ref or path.exists():
         raise BadInput(f"model {ref!r}: no MLflow model folder there (no MLmodel file)")
-    if ref.isdigit():
-        return ModelSpec(ref, name=default_name, version=ref)
-    if re.fullmatch(r"[A-Za-z0-9_-]+", ref):
-        return ModelSpec(ref, name=default_name, alias=ref)
-    raise BadInput(f"model {ref!r}: not a models:/ URI, a version, an alias or a model folder")
+    try:
+        parsed = parse_reference(ref, default_name)
+    except BadInput:
+        raise BadInput(
+            f"model {ref!r}: not a models:/ URI, a version, an alias or a model folder"
+        ) from None
+    return ModelSpec(ref, name=parsed.name, version=parsed.version, alias=parsed.alias)
 
 
 @dataclass
@@ -108,73 +106,19 @@ class LoadedModel:
         }
 
 
-@contextlib.contextmanager
-def _no_mlflow_retries(timeout: float = 10.0) -> Iterator[None]:
-    """MLflow retries HTTP calls for minutes by itself; the service does its own backoff."""
-    names = {
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(timeout)),
-    }
-    saved = {k: os.environ.get(k) for k in names}
-    os.environ.update(names)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _unreachable(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ConnectionError | TimeoutError):
-            return True
-        kind = type(current).__module__ + "." + type(current).__name__
-        if "requests.exceptions" in kind or "urllib3.exceptions" in kind:
-            return True
-        text = str(current)
-        if any(
-            s in text
-            for s in (
-                "Max retries exceeded",
-                "Connection refused",
-                "Failed to establish a new connection",
-                "Read timed out",
-                "too many 5",
-                "502",
-                "503",
-                "504",
-            )
-        ):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _not_found(exc: BaseException) -> bool:
-    code = getattr(exc, "error_code", "")
-    return code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
-
-
 def resolve_ref(spec: ModelSpec, tracking_uri: str):
     """The registry version a reference names, with its lineage (mlops_core.mlflow_utils):
     a version, an alias, or without either the champion, else the challenger."""
-    from mlops_core.mlflow_utils import find_alias, resolve_model
-
     assert spec.name is not None
-    if spec.version is not None:
-        return resolve_model(spec.name, spec.version, tracking_uri), None
-    if spec.alias is not None:
-        return resolve_model(spec.name, f"@{spec.alias}", tracking_uri), spec.alias
+    mlflow_client = client(tracking_uri)
+    if spec.version is not None or spec.alias is not None:
+        ref = Reference(spec.name, version=spec.version, alias=spec.alias)
+        return resolve(mlflow_client, ref), spec.alias
     for alias in DEFAULT_ALIASES:
-        ref = find_alias(spec.name, alias, tracking_uri)
-        if ref is not None:
-            return ref, alias
+        try:
+            return resolve(mlflow_client, Reference(spec.name, alias=alias)), alias
+        except BadInput:
+            continue
     raise BadInput(
         f"model {spec.name!r} has no champion or challenger alias in the registry at "
         f"{tracking_uri}; train one (`mlops train`) or pass --model models:/<name>/<version>"
@@ -189,7 +133,7 @@ def resolve_version(spec: ModelSpec, tracking_uri: str) -> tuple[str, str, str |
 
 def _load_registry(spec: ModelSpec, tracking_uri: str) -> LoadedModel:
     ref, alias = resolve_ref(spec, tracking_uri)
-    estimator, flavor = _load_estimator(ref)  # pinned to the version, not the alias
+    estimator, flavor = load_estimator(ref)  # pinned to the version, not the alias
     return LoadedModel(
         name=ref.name,
         version=ref.version,
@@ -203,27 +147,13 @@ def _load_registry(spec: ModelSpec, tracking_uri: str) -> LoadedModel:
     )
 
 
-def _load_estimator(uri) -> tuple[Any, str]:
-    """uri: a ModelRef (loaded from the registry it was resolved on) or a local folder."""
-    from mlops_core.mlflow_utils import load_model as load_mlflow_model
-
-    try:
-        return load_mlflow_model(uri, flavor="sklearn"), "sklearn"
-    except Exception as exc:
-        if _unreachable(exc):
-            raise
-        if "flavor" not in str(exc) and "sklearn" not in str(exc):
-            raise
-    return load_mlflow_model(uri, flavor="pyfunc"), "pyfunc"
-
-
 def _load_local(spec: ModelSpec) -> LoadedModel:
     import yaml
 
     assert spec.path is not None
     try:
         meta = yaml.safe_load((spec.path / "MLmodel").read_text()) or {}
-        estimator, flavor = _load_estimator(str(spec.path))
+        estimator, flavor = load_estimator(str(spec.path))
     except Exception as exc:
         raise BadInput(f"model folder {spec.path}: cannot be loaded ({exc})") from exc
     return LoadedModel(
@@ -237,41 +167,28 @@ def _load_local(spec: ModelSpec) -> LoadedModel:
 
 
 def load_model(spec: ModelSpec, tracking_uri: str, *, registry_timeout: float) -> LoadedModel:
-    """Load the model; retry with backoff while the registry is unreachable."""
+    """Load the model; retry with backoff (mlflow_utils.retrying) while the registry is
+    unreachable, for registry_timeout seconds in all."""
     if spec.path is not None:
         return _load_local(spec)
-    deadline = time.monotonic() + registry_timeout
-    delay = 0.5
-    while True:
-        try:
-            with _no_mlflow_retries():
-                return _load_registry(spec, tracking_uri)
-        except BadInput:
+    try:
+        return retrying(budget=registry_timeout)(_load_registry, spec, tracking_uri)
+    except Exception as exc:
+        if is_transient(exc):
+            raise Unavailable(
+                f"model registry at {tracking_uri} is unreachable "
+                f"(gave up after {registry_timeout:.0f}s): {getattr(exc, 'message', exc)}"
+            ) from exc
+        if isinstance(exc, MlopsError):
             raise
-        except Exception as exc:
-            # mlops_core.mlflow_utils says Unavailable when the server does not answer.
-            unreachable = isinstance(exc, Unavailable) or _unreachable(exc)
-            if _not_found(exc):
-                raise BadInput(
-                    f"model {spec.raw or spec.name!r}: not found in the registry at "
-                    f"{tracking_uri} ({getattr(exc, 'message', exc)})"
-                ) from exc
-            if not unreachable:
-                raise Unavailable(
-                    f"model {spec.raw or spec.name!r}: cannot be loaded: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            if time.monotonic() + delay > deadline:
-                raise Unavailable(
-                    f"model registry at {tracking_uri} is unreachable "
-                    f"(gave up after {registry_timeout:.0f}s): {exc}"
-                ) from exc
-            log.warning(
-                "model registry unreachable; retrying",
-                extra={"tracking_uri": tracking_uri, "retry_in_s": delay},
-            )
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+        if classify(exc) is Failure.NOT_FOUND:
+            raise BadInput(
+                f"model {spec.raw or spec.name!r}: not found in the registry at "
+                f"{tracking_uri} ({getattr(exc, 'message', exc)})"
+            ) from exc
+        raise Unavailable(
+            f"model {spec.raw or spec.name!r}: cannot be loaded: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 class Predictor:

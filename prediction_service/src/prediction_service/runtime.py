@@ -158,7 +158,7 @@ def start_background(platform: PlatformSettings) -> dict[str, Any]:
     """Start `mlops serve` in the background (the `mlops up` hook), or say why not."""
     from mlops_core.embedded import venv_env
     from mlops_core.services import ServiceManager
-    from prediction_service.model import _no_mlflow_retries, parse_ref, resolve_version
+    from prediction_service.model import parse_ref, resolve_version
 
     settings = ServeSettings()
     port = settings.port or platform.serve_port
@@ -170,8 +170,7 @@ def start_background(platform: PlatformSettings) -> dict[str, Any]:
     try:
         spec = parse_ref(settings.model, platform.registered_model)
         if spec.path is None:
-            with _no_mlflow_retries():
-                name, version, alias = resolve_version(spec, platform.tracking_uri)
+            name, version, alias = resolve_version(spec, platform.tracking_uri)
             model = f"models:/{name}/{version}" + (f" (alias {alias})" if alias else "")
         else:
             model = str(spec.path)
