@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from data_ingestion.pipeline import clean
@@ -40,11 +41,45 @@ def test_imputation_uses_valid_rows_only(schema):
     frame = generate(schema, 101, seed=2)
     frame.loc[:49, numeric.name] = np.nan
     frame.loc[50, numeric.name] = numeric.max * 100  # invalid: must not move the median
+    frame.loc[51:, numeric.name] = [1000.0, 3000.0] * 25  # median 2000 (3000 with row 50)
     cleaned = clean(frame, schema, shown="t", max_invalid_fraction=0.5)
-    expected = float(frame.loc[51:, numeric.name].median())
-    assert cleaned.imputation[numeric.name] == pytest.approx(expected)
+    assert cleaned.imputation[numeric.name] == 2000.0
     assert cleaned.missing[numeric.name] == 50
     assert not cleaned.frame.isna().any().any()
+    assert (cleaned.frame[numeric.name].iloc[:50] == 2000.0).all()
+
+
+def test_duplicates_are_found_after_normalising_spellings(schema):
+    category = schema.categorical_features[0]
+    value = schema.column(category).categories[0]
+    frame = generate(schema, 100, seed=4)
+    frame.loc[:, category] = value
+    frame = frame.astype({category: object})
+    copies = frame.iloc[:10].copy()
+    copies[category] = f"  {value.upper()} "
+    cleaned = clean(
+        pd.concat([frame, copies], ignore_index=True), schema, shown="t", max_invalid_fraction=0
+    )
+    assert (cleaned.rows["in"], cleaned.rows["duplicates"], cleaned.rows["out"]) == (110, 10, 100)
+
+
+def test_the_threshold_counts_rows_after_duplicates_and_missing_labels(schema):
+    frame = generate(schema, 100, seed=6)
+    numeric = schema.column(schema.numeric_features[0])
+    frame.loc[:4, numeric.name] = numeric.max * 2  # 5 invalid rows of 100: 5%
+    dirty = pd.concat([frame, frame.iloc[50:60]], ignore_index=True)  # 10 duplicates
+    dirty.loc[len(dirty)] = dirty.iloc[70]
+    dirty.loc[len(dirty) - 1, schema.label.name] = np.nan  # a row without label
+    cleaned = clean(dirty, schema, shown="t", max_invalid_fraction=0.05)
+    assert cleaned.rows == {
+        "in": 111,
+        "duplicates": 10,
+        "missing_label": 1,
+        "quarantined": 5,
+        "out": 95,
+    }
+    with pytest.raises(DataQualityError, match=r"5 of 100 rows \(5.0%\) are invalid, above"):
+        clean(dirty, schema, shown="t", max_invalid_fraction=0.049)
 
 
 def test_a_column_with_no_value_fails(schema):

@@ -334,7 +334,7 @@ def print_whole(console, table) -> None:
     if console.is_terminal:
         console.print(table)
         return
-    width = Measurement.get(console, console.options, table).maximum
+    width = Measurement.get(console, console.options.update_width(1_000_000), table).maximum
     wide = Console(file=console.file, width=max(width, console.width), no_color=True)
     wide.print(table)
 

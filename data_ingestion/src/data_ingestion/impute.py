@@ -11,14 +11,19 @@ from mlops_core.errors import DataQualityError
 from mlops_core.schema import Column, DatasetSchema
 
 
-def fit_imputation(frame: pd.DataFrame, schema: DatasetSchema) -> dict[str, Any]:
+def fit_imputation(
+    frame: pd.DataFrame, schema: DatasetSchema, *, shown: str | None = None
+) -> dict[str, Any]:
     """Median of each numeric feature (rounded for int columns), mode of each category."""
     values: dict[str, Any] = {}
+    where = f"source {shown}: " if shown else ""
     for column in schema.features:
         series = frame[column.name].dropna()
         if series.empty:
             raise DataQualityError(
-                f"column {column.name!r} has no valid value to impute missing ones from"
+                f"{where}column {column.name!r} has no valid value to impute missing ones "
+                f"from (empty in all {len(frame):,} valid rows)",
+                details={"column": column.name},
             )
         if column.is_numeric:
             median = float(series.median())

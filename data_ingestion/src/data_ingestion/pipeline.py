@@ -41,7 +41,7 @@ from data_ingestion.quarantine import check_threshold, quarantine_frame, write_q
 from data_ingestion.split import SplitOptions, stratified_split
 from data_ingestion.validate import coerce_types, combine_reasons, select_columns, validate
 from mlops_core.contracts.ingest import IngestResult, SourceInfo
-from mlops_core.errors import MlopsError
+from mlops_core.errors import DataQualityError, MlopsError
 from mlops_core.registry import SPLITS, DataRegistry, combined_hash, frame_hash
 from mlops_core.schema import DatasetSchema
 
@@ -96,12 +96,19 @@ def clean(
         by_column=by_column,
         max_invalid_fraction=max_invalid_fraction,
         shown=shown,
+        label=schema.label.name,
         where=where,
     )
 
     valid = typed.drop(index=reasons.index) if len(reasons) else typed
     missing = {c: int(n) for c, n in valid[schema.feature_names].isna().sum().items() if n}
-    imputation = fit_imputation(valid, schema)
+    try:
+        imputation = fit_imputation(valid, schema, shown=shown)
+    except DataQualityError as exc:
+        if not where:
+            raise
+        details = {**exc.details, "quarantine": where}
+        raise DataQualityError(f"{exc.message}; quarantine: {where}", details=details) from exc
     final = finalise(valid, schema, imputation)
     rows["out"] = len(final)
     return Cleaned(final, rows, quarantine, imputation, missing, extra, by_column)
@@ -152,7 +159,7 @@ def ingest_frame(
             on_quarantine=save_quarantine,
         )
         return _split_and_version(
-            cleaned, schema, source, registry, options, written, work_dir, step
+            cleaned, schema, source, registry, options, written, work_dir, step, shown
         )
     except BaseException as exc:
         # The quarantine file stays only when the error points the user at it.
@@ -172,6 +179,7 @@ def _split_and_version(
     written: list[Path],
     work_dir: Path,
     step: Step,
+    shown: str,
 ) -> IngestResult:
     log.info(
         "cleaned %s rows: %s duplicates and %s without label dropped, %s quarantined, %s kept",
@@ -182,7 +190,10 @@ def _split_and_version(
         cleaned.rows["out"],
     )
     step("split")
-    parts = stratified_split(cleaned.frame, schema.label.name, options.split)
+    try:
+        parts = stratified_split(cleaned.frame, schema.label.name, options.split)
+    except DataQualityError as exc:
+        raise DataQualityError(f"source {shown}: {exc.message}", details=exc.details) from exc
     splits = {name: to_output(part, schema) for name, part in parts.items()}
     split_hashes = {name: frame_hash(splits[name]) for name in SPLITS}
     content_hash = combined_hash(split_hashes)

@@ -39,6 +39,7 @@ def check_threshold(
     by_column: dict[str, int],
     max_invalid_fraction: float,
     shown: str,
+    label: str,
     where: str | None,
 ) -> None:
     """DataQualityError when no row is left, when every row is invalid or when more than
@@ -49,7 +50,10 @@ def check_threshold(
     if checked and fraction <= max_invalid_fraction and invalid < checked:
         return
     if checked == 0:
-        message = f"source {shown}: no row left to validate ({rows['missing_label']} without label)"
+        message = (
+            f"source {shown}: no row left to validate: the label column {label!r} is empty "
+            f"in all {rows['missing_label']:,} rows"
+        )
     else:
         summary = ", ".join(f"{k} {v}" for k, v in by_column.items())
         first = quarantine.iloc[0]

@@ -47,9 +47,24 @@ def select_columns(
         dup = sorted({str(c) for c in raw.columns[raw.columns.duplicated()]})
         raise BadInput(f"source {shown}: duplicated column names {', '.join(dup)}")
     extra = [str(c) for c in raw.columns if c not in set(expected)]
+    copies = _renamed_copies(extra, expected)
+    if copies:
+        shown_copies = "; ".join(f"{name} (read as {', '.join(c)})" for name, c in copies.items())
+        raise BadInput(f"source {shown}: duplicated column names {shown_copies}")
     if not len(raw):
         raise BadInput(f"source {shown}: the table has no rows")
     return raw.loc[:, expected].copy(deep=False), extra
+
+
+def _renamed_copies(extra: list[str], expected: list[str]) -> dict[str, list[str]]:
+    """Schema columns that a CSV header repeats: pandas reads the copies of `area` as
+    `area.1`, `area.2`... (a real extra column of that name is refused too: ambiguous)."""
+    copies: dict[str, list[str]] = {}
+    for name in extra:
+        base, dot, number = name.rpartition(".")
+        if dot and number.isdigit() and base in expected:
+            copies.setdefault(base, [base]).append(name)
+    return copies
 
 
 def coerce_types(
@@ -69,6 +84,9 @@ def coerce_types(
             numeric = raw.astype("float64")
         else:
             numeric = pd.to_numeric(raw, errors="coerce").astype("float64")
+            booleans = _booleans(raw)
+            if booleans is not None:
+                numeric = numeric.mask(booleans)
         values = numeric.to_numpy()
         bad = (raw.notna().to_numpy() & np.isnan(values)) | np.isinf(values)
         if bad.any():
@@ -88,6 +106,16 @@ def coerce_types(
             numeric = pd.Series(values, index=raw.index)
         out[column.name] = numeric
     return out, reasons
+
+
+def _booleans(raw: pd.Series) -> np.ndarray | None:
+    """Where an object column holds True/False (pd.to_numeric reads them as 1 and 0, but
+    a boolean is not a number); None when it cannot hold one. The per-value check runs only
+    on columns that mix types, which is where the errors are."""
+    if pd.api.types.infer_dtype(raw, skipna=True) not in ("boolean", "mixed", "mixed-integer"):
+        return None
+    found = np.fromiter((isinstance(v, bool | np.bool_) for v in raw.array), bool, len(raw))
+    return found if found.any() else None
 
 
 def pandera_schema(schema: DatasetSchema) -> pa.DataFrameSchema:
