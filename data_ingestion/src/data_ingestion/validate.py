@@ -84,7 +84,7 @@ def coerce_types(
             numeric = raw.astype("float64")
         else:
             numeric = pd.to_numeric(raw, errors="coerce").astype("float64")
-            booleans = _booleans(raw)
+            booleans = _booleans(raw, numeric)
             if booleans is not None:
                 numeric = numeric.mask(booleans)
         values = numeric.to_numpy()
@@ -108,14 +108,21 @@ def coerce_types(
     return out, reasons
 
 
-def _booleans(raw: pd.Series) -> np.ndarray | None:
-    """Where an object column holds True/False (pd.to_numeric reads them as 1 and 0, but
-    a boolean is not a number); None when it cannot hold one. The per-value check runs only
-    on columns that mix types, which is where the errors are."""
+def _booleans(raw: pd.Series, numeric: pd.Series) -> np.ndarray | None:
+    """Where an object column holds True/False: pd.to_numeric reads them as 1 and 0, but a
+    boolean is not a number. None when there is none. Only the values read as 0 or 1 of a
+    column that mixes types are looked at one by one."""
     if pd.api.types.infer_dtype(raw, skipna=True) not in ("boolean", "mixed", "mixed-integer"):
         return None
-    found = np.fromiter((isinstance(v, bool | np.bool_) for v in raw.array), bool, len(raw))
-    return found if found.any() else None
+    values = numeric.to_numpy()
+    candidates = np.flatnonzero((values == 0) | (values == 1))
+    held = raw.to_numpy(dtype=object)[candidates]
+    is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in held), bool, len(held))
+    if not is_bool.any():
+        return None
+    found = np.zeros(len(raw), dtype=bool)
+    found[candidates[is_bool]] = True
+    return found
 
 
 def pandera_schema(schema: DatasetSchema) -> pa.DataFrameSchema:
