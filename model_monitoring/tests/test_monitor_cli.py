@@ -3,8 +3,6 @@ nothing written."""
 
 from __future__ import annotations
 
-import pytest
-
 from mlops_core.services import free_port
 
 
@@ -58,7 +56,6 @@ def test_retrain_options_need_the_trigger(mlops, mlops_home):
 
 
 def test_missing_prediction_log_is_bad_input_and_creates_nothing(mlops, mlops_home):
-    pytest.importorskip("mlops_core.predlog", reason="mlops_core.predlog is not merged yet")
     result = mlops("monitor", "--json")
     assert result.exit_code == 2 and "predictions.db does not exist" in result.json["error"]
     assert not (mlops_home / "predictions.db").exists()
