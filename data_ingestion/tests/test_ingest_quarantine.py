@@ -75,9 +75,8 @@ def test_the_file_is_complete_or_absent(tmp_path, monkeypatch):
     assert pd.read_csv(target)[ROW_COLUMN].tolist() == [1, 2, 3]
     assert [p.name for p in target.parent.iterdir()] == ["rows.csv"]
 
-    def broken(self, path, **kwargs):
-        with open(path, "w") as fh:
-            fh.write("_row,_reason\n1,")  # half a file, then the disk fills up
+    def broken(self, handle, **kwargs):
+        handle.write(b"_row,_reason\n1,")  # half a file, then the disk fills up
         raise OSError("No space left on device")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", broken)

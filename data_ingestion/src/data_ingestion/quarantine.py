@@ -7,13 +7,13 @@ error names it, so the rows can be fixed).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from mlops_core.errors import DataQualityError
+from mlops_core.storage import atomic_write
 
 ROW_COLUMN = "_row"
 REASON_COLUMN = "_reason"
@@ -76,11 +76,6 @@ def check_threshold(
 
 
 def write_quarantine(frame: pd.DataFrame, path: Path) -> None:
-    """Write the CSV under a temporary name, then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write the CSV whole or not at all (a reader never sees half a file)."""
+    with atomic_write(str(path), "wb") as fh:
+        frame.to_csv(fh, index=False)
