@@ -36,6 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlops_core.contracts import read_result
+from mlops_core.contracts.ingest import IngestResult
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -249,8 +252,8 @@ def run_cli(rows: int) -> dict:
         seconds = time.perf_counter() - start
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"mlops ingest --synthetic {rows} failed: {out.decode()}")
-        result = json.loads(out.decode().strip().splitlines()[-1])
-        assert result["data_version"] == "data-v1", result
+        result = read_result(out.decode(), IngestResult)
+        assert isinstance(result, IngestResult) and result.data_version == "data-v1", result
     return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024}
 
 
@@ -263,7 +266,7 @@ def run_child(kind: str, rows: int) -> dict:
     )
     if proc.returncode != 0:
         raise SystemExit(f"benchmark child {kind} {rows} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return read_result(proc.stdout)
 
 
 def main() -> None:

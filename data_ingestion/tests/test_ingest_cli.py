@@ -273,9 +273,9 @@ def test_concurrent_ingests_get_distinct_versions(tmp_path):
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    assert sorted(r["data_version"] for r in results) == ["data-v1", "data-v2"]
-    assert all(r["created"] for r in results)
+        results.append(read_result(out, IngestResult))
+    assert sorted(r.data_version for r in results) == ["data-v1", "data-v2"]
+    assert all(r.created for r in results)
     git = ["git", f"--git-dir={home / 'data-registry.git'}", "tag"]
     assert subprocess.run(git, capture_output=True, text=True).stdout.split() == [
         "data-v1",
