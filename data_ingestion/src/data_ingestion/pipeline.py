@@ -159,7 +159,14 @@ def ingest_frame(
             on_quarantine=save_quarantine,
         )
         return _split_and_version(
-            cleaned, schema, source, registry, options, written, work_dir, step, shown
+            cleaned,
+            schema,
+            source,
+            registry,
+            options,
+            quarantine=str(written[0]) if written else None,
+            work_dir=work_dir,
+            step=step,
         )
     except BaseException as exc:
         # The quarantine file stays only when the error points the user at it.
@@ -176,11 +183,12 @@ def _split_and_version(
     source: dict[str, Any],
     registry: DataRegistry,
     options: IngestOptions,
-    written: list[Path],
+    *,
+    quarantine: str | None,
     work_dir: Path,
     step: Step,
-    shown: str,
 ) -> IngestResult:
+    shown = str(source.get("uri", "input"))
     log.info(
         "cleaned %s rows: %s duplicates and %s without label dropped, %s quarantined, %s kept",
         cleaned.rows["in"],
@@ -214,7 +222,7 @@ def _split_and_version(
         created=False,
         content_hash=content_hash,
         rows={**cleaned.rows, **{name: len(splits[name]) for name in SPLITS}},
-        quarantine=str(written[0]) if written else None,
+        quarantine=quarantine,
         invalid_by_column=cleaned.invalid_by_column,
         registry=registry.url,
         source=SourceInfo.model_validate(source),
