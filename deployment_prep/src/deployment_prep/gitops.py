@@ -21,6 +21,7 @@ import yaml
 
 from mlops_core.errors import BadInput, Conflict, Unavailable
 from mlops_core.git import Git, GitError, is_git_url
+from mlops_core.storage import write_text
 
 HEADER = "# Written by `mlops promote` / `mlops rollback` only.\n"
 VALUES_FILE = "model-values.yaml"
@@ -178,10 +179,7 @@ class Checkout:
         """Write each env's values file and commit; None when nothing changed."""
         for env in envs:
             target = self.path / values_path(env, self.gitops_dir)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(render_values(name, version, data_version))
-            tmp.replace(target)
+            write_text(str(target), render_values(name, version, data_version))
         paths = [values_path(env, self.gitops_dir) for env in envs]
         self.git("add", "--", *paths)
         if not self.git("diff", "--cached", "--name-only"):
