@@ -59,7 +59,12 @@ ProgressFn = Callable[[int, int | None], None]
 
 
 class StorageError(Unavailable):
-    """A folder or bucket cannot be reached, read or written."""
+    """A folder or bucket cannot be reached, read or written. `reason` says which kind:
+    "unreachable", "denied", "credentials" or "failed"."""
+
+    def __init__(self, message: str, *, reason: str = "failed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def is_s3(url: str) -> bool:
@@ -83,15 +88,15 @@ def _local_path(url: str) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _s3(endpoint_url: str | None, pid: int) -> AbstractFileSystem:
-    """One s3fs filesystem per endpoint and process (its connection pool is reused)."""
+def _s3(endpoint_url: str | None, timeout: float, pid: int) -> AbstractFileSystem:
+    """One s3fs filesystem per endpoint, timeout and process (its connections are reused)."""
     from s3fs import S3FileSystem
 
     fs = S3FileSystem(
         client_kwargs={"endpoint_url": endpoint_url} if endpoint_url else {},
         config_kwargs={
-            "connect_timeout": 5,
-            "read_timeout": 60,
+            "connect_timeout": min(timeout, 5),
+            "read_timeout": timeout,
             "retries": {"max_attempts": 3, "mode": "standard"},
         },
         # Another process writes the same prefixes (a monitor run, an ingest): a cached
@@ -105,13 +110,16 @@ def _s3(endpoint_url: str | None, pid: int) -> AbstractFileSystem:
     return fs
 
 
-def filesystem(url: str, *, endpoint_url: str | None = None) -> tuple[AbstractFileSystem, str]:
-    """The fsspec filesystem of `url` and the path inside it. BadInput for another scheme."""
+def filesystem(
+    url: str, *, endpoint_url: str | None = None, timeout: float | None = None
+) -> tuple[AbstractFileSystem, str]:
+    """The fsspec filesystem of `url` and the path inside it (`timeout`: seconds an S3
+    request may wait for an answer, 60 when None). BadInput for another scheme."""
     if is_s3(url):
         path = url[len("s3://") :]
         if not path.split("/", 1)[0]:
             raise BadInput(f"{url!r}: no bucket in the s3:// URL")
-        return _s3(endpoint_url, os.getpid()), path
+        return _s3(endpoint_url, timeout or 60.0, os.getpid()), path
     if _is_local(url):
         from fsspec.implementations.local import LocalFileSystem
 
@@ -122,17 +130,24 @@ def filesystem(url: str, *, endpoint_url: str | None = None) -> tuple[AbstractFi
 @contextlib.contextmanager
 def _errors(url: str, action: str, endpoint_url: str | None) -> Iterator[None]:
     """Translate what fsspec, s3fs and botocore raise into FileNotFoundError / StorageError."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore import exceptions as bex
 
     try:
         yield
     except FileNotFoundError as exc:
         raise FileNotFoundError(errno.ENOENT, "no such file or object", url) from exc
-    except (OSError, BotoCoreError, ClientError) as exc:
+    except (OSError, bex.BotoCoreError, bex.ClientError) as exc:
         where = f" at {endpoint_url}" if endpoint_url and is_s3(url) else ""
         detail = str(exc) or type(exc).__name__
-        if type(exc).__name__ == "NoCredentialsError":
-            detail += " (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        if isinstance(exc, bex.NoCredentialsError):
+            message = f"{url}: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+            raise StorageError(message, reason="credentials") from exc
+        if isinstance(exc, PermissionError):
+            raise StorageError(f"{url}{where}: access denied ({detail})", reason="denied") from exc
+        unreachable = (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError)
+        if isinstance(exc, (*unreachable, TimeoutError, ConnectionError)):
+            message = f"{url}{where}: cannot be reached ({detail})"
+            raise StorageError(message, reason="unreachable") from exc
         raise StorageError(f"{url}{where}: {action} failed ({detail})") from exc
 
 
@@ -185,11 +200,12 @@ def download(
     *,
     endpoint_url: str | None = None,
     progress: ProgressFn | None = None,
+    timeout: float | None = None,
 ) -> Path:
     """Copy a file or object to the local path `dest`, complete or not at all."""
     from fsspec.callbacks import Callback
 
-    fs, path = filesystem(url, endpoint_url=endpoint_url)
+    fs, path = filesystem(url, endpoint_url=endpoint_url, timeout=timeout)
     dest = Path(dest)
 
     class _Progress(Callback):
@@ -211,9 +227,14 @@ def download(
 
 
 def file_digest(
-    url: str | Path, algorithm: str = "sha256", *, endpoint_url: str | None = None
+    url: str | Path,
+    algorithm: str | Callable[[], Any] = "sha256",
+    *,
+    endpoint_url: str | None = None,
 ) -> str:
-    """The hex digest of a file's bytes (hashlib.file_digest, streamed)."""
+    """The hex digest of a file's bytes, streamed through hashlib.file_digest. `algorithm`
+    is a hashlib name or a constructor (`lambda: hashlib.md5(usedforsecurity=False)` where
+    MD5 is only a checksum, as in DVC's metafiles)."""
     url = str(url)
     fs, path = filesystem(url, endpoint_url=endpoint_url)
     with _errors(url, "read", endpoint_url):
