@@ -317,25 +317,36 @@ def test_every_result_is_its_contract(mlops, mlops_home, tmp_path):
     assert isinstance(failed, ErrorResult) and failed.exit_code == 2
 
 
-def test_data_list_into_a_pipe_cuts_nothing(mlops, mlops_home, schema, tmp_path):
-    """In CI or `| less`, rich would fit the table into 80 columns and cut the source and
-    the date; the table keeps its natural width instead."""
+def test_output_into_a_pipe_cuts_nothing(mlops, mlops_home, schema, tmp_path):
+    """In CI or `| less`, rich would fit the output into 80 columns (60 here): cut the
+    table's source and date, break a path across lines. Every value stays whole."""
     folder = tmp_path / "a-folder-with-a-long-name-as-in-ci-workspaces" / "exports-2026-12-01"
     folder.mkdir(parents=True)
     path = folder / "houses-exported-from-the-warehouse-nightly.csv"
-    generate(schema, 300, seed=4).to_csv(path, index=False)
-    assert mlops("ingest", "--source", path, "--json").exit_code == 0
-    created = mlops("data", "list", "--json").json["versions"][0]["created"]
+    frame = generate(schema, 300, seed=4)
+    frame.loc[0, schema.label.name] = -1.0  # one quarantined row
+    frame.to_csv(path, index=False)
     env = {**os.environ, "COLUMNS": "60"}
     env.pop("FORCE_COLOR", None)
-    piped = subprocess.run(
-        [str(Path(sys.executable).parent / "mlops"), "data", "list"],
-        env=env,
-        capture_output=True,  # stdout is a pipe, as in CI
-        text=True,
-        check=True,
-    )
-    row = next(line for line in piped.stdout.splitlines() if "data-v1" in line)
-    assert str(path) in row
-    assert created in row
-    assert "…" not in piped.stdout
+
+    def piped(*args: str) -> list[str]:
+        exe = str(Path(sys.executable).parent / "mlops")
+        # capture_output: stdout is a pipe, as in CI
+        done = subprocess.run([exe, *args], env=env, capture_output=True, text=True, check=True)
+        assert "…" not in done.stdout
+        return done.stdout.splitlines()
+
+    ingested = piped("ingest", "--source", str(path))
+    registry = str(mlops_home / "data-registry.git")
+    assert f"created data-v1 in {registry}" in ingested
+    quarantine = next(line for line in ingested if line.startswith("quarantine: "))
+    assert Path(quarantine.removeprefix("quarantine: ")).is_file()
+
+    created = mlops("data", "list", "--json").json["versions"][0]["created"]
+    row = next(line for line in piped("data", "list") if "data-v1" in line)
+    assert str(path) in row and created in row
+
+    dest = folder / "pulled-into-another-folder-with-a-long-name"
+    assert piped("data", "pull", "latest", str(dest)) == [
+        f"data-v1 pulled into {dest}: train.parquet, val.parquet, test.parquet"
+    ]

@@ -257,23 +257,30 @@ def _generate(
 
 
 def _human_ingest(console, result: IngestResult) -> None:
+    # soft_wrap: into a pipe, rich would break a long path at 80 columns.
     rows = result.rows
     line = (
         f"{rows.in_:,} rows read: {rows.duplicates:,} duplicates and "
         f"{rows.missing_label:,} without label dropped, {rows.quarantined:,} quarantined, "
         f"{rows.out:,} kept (train {rows.train:,}, val {rows.val:,}, test {rows.test:,})"
     )
-    console.print(line, highlight=False)
+    console.print(line, highlight=False, soft_wrap=True)
     if result.quarantine:
-        console.print(f"quarantine: {result.quarantine}", highlight=False)
+        console.print(f"quarantine: {result.quarantine}", highlight=False, soft_wrap=True)
     if result.dry_run:
-        console.print("dry run: no version created", highlight=False)
+        console.print("dry run: no version created", highlight=False, soft_wrap=True)
     elif result.created:
         console.print(
-            f"[green]created {result.data_version}[/] in {result.registry}", highlight=False
+            f"[green]created {result.data_version}[/] in {result.registry}",
+            highlight=False,
+            soft_wrap=True,
         )
     else:
-        console.print(f"no change: the data is identical to {result.data_version}", highlight=False)
+        console.print(
+            f"no change: the data is identical to {result.data_version}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @data_app.command("list")
@@ -306,7 +313,7 @@ def _human_list(console, result) -> None:
     from rich.table import Table
 
     if not result.versions:
-        console.print(f"no data version yet in {result.registry}", highlight=False)
+        console.print(f"no data version yet in {result.registry}", highlight=False, soft_wrap=True)
         return
     table = Table("version", "created", "train", "val", "test", "quarantined", "source", "hash")
     for column in table.columns:
@@ -360,10 +367,11 @@ def data_pull(
             raise BadInput(f"the data registry {registry.url} has no version yet")
         version = latest
     files = registry.pull(version, dest)
+    line = f"{version} pulled into {dest}: " + ", ".join(p.name for p in files.values())
     emit(
         DataPullResult(data_version=version, files={k: str(v) for k, v in files.items()}),
         as_json,
-        f"{version} pulled into {dest}: " + ", ".join(p.name for p in files.values()),
+        lambda console: console.print(line, highlight=False, soft_wrap=True),
     )
 
 
