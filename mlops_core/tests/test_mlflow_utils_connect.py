@@ -64,3 +64,27 @@ def test_request_env_is_what_mlflow_reads_in_a_child():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["2", "7"]
+
+
+def test_loads_in_a_process_with_no_mlflow_setting(trained_model, tmp_path):
+    # As a stage or the service runs: only the URI passed in, no MLFLOW_* variable, no
+    # global set earlier by another test of this session.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLOPS_"))}
+    code = (
+        "import sys\n"
+        "from mlops_core.mlflow_utils import load_estimator, load_model, resolve_model\n"
+        "ref = resolve_model(sys.argv[1], '@champion', sys.argv[2])\n"
+        "print(load_estimator(ref)[1], type(load_model(ref)).__name__)\n"
+        "print(load_estimator(f'models:/{sys.argv[1]}/1', sys.argv[2])[1])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, trained_model.model_name, trained_model.tracking_uri],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["sklearn", "PyFuncModel", "sklearn"]
+    assert not list(tmp_path.iterdir())  # no mlflow.db or mlruns/ of a default store

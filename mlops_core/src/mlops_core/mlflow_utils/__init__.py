@@ -10,7 +10,7 @@ the model registry through it.
   a total time budget).
 - refs:     `parse_reference` (3, "3", "champion", "@champion", "models:/NAME/3",
   "models:/NAME@champion"), `resolve` / `resolve_model` to a `ModelRef` with its lineage,
-  `find_alias`, `alias_version`, `registered_model`, `load_model`.
+  `find_alias`, `alias_version`, `registered_model`, `load_model`, `load_estimator`.
 
 mlflow is not a dependency of mlops_core: it is imported inside the functions, and only
 stages that depend on mlflow themselves call them.
@@ -51,6 +51,7 @@ from mlops_core.mlflow_utils.refs import (
     Reference,
     alias_version,
     find_alias,
+    load_estimator,
     load_model,
     model_uri,
     parse_reference,
@@ -79,6 +80,7 @@ __all__ = [
     "configure_tracking",
     "find_alias",
     "is_transient",
+    "load_estimator",
     "load_model",
     "model_uri",
     "parse_reference",

@@ -12,16 +12,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_core.contracts.constants import Alias, Tag
 from mlops_core.errors import BadInput
 from mlops_core.mlflow_utils.failures import Failure, classify, registry_error
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-# Tag names on registered model versions and on training runs (CONTRACTS.md section 2).
-TAG_DATA_VERSION = "data_version"
-TAG_DATA_HASH = "data_hash"
-TAG_VALIDATION_STATUS = "validation_status"
-TAG_VALIDATION_REASON = "validation_reason"
+# The shared names (mlops_core.contracts), as plain strings for MLflow's API.
+CHAMPION = Alias.CHAMPION.value
+CHALLENGER = Alias.CHALLENGER.value
+TAG_DATA_VERSION = Tag.DATA_VERSION.value
+TAG_DATA_HASH = Tag.DATA_HASH.value
+TAG_VALIDATION_STATUS = Tag.VALIDATION_STATUS.value
+TAG_VALIDATION_REASON = Tag.VALIDATION_REASON.value
 
 _ALIAS = re.compile(r"[A-Za-z0-9_-]+")
 _FORMS = "a version number, an alias, @alias, models:/<name>/<version> or models:/<name>@<alias>"
@@ -197,11 +198,20 @@ def alias_version(mlflow_client, name: str, alias: str) -> str | None:
         raise registry_error(exc, _uri_of(mlflow_client)) from exc
 
 
-def resolve_model(name: str, ref: str | int, tracking_uri: str | None = None) -> ModelRef:
-    """resolve() on a checked client for tracking_uri (default: the platform setting)."""
-    from mlops_core.mlflow_utils.connect import client
+def resolve_model(
+    name: str, ref: str | int, tracking_uri: str | None = None, *, budget: float | None = None
+) -> ModelRef:
+    """resolve() on a checked client for tracking_uri (default: the platform setting).
 
-    return resolve(client(tracking_uri), ref, name)
+    A server that is down fails at once (the check); a transient failure after it is
+    retried for `budget` seconds (retry.DEFAULT_BUDGET).
+    """
+    from mlops_core.mlflow_utils.connect import client
+    from mlops_core.mlflow_utils.retry import DEFAULT_BUDGET, retrying
+
+    mlflow_client = client(tracking_uri)
+    policy = retrying(DEFAULT_BUDGET if budget is None else budget)
+    return policy(resolve, mlflow_client, ref, name)
 
 
 def find_alias(name: str, alias: str, tracking_uri: str | None = None) -> ModelRef | None:
@@ -212,20 +222,42 @@ def find_alias(name: str, alias: str, tracking_uri: str | None = None) -> ModelR
         return None
 
 
+def _download(ref: ModelRef | str, tracking_uri: str | None) -> str:
+    """The model's local folder (a local folder is used where it is).
+
+    A registered version is downloaded from its storage location, asked of the registry
+    explicitly: MLflow's own models:/ resolution (ModelsArtifactRepository) always asks the
+    process-global registry URI, whatever registry_uri it is given.
+    """
+    import mlflow.artifacts
+
+    if isinstance(ref, str) and ref.startswith("models:/") and tracking_uri is not None:
+        from mlops_core.mlflow_utils.connect import client
+
+        ref = resolve(client(tracking_uri, check=False), ref)
+    if isinstance(ref, ModelRef):
+        uri = tracking_uri or ref.tracking_uri
+        if uri is None:
+            ref = ref.uri  # resolved elsewhere: MLflow's default registry, as before
+        else:
+            from mlflow import MlflowClient
+
+            location = MlflowClient(uri, uri).get_model_version_download_uri(ref.name, ref.version)
+            return mlflow.artifacts.download_artifacts(
+                artifact_uri=location, tracking_uri=uri, registry_uri=uri
+            )
+    return mlflow.artifacts.download_artifacts(
+        artifact_uri=ref, tracking_uri=tracking_uri, registry_uri=tracking_uri
+    )
+
+
 def load_model(ref: ModelRef | str, flavor: str = "pyfunc", tracking_uri: str | None = None):
     """Load a model in-process: a ModelRef, a models:/ URI or a local model folder.
 
     The registry is the one the ModelRef was resolved on (else tracking_uri, else MLflow's
     own default), passed explicitly: nothing global is set.
     """
-    import mlflow.artifacts
-
-    uri = ref.uri if isinstance(ref, ModelRef) else ref
-    if isinstance(ref, ModelRef) and tracking_uri is None:
-        tracking_uri = ref.tracking_uri
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=uri, tracking_uri=tracking_uri, registry_uri=tracking_uri
-    )
+    local = _download(ref, tracking_uri)
     if flavor == "sklearn":
         import mlflow.sklearn
 
@@ -233,3 +265,14 @@ def load_model(ref: ModelRef | str, flavor: str = "pyfunc", tracking_uri: str | 
     import mlflow.pyfunc
 
     return mlflow.pyfunc.load_model(local)
+
+
+def load_estimator(ref: ModelRef | str, tracking_uri: str | None = None) -> tuple[Any, str]:
+    """(model, flavor): the scikit-learn estimator when the model has that flavor (its
+    MLmodel file says so), else the pyfunc model."""
+    from mlflow.models import Model
+
+    local = _download(ref, tracking_uri)
+    if "sklearn" in Model.load(local).flavors:
+        return load_model(local, flavor="sklearn"), "sklearn"
+    return load_model(local, flavor="pyfunc"), "pyfunc"
