@@ -60,7 +60,13 @@ def _model_path(tmp: Path) -> Path:
     model = Pipeline([("pre", pre), ("gbr", HistGradientBoostingRegressor(max_iter=200))])
     model.fit(train[schema.feature_names], train[schema.label.name])
     path = tmp / "model"
-    mlflow.sklearn.save_model(model, str(path))
+    import skops.io as sio
+
+    # As the training stage saves it: skops, trusting the pipeline's own sklearn types.
+    trusted = sorted(sio.get_untrusted_types(data=sio.dumps(model)))
+    mlflow.sklearn.save_model(
+        model, str(path), serialization_format="skops", skops_trusted_types=trusted
+    )
     return path
 
 
