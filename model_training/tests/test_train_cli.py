@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from mlops_core.contracts import ErrorResult, read_result
+from mlops_core.contracts.train import TrainResult
+
 CONFIGS = Path(__file__).parent / "configs"
 
 
@@ -103,6 +106,14 @@ def test_train_from_the_data_registry_then_gate_against_the_champion(
     first = mlops("train", "--config", fast, "--seed", 5, "--json")
     assert first.exit_code == 0, first.stderr
     out = first.json
+    # The printed result is the contract: the one parser reads it as a TrainResult.
+    contract = read_result(first.stdout, TrainResult)
+    assert contract.model_version == "1" and contract.alias == "challenger"
+    assert {c.candidate for c in contract.candidates} == {
+        "ridge",
+        "random_forest",
+        "hist_gradient_boosting",
+    }
     assert out["ok"] is True
     assert out["gate"] == "passed"
     assert out["model_name"] == unique_model_name
@@ -138,6 +149,11 @@ def test_train_from_the_data_registry_then_gate_against_the_champion(
     assert refused["model_version"] == "3"
     assert "champion v1" in refused["reason"]
     assert "quality gate refused" in refused["error"]
+    # The refusal is an error result that still carries every field of the training.
+    error = read_result(worse.stdout, TrainResult)
+    assert isinstance(error, ErrorResult) and error.exit_code == 3
+    fields = {k: v for k, v in refused.items() if k not in ("error", "ok", "exit_code")}
+    assert TrainResult.model_validate(fields).gate == "failed"
     version = client.get_model_version(unique_model_name, "3")
     assert version.tags["validation_status"] == "failed"
     assert version.tags["validation_reason"] == refused["reason"]

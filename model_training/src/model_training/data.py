@@ -9,10 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from mlops_core.contracts import SPLITS
 from mlops_core.errors import BadInput, DataQualityError
 from mlops_core.settings import PlatformSettings
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass
