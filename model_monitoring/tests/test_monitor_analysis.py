@@ -57,8 +57,11 @@ def test_small_windows_use_p_value_tests(schema):
     )
     result = analyse(reference, current, schema, load_policy())
     assert numeric in result.drifted_columns
-    methods = {c.method for c in result.columns.values()}
-    assert any("p_value" in m or "K-S" in m or "chi" in m.lower() for m in methods), methods
+    # Up to 1 000 rows Evidently tests p-values (K-S for a continuous column) at 0.05.
+    assert result.columns[numeric].method == "K-S p_value"
+    for name, info in result.columns.items():
+        assert info.method.endswith("p_value") and info.threshold == 0.05, (name, info)
+        assert info.drifted == (info.score < 0.05), (name, info)
 
 
 def test_labels_worse_than_test_metrics_flag_degradation(schema):

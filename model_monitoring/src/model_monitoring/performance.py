@@ -3,8 +3,6 @@ exactly on every labelled row (never on Evidently's sample): these figures decid
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from mlops_core.contracts.monitor import Performance
@@ -15,12 +13,13 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     """rmse, mae, mean_error and r2 (None when every label is the same)."""
     from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 
-    r2 = float(r2_score(y_true, y_pred, force_finite=False)) if len(y_true) > 1 else math.nan
+    # R2 is undefined when every label is the same (sklearn would say 0 or 1).
+    r2 = float(r2_score(y_true, y_pred)) if np.ptp(y_true) > 0 else None
     return {
         "rmse": float(root_mean_squared_error(y_true, y_pred)),
         "mae": float(mean_absolute_error(y_true, y_pred)),
         "mean_error": float(np.mean(y_pred - y_true)),
-        "r2": r2 if math.isfinite(r2) else None,
+        "r2": r2,
     }
 
 

@@ -1,6 +1,7 @@
 """Drift read back from an Evidently run through its own objects: the metric objects the
-report ran, `Snapshot.context.get_metric_result` for their typed results (`SingleValue`,
-`CountValue`), each result's resolved `MetricConfig` and its `MetricTestResult` statuses."""
+report ran (the preset's, as it generated them), `Snapshot.metric_results` by each metric's
+id for their typed results (`SingleValue`, `CountValue`), each result's resolved
+`MetricConfig` and its `MetricTestResult` statuses."""
 
 from __future__ import annotations
 
@@ -28,17 +29,17 @@ def read_drift(run: EvidentlyRun) -> DriftReading:
     """Per-column drift, the drifted share and its test, from the run's typed results."""
     from evidently.metrics import DriftedColumnsCount, ValueDrift
 
-    context = run.snapshot.context
+    results = run.snapshot.metric_results
     reading = DriftReading()
-    for metric in run.drift.list_metrics(context):
-        result = context.get_metric_result(metric)
+    for metric in run.drift.list_metrics(run.snapshot.context):
+        result = results[metric.metric_id]
         if isinstance(metric, ValueDrift):
             reading.columns[metric.column] = _column(result)
         elif isinstance(metric, DriftedColumnsCount):
             reading.drift_share = _number(result.share.value)
             reading.share_threshold = metric.drift_share
             reading.share_test_failed = any(_failed(t) for t in result.tests)
-    reading.prediction = _column(context.get_metric_result(run.prediction_drift))
+    reading.prediction = _column(results[run.prediction_drift.metric_id])
     return reading
 
 
