@@ -58,6 +58,8 @@ def create_app(service: Service) -> FastAPI:
         version="1",
         lifespan=lifespan,
         default_response_class=Response,
+        docs_url=None,  # routes/docs.py serves the pages with assets of their own
+        redoc_url=None,
     )
     app.state.service = service
 
