@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from mlops_core.contracts import ErrorResult, read_result
+from mlops_core.contracts.ingest import DataListResult, DataPullResult, IngestResult
 from mlops_core.registry import SPLITS, DataRegistry
 from mlops_core.settings import get_settings
 from mlops_core.synthetic import generate
@@ -285,5 +289,53 @@ def test_empty_registry_listing_and_help(mlops, mlops_home):
     assert "no data version yet" in listed.stdout
     assert mlops("data", "list", "--json").json["versions"] == []
     assert mlops("data", "pull", "latest", mlops_home / "x", "--json").exit_code == 2
-    commands = mlops("--help").stdout
-    assert "ingest" in commands and "data" in commands
+
+
+def test_the_commands_are_registered():
+    import typer
+
+    from mlops_core.cli import _register_plugins, app
+
+    assert _register_plugins() == []
+    command = typer.main.get_command(app)
+    assert {"ingest", "data"} <= set(command.commands)
+    assert set(command.commands["data"].commands) == {"list", "pull"}
+
+
+def test_every_result_is_its_contract(mlops, mlops_home, tmp_path):
+    ingested = mlops("ingest", "--synthetic", "300", "--json")
+    result = read_result(ingested.stdout, IngestResult)
+    assert isinstance(result, IngestResult), ingested.stdout
+    assert result.rows.in_ == 300 and result.source.kind == "synthetic"
+    listed = read_result(mlops("data", "list", "--json").stdout, DataListResult)
+    assert [v.data_version for v in listed.versions] == [result.data_version]
+    pulled = mlops("data", "pull", "latest", tmp_path / "out", "--json")
+    assert read_result(pulled.stdout, DataPullResult).data_version == result.data_version
+    dry = read_result(mlops("ingest", "--synthetic", "300", "--dry-run", "--json").stdout)
+    assert IngestResult.model_validate(dry).dry_run is True
+    failed = read_result(mlops("ingest", "--json").stdout, IngestResult)
+    assert isinstance(failed, ErrorResult) and failed.exit_code == 2
+
+
+def test_data_list_into_a_pipe_cuts_nothing(mlops, mlops_home, schema, tmp_path):
+    """In CI or `| less`, rich would fit the table into 80 columns and cut the source and
+    the date; the table keeps its natural width instead."""
+    folder = tmp_path / "a-folder-with-a-long-name-as-in-ci-workspaces" / "exports-2026-12-01"
+    folder.mkdir(parents=True)
+    path = folder / "houses-exported-from-the-warehouse-nightly.csv"
+    generate(schema, 300, seed=4).to_csv(path, index=False)
+    assert mlops("ingest", "--source", path, "--json").exit_code == 0
+    created = mlops("data", "list", "--json").json["versions"][0]["created"]
+    env = {**os.environ, "COLUMNS": "60"}
+    env.pop("FORCE_COLOR", None)
+    piped = subprocess.run(
+        [str(Path(sys.executable).parent / "mlops"), "data", "list"],
+        env=env,
+        capture_output=True,  # stdout is a pipe, as in CI
+        text=True,
+        check=True,
+    )
+    row = next(line for line in piped.stdout.splitlines() if "data-v1" in line)
+    assert str(path) in row
+    assert created in row
+    assert "…" not in piped.stdout
