@@ -143,3 +143,21 @@ def test_the_experiment_link_opens_the_runs_page_in_a_browser(
     page = rendered(experiment_url(tracking_uri, result.experiment_id))
     assert run_name in page, "the runs table lists the training run"
     assert "No data available" not in page
+
+
+def test_a_deleted_training_experiment_is_named_and_nothing_is_registered(
+    tracking_uri, unique_model_name, schema, frames
+):
+    from mlflow import MlflowClient
+
+    from mlops_core.errors import BadInput
+
+    client = MlflowClient(tracking_uri)
+    deleted = client.create_experiment(experiment_name(unique_model_name))
+    client.delete_experiment(deleted)
+    with pytest.raises(BadInput) as excinfo:
+        run_config(CONFIGS / "worse.yaml", frames, schema, unique_model_name, tracking_uri)
+    message = excinfo.value.message
+    assert f"{experiment_name(unique_model_name)!r} is deleted" in message
+    assert f"restore --experiment-id {deleted}" in message
+    assert client.search_registered_models(f"name = '{unique_model_name}'") == []

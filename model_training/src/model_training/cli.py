@@ -52,7 +52,6 @@ def train(
     from mlops_core.settings import get_settings
     from model_training.config import TrainSettings, load_config
     from model_training.data import load_data_version
-    from model_training.runlog import experiment_url, run_url
     from model_training.tracking import train_and_register
 
     log = logging.getLogger("mlops.train")
@@ -88,23 +87,27 @@ def train(
             details=result.model_dump(mode="json", exclude={"ok", "exit_code"}),
         )
 
-    def human(console) -> None:
-        m = result.metrics
-        console.print(
-            f"[bold green]{model_name} v{result.model_version}[/] is the new challenger "
-            f"({result.candidate}, trained on {result.data_version})"
-        )
-        console.print(
-            f"  test rmse {m['test_rmse']:.4g}  mae {m['test_mae']:.4g}  "
-            f"r2 {m['test_r2']:.3f}  mape {m['test_mape']:.3f}"
-        )
-        console.print(f"  gate: {result.reason}")
-        run = run_url(tracking_uri, result.experiment_id, result.run_id)
-        console.print(f"  run: {run}", soft_wrap=True, highlight=False)
-        experiment = experiment_url(tracking_uri, result.experiment_id)
-        console.print(f"  experiment: {experiment}", soft_wrap=True, highlight=False)
+    emit(result, as_json, lambda console: summary(result, console))
 
-    emit(result, as_json, human)
+
+def summary(result, console) -> None:
+    """The result for a person: the new challenger, its test metrics, the gate, the links."""
+    from model_training.runlog import experiment_url, run_url
+
+    m = result.metrics
+    console.print(
+        f"[bold green]{result.model_name} v{result.model_version}[/] is the new challenger "
+        f"({result.candidate}, trained on {result.data_version})"
+    )
+    console.print(
+        f"  test rmse {m['test_rmse']:.4g}  mae {m['test_mae']:.4g}  "
+        f"r2 {m['test_r2']:.3f}  mape {m['test_mape']:.3f}"
+    )
+    console.print(f"  gate: {result.reason}")
+    run = run_url(result.tracking_uri, result.experiment_id, result.run_id)
+    console.print(f"  run: {run}", soft_wrap=True, highlight=False)
+    experiment = experiment_url(result.tracking_uri, result.experiment_id)
+    console.print(f"  experiment: {experiment}", soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_core.contracts import Alias, Tag
-from mlops_core.mlflow_utils import find_alias
+from mlops_core.mlflow_utils import find_alias, load_model
 from mlops_core.schema import DatasetSchema
 from model_training.core import metrics, xy
 from model_training.gate import Champion, GateDecision
@@ -25,12 +25,10 @@ def score_champion(
     ref = find_alias(model_name, Alias.CHAMPION, tracking_uri)
     if ref is None:
         return None
-    import mlflow.pyfunc
-
     x, y = xy(test, schema)
     try:
         with quiet_warnings():
-            model = mlflow.pyfunc.load_model(ref.uri)
+            model = load_model(ref)
             predicted = np.asarray(model.predict(x), dtype=float).ravel()
         return Champion(ref.version, metrics(y, predicted))
     except Exception as exc:  # a champion that cannot score the new data must not pass

@@ -38,9 +38,9 @@ def training_experiment(client: Any, model_name: str) -> Any:
     An existing experiment without a kind gets it; a kind a user chose is left as it is.
     """
     from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
     from mlops_core.errors import BadInput
+    from mlops_core.mlflow_utils.failures import error_code
 
     name = experiment_name(model_name)
     experiment = client.get_experiment_by_name(name)
@@ -48,7 +48,7 @@ def training_experiment(client: Any, model_name: str) -> Any:
         try:
             client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: CLASSIC_ML})
         except MlflowException as exc:  # another training created it meanwhile
-            if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            if error_code(exc) != "RESOURCE_ALREADY_EXISTS":
                 raise
         experiment = client.get_experiment_by_name(name)
     if experiment.lifecycle_stage == "deleted":

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlops_core import mlflow_utils
 from mlops_core.contracts import Alias, Tag
 from mlops_core.contracts.train import CandidateScore, TrainResult
 from mlops_core.schema import DatasetSchema
@@ -45,7 +46,6 @@ def train_and_register(
 ) -> TrainResult:
     """Fit, gate, track and register. Returns the command's result."""
     import mlflow
-    from mlflow import MlflowClient
     from threadpoolctl import threadpool_limits
 
     seed = config.seed if seed is None else seed
@@ -66,9 +66,9 @@ def train_and_register(
     decision = judge(result.metrics, config.gate, champion, data.tag)
     log.info("quality gate %s: %s", decision.status, decision.reason)
 
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
+    client = mlflow_utils.client(tracking_uri)
+    # The fluent API (start_run, log_*, log_model) logs to the global URIs.
+    mlflow_utils.configure_tracking(tracking_uri, check=False)
     experiment = runlog.training_experiment(client, model_name)
     commit = git_commit(commit_override)
     with (
