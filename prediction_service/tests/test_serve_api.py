@@ -106,7 +106,9 @@ def _bad_cases(schema, record):
                 cases.append(
                     (f"{name} above", {**record, name: column.max + 1}, name, "less_than_equal")
                 )
-            cases.append((f"{name} text", {**record, name: "many"}, name, "_parsing"))
+            cases.append((f"{name} text", {**record, name: "many"}, name, "_type"))
+            cases.append((f"{name} numeric text", {**record, name: "2"}, name, "_type"))
+            cases.append((f"{name} boolean", {**record, name: False}, name, "_type"))
             cases.append((f"{name} null", {**record, name: None}, name, "_type"))
             if column.dtype == "int":
                 cases.append((f"{name} fraction", {**record, name: 1.5}, name, "int_from_float"))

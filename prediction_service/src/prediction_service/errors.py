@@ -52,16 +52,43 @@ def item(field: str | None, loc: list, rule: str, msg: str) -> dict:
     return {"field": field, "loc": loc, "rule": rule, "msg": msg}
 
 
-def invalid_input(exc: ValidationError, prefix: list) -> ApiError:
-    """A 422 naming the field (and rule) of each of pydantic's errors."""
+def _listed(names: list, most: int = 5) -> str:
+    shown = ", ".join(str(n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def invalid_input(exc: ValidationError, prefix: list, *, batch: bool = False) -> ApiError:
+    """A 422 naming the field (and rule) of each of pydantic's errors. The message names
+    the first error, with its record's index in a batch, and says how many there are."""
     detail = []
+    rows: list[int | None] = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = [*prefix, *err["loc"]]
         field = next((p for p in reversed(err["loc"]) if isinstance(p, str)), None)
         detail.append(item(field, loc, err["type"], err["msg"]))
-    first = detail[0] if detail else {"field": None, "msg": "invalid"}
-    where = f"field {first['field']!r}: " if first["field"] else ""
-    return ApiError(422, f"invalid input: {where}{first['msg']}", detail)
+        rows.append(
+            err["loc"][0] if batch and err["loc"] and isinstance(err["loc"][0], int) else None
+        )
+    if not detail:
+        return ApiError(422, "invalid input", detail)
+
+    def where(i: int) -> str:
+        parts = [] if rows[i] is None else [f"record {rows[i]}"]
+        if detail[i]["field"]:
+            parts.append(f"field {detail[i]['field']!r}")
+        return ", ".join(parts) + ": " if parts else ""
+
+    first = f"{where(0)}{detail[0]['msg']}"
+    if len(detail) == 1:
+        return ApiError(422, f"invalid input: {first}", detail)
+    count = f"{len(detail)} fields are wrong"
+    if batch:
+        records = sorted({r for r in rows if r is not None})
+        count += f" in {len(records)} record{'s' if len(records) != 1 else ''}"
+        count += f" ({'records' if len(records) != 1 else 'record'} {_listed(records)})"
+    else:
+        count += f" ({_listed(list(dict.fromkeys(d['field'] for d in detail if d['field'])))})"
+    return ApiError(422, f"invalid input: {count}; first: {first}", detail)
 
 
 def install(app: FastAPI, model_version: Callable[[], str]) -> None:

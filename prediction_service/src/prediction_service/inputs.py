@@ -102,7 +102,8 @@ class Inputs:
         if extra:
             raise ApiError(
                 422,
-                f"invalid input: field {extra[0]!r}: extra inputs are not permitted",
+                f"invalid input: {'fields' if len(extra) > 1 else 'field'} "
+                f"{', '.join(map(repr, extra))}: extra inputs are not permitted",
                 [
                     item(e, ["body", e], "extra_forbidden", "Extra inputs are not permitted")
                     for e in extra
@@ -132,7 +133,7 @@ class Inputs:
         try:
             return [m.__dict__ for m in self._validate_many(records)]
         except ValidationError as exc:
-            raise invalid_input(exc, ["body", "records"]) from None
+            raise invalid_input(exc, ["body", "records"], batch=True) from None
 
     async def feedback(self, request: Request):
         """The body of /v1/feedback."""

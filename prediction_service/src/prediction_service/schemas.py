@@ -2,17 +2,54 @@
 
 Nothing here names a column: every field, type, range, allowed value and description comes
 from the schema file, so /docs and the OpenAPI document describe the served dataset.
+
+Types are as strict as the document says: a number field takes JSON numbers only, an
+integer field whole JSON numbers only (3 and 3.0, as JSON Schema counts them); booleans
+and numeric strings are refused, where pydantic's lax mode would take `false` as 0.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic_core import core_schema
 from typing_extensions import TypedDict
 
 from mlops_core.schema import Column, DatasetSchema
+
+
+@dataclass(frozen=True)
+class WholeNumber:
+    """An integer field: a JSON number with no fractional part, within [ge, le].
+
+    A strict number first (no bool, no string), then pydantic's integer check; in Rust,
+    so the one-pass path stays one pass.
+    """
+
+    ge: float | None = None
+    le: float | None = None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        number = core_schema.custom_error_schema(
+            core_schema.float_schema(strict=True, allow_inf_nan=False),
+            custom_error_type="int_type",  # "Input should be a valid integer"
+        )
+        whole = core_schema.int_schema(
+            ge=math.ceil(self.ge) if self.ge is not None else None,
+            le=math.floor(self.le) if self.le is not None else None,
+        )
+        return core_schema.chain_schema([number, whole])
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "integer"}
+        if self.ge is not None:
+            out["minimum"] = self.ge
+        if self.le is not None:
+            out["maximum"] = self.le
+        return out
 
 
 def _field(column: Column) -> tuple[Any, Any]:
@@ -25,19 +62,22 @@ def _field(column: Column) -> tuple[Any, Any]:
             + "."
         )
         return kind, Field(..., description=description, examples=[column.categories[0]])
-    kind = int if column.dtype == "int" else float
     example = column.min if column.min is not None else 0
     if column.synthetic and column.synthetic.get("values"):
         example = column.synthetic["values"][0]
     elif column.min is not None and column.max is not None:
         example = column.min + (column.max - column.min) / 10
-    return kind, Field(
+    if column.dtype == "int":
+        kind = Annotated[int, WholeNumber(column.min, column.max)]
+        return kind, Field(..., description=description, examples=[int(example)])
+    return float, Field(
         ...,
         description=description,
         ge=column.min,
         le=column.max,
-        allow_inf_nan=False if kind is float else None,
-        examples=[int(example) if kind is int else float(example)],
+        strict=True,
+        allow_inf_nan=False,
+        examples=[float(example)],
     )
 
 
@@ -100,6 +140,7 @@ def build_models(schema: DatasetSchema, max_batch: int) -> ApiModels:
                 description=f"True {label.name} for that prediction.",
                 ge=label.min,
                 le=label.max,
+                strict=True,
                 allow_inf_nan=False,
             ),
         ),
