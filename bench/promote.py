@@ -49,6 +49,8 @@ def main() -> None:
     from sklearn.preprocessing import OneHotEncoder
     from sklearn.tree import DecisionTreeRegressor
 
+    from mlops_core.contracts import read_result
+    from mlops_core.contracts.deploy import CheckReport
     from mlops_core.schema import load_schema
     from mlops_core.synthetic import generate
 
@@ -110,7 +112,7 @@ def main() -> None:
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
         total = time.perf_counter() - start
-        result = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+        report = read_result(proc.stdout, CheckReport)
 
     print("single-record predict, one in-process call (ms):")
     print(f"  baseline scikit-learn pipeline  p50 {base_p50:7.2f}  p99 {base_p99:7.2f}")
@@ -118,16 +120,15 @@ def main() -> None:
         f"  mlflow pyfunc (checked path)     p50 {py_p50:7.2f}  p99 {py_p99:7.2f}"
         f"   ratio p50 {py_p50 / base_p50:4.1f}x, p99 {py_p99 / base_p99:4.1f}x vs baseline"
     )
-    checks = ", ".join(f"{c['name']} {'ok' if c['ok'] else 'FAILED'}" for c in result["checks"])
+    checks = ", ".join(f"{c.name} {'ok' if c.ok else 'FAILED'}" for c in report.checks)
     print(f"clean-process check: {total:.1f} s in all ({checks})")
     for phase in ("import", "download", "load", "predict", "latency"):
-        seconds = result.get(f"{phase}_s")
+        seconds = getattr(report, f"{phase}_s")
         if seconds is not None:
             print(f"  {phase:<9} {seconds:6.2f} s  ({seconds / total:5.1%})")
-    print(
-        f"  artifact size {result['artifact_size_bytes'] / 1e3:.0f} kB; worker p99 "
-        f"{result['latency']['p99_ms']:.2f} ms"
-    )
+    p99 = report.latency.p99_ms if report.latency else float("nan")
+    size = (report.artifact_size_bytes or 0) / 1e3
+    print(f"  artifact size {size:.0f} kB; worker p99 {p99:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,24 @@ def registry_state(mlops_home: Path):
     return lambda: _registry_state(mlops_home)
 
 
+def _home_files(home: Path) -> set[str]:
+    # The registry is compared by its refs; DVC objects a failed push left are referenced by
+    # no version (content-addressed), so the remote is not compared.
+    skip = {"data-registry.git", "dvc-remote"}
+    return {
+        str(p.relative_to(home))
+        for p in home.rglob("*")
+        if p.is_file() and p.relative_to(home).parts[0] not in skip
+    }
+
+
+@pytest.fixture
+def home_files(mlops_home: Path):
+    """home_files() -> every file under MLOPS_HOME outside the registry and the DVC remote:
+    what a run added is the difference of two calls."""
+    return lambda: _home_files(mlops_home)
+
+
 @pytest.fixture(scope="session")
 def _seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home whose registry holds data-v1 (made once, copied into each test that needs it)."""
@@ -98,7 +116,8 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One local moto S3 server for the session: yields its endpoint URL."""
     exe = Path(sys.executable).parent / "moto_server"
     if not exe.exists():
-        pytest.skip("moto_server is not installed (dev dependency moto[server])")
+        # A dev dependency: missing means a broken environment, never a skipped S3 test.
+        raise RuntimeError(f"{exe} is missing: run `make install` (dev dependency moto[server])")
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with log.open("wb") as out:

@@ -42,30 +42,12 @@ def split_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def data_registry(mlops, mlops_home) -> str:
-    """A real data registry under the test's MLOPS_HOME holding DATA_VERSION."""
+    """A real data registry under the test's MLOPS_HOME holding DATA_VERSION: what the
+    deployable checks of a version registered by `register` read its test rows from."""
     result = mlops("ingest", "--synthetic", "1500", "--seed", "7", "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json["data_version"] == DATA_VERSION
     return DATA_VERSION
-
-
-@pytest.fixture
-def stub_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Skip the (slow, clean-process) deployable checks in tests about git and aliases;
-    test_checks.py and the slow tests run the real ones. Records the versions checked."""
-    checked: list[str] = []
-
-    def run(platform, settings, cand, work, worker=None):
-        checked.append(cand.version)
-        return {
-            "checks": [{"name": "stub", "ok": True, "detail": "checks stubbed in this test"}],
-            "artifact_size_bytes": 1,
-            "latency": {"p99_ms": 1.0, "budget_ms": 100.0},
-        }
-
-    monkeypatch.setattr("deployment_prep.promote._run_checks", run)
-    monkeypatch.setattr("deployment_prep.promote._start_worker", lambda platform: None)
-    return checked
 
 
 @pytest.fixture

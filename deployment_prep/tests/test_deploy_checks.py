@@ -1,7 +1,7 @@
 """The deployable checks: each refuses what it should, and names why.
 
 The check functions are tested in-process here (fast); the clean-process run through
-`mlops promote` is covered by the slow tests in test_promote.py.
+`mlops promote` is covered by test_deploy_promote.py.
 """
 
 from __future__ import annotations
@@ -105,13 +105,14 @@ def test_latency_budget(spec, split_files):
 
 
 def test_a_version_that_failed_the_gate_is_refused(
-    mlops, register, stub_checks, client, unique_model_name, mlops_home
+    mlops, register, client, unique_model_name, mlops_home
 ):
     failed = register(tags={"validation_status": "failed", "validation_reason": "rmse too high"})
     result = mlops("promote", "--version", failed, "--json")
     assert result.exit_code == 3 and "rmse too high" in result.json["error"]
-
-    assert stub_checks == []  # refused before the checks
+    # Refused before the checks ran: they record their verdict on the version.
+    assert "deploy_check" not in client.get_model_version(unique_model_name, failed).tags
+    assert champion(client, unique_model_name) is None
 
 
 def test_a_version_without_lineage_is_refused(

@@ -77,23 +77,28 @@ def test_promote_challenger_into_the_embedded_gitops_repo(
     assert exists.exit_code == 2 and "not an empty folder" in exists.json["error"]
 
 
-def test_promote_seeds_from_the_repository_gitops_folder(mlops, register, stub_checks, mlops_home):
+@pytest.mark.slow  # real deployable checks in a clean process
+def test_promote_seeds_from_the_repository_gitops_folder(
+    mlops, register, data_registry, mlops_home
+):
     from deployment_prep.settings import repo_root
 
     register()
-    assert mlops("promote", "--env", "kind", "--env", "prod", "--json").exit_code == 0
+    result = mlops("promote", "--env", "kind", "--env", "prod", "--json")
+    assert result.exit_code == 0, result.stderr
     repo = mlops_home / "gitops"
     for env in ("kind", "prod"):
         assert (repo / f"gitops/envs/{env}/model-values.yaml").exists()
     seeded = repo_root() / "gitops"
-    if seeded.is_dir():  # the charts' tree, when this checkout has it
-        for path in seeded.rglob("*"):
-            if path.is_file() and path.name != "model-values.yaml":
-                assert (repo / "gitops" / path.relative_to(seeded)).exists(), path
+    files = [p for p in seeded.rglob("*") if p.is_file() and p.name != "model-values.yaml"]
+    assert files, f"no gitops tree under {seeded}"
+    for path in files:
+        assert (repo / "gitops" / path.relative_to(seeded)).exists(), path
 
 
+@pytest.mark.slow  # real deployable checks in a clean process
 def test_promote_pushes_and_rollback_adds_a_commit(
-    mlops, register, stub_checks, client, unique_model_name, clone, remote
+    mlops, register, data_registry, client, unique_model_name, clone, remote
 ):
     v1 = register()
     first = mlops("promote", "--json")
@@ -125,20 +130,25 @@ def test_promote_pushes_and_rollback_adds_a_commit(
     message = git(remote, "log", "-1", "--format=%B", "main")
     assert f"v{v1}" in message and "Roll back" in message
 
+    assert out["checks"] is None  # a previous champion: not checked again
+
     none_left = mlops("rollback", "--json")
     assert none_left.exit_code == 2
     assert "no previous champion" in none_left.json["error"]
 
-    checked = list(stub_checks)
     forward = mlops("rollback", "--to", v2, "--json")
     assert forward.exit_code == 0, forward.stderr
     assert champion(client, unique_model_name) == v2
-    assert stub_checks == [*checked, v2]  # no longer in the history: checked again
+    # No longer in the champion history: checked like a promotion.
+    checks = forward.json["checks"]
+    assert [c["name"] for c in checks] == ["loads", "signature", "predictions", "latency"]
+    assert all(c["ok"] for c in checks), checks
     assert git(remote, "rev-list", "--count", "main") == "5"  # seed + 2 promotes + 2 rollbacks
 
 
+@pytest.mark.slow  # real deployable checks in a clean process
 def test_rejected_push_leaves_alias_and_gitops_as_they_were(
-    mlops, register, stub_checks, client, unique_model_name, clone, remote
+    mlops, register, data_registry, client, unique_model_name, clone, remote
 ):
     v1 = register()
     assert mlops("promote", "--json").exit_code == 0
@@ -164,16 +174,18 @@ def test_rejected_push_leaves_alias_and_gitops_as_they_were(
     assert rollback.exit_code == 2  # already the champion: nothing to push
 
 
+@pytest.mark.slow  # real deployable checks in a clean process
 def test_dirty_or_diverged_checkout_is_refused_before_anything_moves(
-    mlops, register, stub_checks, client, unique_model_name, clone, remote, tmp_path
+    mlops, register, data_registry, client, unique_model_name, clone, remote, tmp_path
 ):
-    register()
+    version = register()
     (clone / "gitops" / "README.md").write_text("edited by hand\n")
     dirty = mlops("promote", "--json")
     assert dirty.exit_code == 8
     assert "uncommitted changes" in dirty.json["error"] and "README.md" in dirty.json["error"]
     assert champion(client, unique_model_name) is None
-    assert stub_checks == []  # refused before the checks ran
+    # Refused before the checks ran: they record their verdict on the version.
+    assert "deploy_check" not in client.get_model_version(unique_model_name, version).tags
 
     git(clone, "commit", "-qam", "local edit")
     other = tmp_path / "other"
@@ -195,8 +207,9 @@ def test_dirty_or_diverged_checkout_is_refused_before_anything_moves(
     assert git(remote, "rev-parse", "main~1") == git(other, "rev-parse", "HEAD")
 
 
+@pytest.mark.slow  # real deployable checks in a clean process
 def test_bare_remote_setting_is_cloned_under_mlops_home(
-    mlops, register, stub_checks, remote, monkeypatch, mlops_home
+    mlops, register, data_registry, remote, monkeypatch, mlops_home
 ):
     monkeypatch.setenv("MLOPS_PROMOTE_GITOPS_REPO", str(remote))
     version = register()
@@ -207,7 +220,7 @@ def test_bare_remote_setting_is_cloned_under_mlops_home(
     assert yaml.safe_load(shown)["model"]["version"] == version
 
 
-def test_bad_input(mlops, register, stub_checks, unique_model_name, mlops_home, monkeypatch):
+def test_bad_input(mlops, register, unique_model_name, mlops_home, monkeypatch):
     missing = mlops("promote", "--json")
     assert missing.exit_code == 2
     assert unique_model_name in missing.json["error"] and "does not exist" in missing.json["error"]
@@ -256,14 +269,11 @@ def test_a_model_failing_a_check_moves_nothing(
 
 @pytest.mark.slow
 def test_a_model_from_mlops_train_passes_the_checks(
-    request, mlops, mlops_home, monkeypatch, client, unique_model_name
+    trained_model, mlops, mlops_home, monkeypatch, client, unique_model_name
 ):
     """The real training output (the session's `trained_model`), registered under a name of
     this test's own so its aliases can move, goes through the clean-process checks."""
-    try:
-        trained = request.getfixturevalue("trained_model")
-    except pytest.FixtureLookupError:
-        pytest.skip("the trained_model fixture (model_training) is not in this checkout")
+    trained = trained_model
     trained.use(monkeypatch)
     monkeypatch.setenv("MLOPS_MODEL_NAME", unique_model_name)
     source = client.get_model_version(trained.model_name, trained.version)

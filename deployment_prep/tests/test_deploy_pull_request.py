@@ -59,8 +59,9 @@ def github(clone, monkeypatch):
     fake.close()
 
 
+@pytest.mark.slow  # real deployable checks in a clean process
 def test_token_opens_a_pull_request_instead_of_pushing(
-    mlops, register, stub_checks, client, unique_model_name, clone, remote, github
+    mlops, register, data_registry, client, unique_model_name, clone, remote, github
 ):
     base = git(remote, "rev-parse", "main")
     version = register()
@@ -86,8 +87,9 @@ def test_token_opens_a_pull_request_instead_of_pushing(
     assert "ghp_test_token" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # real deployable checks in a clean process
 def test_a_refused_pull_request_moves_nothing(
-    mlops, register, stub_checks, client, unique_model_name, clone, remote, github
+    mlops, register, data_registry, client, unique_model_name, clone, remote, github
 ):
     github.status = 422
     github.body = {"message": "Validation Failed", "errors": [{"message": "no commits"}]}
@@ -112,12 +114,13 @@ def test_repo_is_derived_from_a_github_remote():
 
 
 def test_a_token_without_a_remote_is_refused_before_anything_moves(
-    mlops, register, stub_checks, client, unique_model_name, mlops_home, monkeypatch
+    mlops, register, client, unique_model_name, mlops_home, monkeypatch
 ):
     monkeypatch.setenv("MLOPS_PROMOTE_GITHUB_TOKEN", "ghp_test_token")
-    register()
+    version = register()
     result = mlops("promote", "--json")  # the embedded GitOps repository has no remote
     assert result.exit_code == 2
     assert "no remote" in result.json["error"]
     assert champion(client, unique_model_name) is None
-    assert stub_checks == []
+    # Refused before the checks ran: they record their verdict on the version.
+    assert "deploy_check" not in client.get_model_version(unique_model_name, version).tags

@@ -1,111 +1,105 @@
-"""After a change, the running embedded prediction service serves the new champion.
+"""After a promotion, the running embedded prediction service serves the new champion.
 
-A small stand-in service (a real process registered like `mlops up` registers the real
-one) records the admin calls; test_pipeline.py runs the real prediction service."""
+The real `mlops serve` (uvicorn) runs in the background, registered as `mlops up` registers
+it, so `mlops promote` finds it and reloads it (admin endpoint) or waits for it to follow
+the alias (its own poll)."""
 
 from __future__ import annotations
 
-import json
+import shutil
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
 
 from mlops_core.services import ServiceManager, free_port
 from mlops_core.settings import get_settings
 
-FAKE_SERVICE = r"""
-import json, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-port, state = int(sys.argv[1]), sys.argv[2]
-
-class H(BaseHTTPRequestHandler):
-    def _send(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        version = open(state).read().strip()
-        self._send(200, {"status": "ready", "model_version": version})
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        with open(state + ".calls", "a") as f:
-            f.write(json.dumps({"key": self.headers.get("X-API-Key"), "body": body}) + "\n")
-        if self.headers.get("X-API-Key") != "admin-key":
-            return self._send(403, {"error": "wrong key"})
-        version = body["model"].rsplit("/", 1)[1]
-        open(state, "w").write(version)
-        self._send(200, {"model_version": version, "changed": True})
-
-    def log_message(self, *a):
-        pass
-
-ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
-"""
+SERVICE = "prediction-service"
 
 
 @pytest.fixture
-def fake_service(mlops_home, tmp_path):
-    script = tmp_path / "fake_service.py"
-    script.write_text(FAKE_SERVICE)
-    state = tmp_path / "serving"
-    state.write_text("0")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+def serving(tracking_uri, mlops_home, monkeypatch):
+    """start(poll=seconds) -> base URL of a real `mlops serve` of the current champion."""
     manager = ServiceManager(get_settings().run_dir)
-    manager.start(
-        "prediction-service",
-        [sys.executable, str(script), str(port), str(state)],
-        url=url,
-        health_url=url + "/v1/health/ready",
-        timeout=30,
-    )
-    yield state
-    manager.stop("prediction-service")
+    exe = shutil.which("mlops", path=str(Path(sys.executable).parent)) or "mlops"
+
+    def start(poll: float = 0.0) -> str:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        monkeypatch.setenv("MLOPS_SERVE_POLL_INTERVAL", str(poll))
+        manager.start(
+            SERVICE,
+            [exe, "serve", "--port", str(port)],
+            url=url,
+            health_url=url + "/v1/health/ready",
+            timeout=240,
+        )
+        return url
+
+    yield start
+    manager.stop(SERVICE)
 
 
-def _calls(state) -> list[dict]:
-    path = state.with_name(state.name + ".calls")
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+def _served(url: str, headers: dict | None = None) -> str:
+    response = httpx.get(f"{url}/v1/model", headers=headers or {}, timeout=10)
+    assert response.status_code == 200, response.text
+    return str(response.json()["model_version"])
 
 
+@pytest.mark.slow
 def test_admin_reload_with_the_services_key(
-    mlops, register, stub_checks, unique_model_name, fake_service, monkeypatch
+    mlops, register, data_registry, unique_model_name, serving, monkeypatch
 ):
     monkeypatch.setenv("MLOPS_SERVE_API_KEYS", "admin-key,other")
+    first = register()
+    assert mlops("promote", "--json").exit_code == 0
+    url = serving(poll=0)  # it never polls the alias: only the admin call can move it
+    key = {"X-API-Key": "admin-key"}
+    assert _served(url, key) == first
+
     version = register()
     result = mlops("promote", "--json")
     assert result.exit_code == 0, result.stderr
     reload = result.json["reload"]
-    assert reload["ok"] and reload["how"] == "admin reload"
-    assert _calls(fake_service) == [
-        {"key": "admin-key", "body": {"model": f"models:/{unique_model_name}/{version}"}}
-    ]
-    assert fake_service.read_text() == version
+    assert reload["ok"] and reload["how"] == "admin reload", reload
+    assert reload["model"] == f"models:/{unique_model_name}/{version}"
+    assert _served(url, key) == version
     assert "admin-key" not in result.stdout
 
 
+@pytest.mark.slow
 def test_without_a_key_it_waits_for_the_service_to_follow_the_alias(
-    mlops, register, stub_checks, fake_service, monkeypatch
+    mlops, register, data_registry, serving, monkeypatch
 ):
+    first = register()
+    assert mlops("promote", "--json").exit_code == 0
+    url = serving(poll=1)
+    assert _served(url) == first
+
     version = register()
-    fake_service.write_text(version)  # as if its alias poll had picked the change up
     result = mlops("promote", "--json")
     assert result.exit_code == 0, result.stderr
-    assert result.json["reload"]["how"] == "followed the alias"
-    assert _calls(fake_service) == []
+    reload = result.json["reload"]
+    assert reload["ok"] and reload["how"] == "followed the alias", reload
+    assert _served(url) == version
 
-    monkeypatch.setenv("MLOPS_PROMOTE_RELOAD_TIMEOUT", "1")
-    fake_service.write_text("0")  # a service that never catches up
+
+@pytest.mark.slow
+def test_a_service_that_does_not_follow_is_reported_not_reloaded(
+    mlops, register, data_registry, serving, monkeypatch
+):
+    first = register()
+    assert mlops("promote", "--json").exit_code == 0
+    url = serving(poll=0)  # no key and no poll: nothing makes it change
+    monkeypatch.setenv("MLOPS_PROMOTE_RELOAD_TIMEOUT", "2")
+
     newer = register()
     result = mlops("promote", "--json")
     assert result.exit_code == 0  # the promotion stands; the result says what is served
     reload = result.json["reload"]
-    assert (
-        not reload["ok"] and reload["serving"] == "0" and "MLOPS_SERVE_API_KEYS" in reload["error"]
-    )
+    assert not reload["ok"] and reload["serving"] == first, reload
+    assert "MLOPS_SERVE_API_KEYS" in reload["error"]
     assert result.json["model_version"] == newer
+    assert _served(url) == first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 
 from mlops_core.errors import BadInput, Conflict, MlopsError
+from mlops_core.git import Git
 from mlops_core.registry import SPLITS, DataRegistry, frame_hash
 from mlops_core.settings import PlatformSettings
 
@@ -86,6 +88,18 @@ def test_publish_list_pull_and_identical_data(registry, tmp_path):
     assert list((tmp_path / "work").iterdir()) == []
 
 
+def test_publish_leaves_the_environment_and_the_system_cache_alone(registry, tmp_path):
+    """DVC gets its settings as configuration: the process environment is not touched, and
+    DVC's site cache lives in the temporary clone, not under /var/tmp/dvc."""
+    system_cache = Path("/var/tmp/dvc/repo")
+    cached = set(system_cache.iterdir()) if system_cache.exists() else set()
+    environ = dict(os.environ)
+    registry.publish(_splits(tmp_path / "a"), {})
+    registry.pull("data-v1", tmp_path / "out")
+    assert dict(os.environ) == environ
+    assert (set(system_cache.iterdir()) if system_cache.exists() else set()) == cached
+
+
 def test_unknown_and_malformed_tags(registry, tmp_path):
     registry.publish(_splits(tmp_path / "a"), {})
     with pytest.raises(BadInput, match=r"unknown data version 'data-v7'.*known: data-v1"):
@@ -151,21 +165,19 @@ def test_frame_hash_ignores_storage_but_not_values():
 def test_interrupt_before_the_push_leaves_nothing(registry, tmp_path, monkeypatch):
     """An interrupt (Ctrl-C, a killed pod) after dvc push and the local commit and tag, just
     before `git push --atomic`: the registry has no trace of the version."""
-    import mlops_core.registry as module
-
     registry.publish(_splits(tmp_path / "a"), {})
     before = _refs(Path(registry.url))
-    real_git = module._git
+    real_run = Git.run
 
-    def interrupted(*args, **kwargs):
+    def interrupted(self, *args, **kwargs):
         if args[0] == "push":
             raise KeyboardInterrupt
-        return real_git(*args, **kwargs)
+        return real_run(self, *args, **kwargs)
 
-    monkeypatch.setattr(module, "_git", interrupted)
+    monkeypatch.setattr(Git, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
         registry.publish(_splits(tmp_path / "b", offset=3), {})
-    monkeypatch.setattr(module, "_git", real_git)
+    monkeypatch.setattr(Git, "run", real_run)
     assert _refs(Path(registry.url)) == before
     assert list((tmp_path / "work").iterdir()) == []
     # The next run is not disturbed by the interrupted one.

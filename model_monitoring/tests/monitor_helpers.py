@@ -7,7 +7,8 @@ import pandas as pd
 
 from mlops_core.schema import DatasetSchema
 from mlops_core.synthetic import Drift, generate
-from model_monitoring.analysis import prediction_column, regression_metrics
+from model_monitoring.analysis import prediction_column
+from model_monitoring.performance import regression_metrics
 
 
 def with_predictions(schema: DatasetSchema, frame: pd.DataFrame, seed: int) -> pd.DataFrame:

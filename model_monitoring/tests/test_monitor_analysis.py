@@ -24,9 +24,9 @@ def test_same_distribution_is_not_drift(schema):
     assert result.retrain_advised is False
     assert set(result.columns) == set(schema.feature_names)
     assert result.drift_share == 0.0
-    assert result.performance is not None and result.performance["labelled_rows"] == len(current)
+    assert result.performance is not None and result.performance.labelled_rows == len(current)
     # Distances above 1 000 rows (Evidently's row-count rule).
-    methods = {c["method"] for c in result.columns.values()}
+    methods = {c.method for c in result.columns.values()}
     assert methods <= {"Wasserstein distance (normed)", "Jensen-Shannon distance"}
 
 
@@ -46,8 +46,8 @@ def test_shifted_numeric_and_category_mix_flag_exactly_those_columns(schema):
     assert result.performance is None and result.labelled_rows == 0
     assert result.drift_share == pytest.approx(2 / len(schema.feature_names))
     for name, info in result.columns.items():
-        assert info["drifted"] == (name in (numeric, category)), (name, info)
-        assert info["test_status"] in ("SUCCESS", "FAIL")
+        assert info.drifted == (name in (numeric, category)), (name, info)
+        assert info.test_status == ("FAIL" if info.drifted else "SUCCESS")
 
 
 def test_small_windows_use_p_value_tests(schema):
@@ -57,8 +57,11 @@ def test_small_windows_use_p_value_tests(schema):
     )
     result = analyse(reference, current, schema, load_policy())
     assert numeric in result.drifted_columns
-    methods = {c["method"] for c in result.columns.values()}
-    assert any("p_value" in m or "K-S" in m or "chi" in m.lower() for m in methods), methods
+    # Up to 1 000 rows Evidently tests p-values (K-S for a continuous column) at 0.05.
+    assert result.columns[numeric].method == "K-S p_value"
+    for name, info in result.columns.items():
+        assert info.method.endswith("p_value") and info.threshold == 0.05, (name, info)
+        assert info.drifted == (info.score < 0.05), (name, info)
 
 
 def test_labels_worse_than_test_metrics_flag_degradation(schema):
@@ -73,8 +76,8 @@ def test_labels_worse_than_test_metrics_flag_degradation(schema):
     assert result.degraded and result.status == "drift"
     assert result.drifted_columns == []
     perf = result.performance
-    assert perf["labelled_rows"] == len(current) - len(current.index[::4])
-    assert perf["rmse"] > perf["limit"] > perf["baseline"]
+    assert perf.labelled_rows == len(current) - len(current.index[::4])
+    assert perf.rmse > perf.limit > perf.baseline
     assert any(r.startswith("degradation") for r in result.reasons)
     assert result.retrain_advised
     # Evidently's own RMSE test carries the same limit into the report.
@@ -92,7 +95,7 @@ def test_too_few_rows_is_insufficient_data(schema):
 
 @pytest.mark.slow
 def test_policy_exceptions_ignore_and_critical_columns(schema):
-    shifted, other = schema.numeric_features[0], schema.numeric_features[1]
+    shifted = schema.numeric_features[0]
     reference, current = make_frames(schema, drift=Drift(shift={shifted: 1.4}))
     ignore = Policy(drift={"columns": {shifted: {"ignore": True}}})
     result = analyse(reference, current, schema, ignore)
@@ -106,7 +109,6 @@ def test_policy_exceptions_ignore_and_critical_columns(schema):
 
     with pytest.raises(BadInput, match="not features of schema"):
         analyse(reference, current, schema, Policy(drift={"columns": {"nope": {"ignore": True}}}))
-    del other
 
 
 @pytest.mark.slow
@@ -120,7 +122,7 @@ def test_sampled_scores_stay_within_the_reported_error_bound(schema):
     assert not exact.sampled and sampled.sampled
     assert sampled.rows == 8000 and sampled.rows_compared == 2000
     for name, info in sampled.columns.items():
-        bound = info["sampling_error"]
-        assert bound > 0 and exact.columns[name]["sampling_error"] == 0.0
+        bound = info.sampling_error
+        assert bound > 0 and exact.columns[name].sampling_error == 0.0
         # The bound is on the expected error; allow 3x for a single draw.
-        assert abs(info["score"] - exact.columns[name]["score"]) <= 3 * bound, (name, info)
+        assert abs(info.score - exact.columns[name].score) <= 3 * bound, (name, info)

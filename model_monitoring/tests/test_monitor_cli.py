@@ -3,8 +3,6 @@ nothing written."""
 
 from __future__ import annotations
 
-import pytest
-
 from mlops_core.services import free_port
 
 
@@ -58,15 +56,24 @@ def test_retrain_options_need_the_trigger(mlops, mlops_home):
 
 
 def test_missing_prediction_log_is_bad_input_and_creates_nothing(mlops, mlops_home):
-    pytest.importorskip("mlops_core.predlog", reason="mlops_core.predlog is not merged yet")
     result = mlops("monitor", "--json")
     assert result.exit_code == 2 and "predictions.db does not exist" in result.json["error"]
     assert not (mlops_home / "predictions.db").exists()
 
 
-def test_mlops_up_starts_the_evidently_ui_too(mlops, mlops_home):
+def test_mlops_up_has_the_evidently_ui_among_its_services(mlops, mlops_home):
     from mlops_core import embedded
     from model_monitoring.ui import up_hook
 
     assert mlops("--help").exit_code == 0
     assert up_hook in embedded.UP_HOOKS
+
+
+def test_stopping_a_ui_that_is_not_running_says_so_in_the_contract(mlops, mlops_home):
+    from mlops_core.contracts import read_result
+    from mlops_core.contracts.monitor import MonitorUiResult
+
+    result = mlops("monitor", "ui", "--stop", "--json")
+    assert result.exit_code == 0
+    parsed = read_result(result.stdout, MonitorUiResult)
+    assert parsed.stopped is False and parsed.service == "evidently-ui" and parsed.url is None

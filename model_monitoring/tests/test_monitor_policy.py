@@ -3,13 +3,19 @@ from __future__ import annotations
 import pytest
 
 from mlops_core.errors import BadInput
-from model_monitoring.policy import load_policy
+from model_monitoring.policy import Policy, load_policy
 
 
-def test_packaged_default_policy_loads():
+def test_packaged_default_policy_is_the_documented_default():
     policy = load_policy()
-    assert policy.min_rows >= 1 and 0 < policy.drift.share <= 1
-    assert policy.drift.columns == {} and "default" in policy.source
+    assert "packaged default" in policy.source
+    # The packaged file and the model's defaults (both documented) say the same.
+    assert policy == Policy(source=policy.source)
+    assert (policy.min_rows, policy.drift.share, policy.performance.max_increase) == (
+        200,
+        0.15,
+        0.25,
+    )
 
 
 def test_policy_file_errors_name_the_file_and_field(tmp_path):

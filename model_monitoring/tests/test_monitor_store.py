@@ -109,6 +109,10 @@ def test_s3_store_on_moto(moto_endpoint):
     assert store.runs("m") == [f"{stem}.json"]
     assert store.last_window_end("m") == "2026-11-29T17:00:00+00:00"
 
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    head = s3.head_object(Bucket="reports", Key=f"monitoring/m/{stem}.html")
+    assert head["ContentType"] == "text/html"
+
     missing = ReportStore("s3://no-such-bucket/x", endpoint_url=moto_endpoint)
     with pytest.raises(Unavailable, match="no-such-bucket"):
         missing.check()
@@ -121,3 +125,26 @@ def test_unreachable_s3_endpoint_is_unavailable(monkeypatch):
     store = ReportStore("s3://reports", endpoint_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(Unavailable, match="not reachable"):
         store.check()
+
+
+def test_s3_json_failure_removes_the_html(moto_endpoint, monkeypatch):
+    """The JSON upload fails after the HTML went in: no half run stays in the bucket."""
+    import boto3
+
+    from mlops_core import storage
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    s3.create_bucket(Bucket="half")
+    store = ReportStore("s3://half/r", endpoint_url=moto_endpoint)
+    real_write = storage.write_text
+
+    def failing_json(url, text, **kwargs):
+        if url.endswith(".json"):
+            raise storage.StorageError(f"{url}: upload failed (connection reset)")
+        return real_write(url, text, **kwargs)
+
+    monkeypatch.setattr(storage, "write_text", failing_json)
+    with pytest.raises(Unavailable, match="upload failed"):
+        store.write_run("m", "20261129T170000000000Z-v1", "<html/>", _result("x"))
+    assert s3.list_objects_v2(Bucket="half").get("KeyCount") == 0
+    assert store.runs("m") == []

@@ -25,8 +25,12 @@ def test_runs_are_snapshots_of_one_project_served_by_the_ui(schema, mlops_home, 
     add_snapshot(workspace, "model-b", result.snapshot, "run-1")
     dashboards = list(workspace.glob("*/dashboard.json"))
     assert len(dashboards) == 2
-    panels = json.loads(dashboards[0].read_text())["tabs"][0]["panels"]
+    dashboard = json.loads(dashboards[0].read_text())
+    panels = dashboard["tabs"][0]["panels"]
     assert len(panels) == len(set(panels)) == 4
+    titles = {p["title"] for p in dashboard["panels"]}
+    assert titles & {"Model model-a: drift and quality of served traffic",
+                     "Model model-b: drift and quality of served traffic"}  # fmt: skip
 
     port = free_port()
     monkeypatch.setenv("MLOPS_MONITOR_UI_PORT", str(port))
@@ -42,6 +46,13 @@ def test_runs_are_snapshots_of_one_project_served_by_the_ui(schema, mlops_home, 
             f"{started.json['url']}/api/projects/{projects['model-a']}/snapshots"
         ).json()
         assert {s["id"] for s in snaps} == {first, second}
+        # The browser tab names the platform, not Evidently's "ML Monitoring Demo".
+        for path in ("/", f"/projects/{projects['model-a']}"):
+            page = httpx.get(started.json["url"] + path)
+            assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+            assert "<title>MLOps model monitoring (Evidently)</title>" in page.text
+            assert "Demo" not in page.text
+        assert httpx.get(started.json["url"] + "/favicon.ico").status_code == 200
         assert mlops("monitor", "ui", "--background", "--json").json["started"] is False
     finally:
         stopped = mlops("monitor", "ui", "--stop", "--json")

@@ -36,21 +36,30 @@ def test_more_of_a_positive_feature_never_lowers_the_prediction(model, schema, f
     assert gap.mean() > 0
 
 
-def test_unseen_category_does_not_crash(model, schema, frames):
+def test_unseen_categories_are_all_treated_alike(model, schema, frames):
     rows, _ = xy(frames["test"].head(20), schema)
-    strange = rows.copy()
+    strange, stranger = rows.copy(), rows.copy()
     for column in schema.categorical_features:
         strange[column] = "never-seen-before"
+        stranger[column] = "also-unknown"
     predicted = model.predict(strange)
     assert np.isfinite(predicted).all()
-    assert (predicted > 0).all()
+    # Every unknown value is ignored the same way: no category is made up for it.
+    np.testing.assert_array_equal(predicted, model.predict(stranger))
+    assert not np.array_equal(predicted, model.predict(rows))
 
 
-def test_predictions_are_finite_and_positive_even_at_the_schema_bounds(model, schema, frames):
-    rows, _ = xy(frames["test"], schema)
+def test_predictions_stay_in_the_range_of_the_labels_and_finite_at_the_schema_bounds(
+    model, schema, frames
+):
+    # (Positivity alone proves nothing under a log target: exp() is always positive.)
+    label = frames["train"][schema.label.name]
+    low, high = label.min(), label.max()
+    rows, y = xy(frames["test"], schema)
     predicted = model.predict(rows)
     assert np.isfinite(predicted).all()
-    assert (predicted > 0).all()
+    assert (predicted >= low / 2).all() and (predicted <= high * 2).all()
+    assert 0.8 < np.median(predicted) / np.median(y) < 1.25
     extremes = []
     for bound in ("min", "max"):
         row = rows.iloc[0].copy()
@@ -59,6 +68,8 @@ def test_predictions_are_finite_and_positive_even_at_the_schema_bounds(model, sc
             if value is not None:
                 row[name] = value
         extremes.append(row)
+    # The schema's bounds lie far outside the training rows (a log-linear model predicts
+    # there what its formula says): no overflow to inf, no NaN.
     assert np.isfinite(model.predict(pd.DataFrame(extremes))).all()
 
 

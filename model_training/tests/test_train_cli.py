@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from mlops_core.contracts import ErrorResult, read_result
+from mlops_core.contracts.train import TrainResult
+
 CONFIGS = Path(__file__).parent / "configs"
 
 
@@ -103,6 +106,14 @@ def test_train_from_the_data_registry_then_gate_against_the_champion(
     first = mlops("train", "--config", fast, "--seed", 5, "--json")
     assert first.exit_code == 0, first.stderr
     out = first.json
+    # The printed result is the contract: the one parser reads it as a TrainResult.
+    contract = read_result(first.stdout, TrainResult)
+    assert contract.model_version == "1" and contract.alias == "challenger"
+    assert {c.candidate for c in contract.candidates} == {
+        "ridge",
+        "random_forest",
+        "hist_gradient_boosting",
+    }
     assert out["ok"] is True
     assert out["gate"] == "passed"
     assert out["model_name"] == unique_model_name
@@ -138,6 +149,11 @@ def test_train_from_the_data_registry_then_gate_against_the_champion(
     assert refused["model_version"] == "3"
     assert "champion v1" in refused["reason"]
     assert "quality gate refused" in refused["error"]
+    # The refusal is an error result that still carries every field of the training.
+    error = read_result(worse.stdout, TrainResult)
+    assert isinstance(error, ErrorResult) and error.exit_code == 3
+    fields = {k: v for k, v in refused.items() if k not in ("error", "ok", "exit_code")}
+    assert TrainResult.model_validate(fields).gate == "failed"
     version = client.get_model_version(unique_model_name, "3")
     assert version.tags["validation_status"] == "failed"
     assert version.tags["validation_reason"] == refused["reason"]
@@ -161,3 +177,44 @@ def test_an_empty_registry_says_to_ingest_first(mlops, tracking_uri, unique_mode
     assert result.exit_code == 2
     assert "mlops ingest" in one_line_error(result)
     assert nothing_tracked(tracking_uri, unique_model_name)
+
+
+def test_the_summary_names_the_challenger_and_links_the_run_and_experiment():
+    from rich.console import Console
+
+    from model_training.cli import summary
+
+    metrics = {f"{s}_{m}": 0.5 for s in ("train", "val", "test") for m in ("rmse", "mae", "r2")}
+    metrics.update({"train_mape": 0.1, "val_mape": 0.1, "test_mape": 0.125})
+    result = TrainResult(
+        model_name="house-price",
+        model_version="7",
+        model_uri="models:/house-price/7",
+        run_id="abc123",
+        experiment_id="4",
+        data_version="data-v3",
+        data_hash=None,
+        gate="passed",
+        reason="no champion to compare with; thresholds met",
+        champion_version=None,
+        champion_metrics=None,
+        alias="challenger",
+        candidate="ridge",
+        regressor="Ridge",
+        params={"alpha": 1.0},
+        metrics=metrics,
+        candidates=[],
+        tracking_uri="http://127.0.0.1:5050",
+        seconds=1.0,
+    )
+    console = Console(record=True, width=40, color_system=None)
+    summary(result, console)
+    text = console.export_text()
+    lines = text.splitlines()
+    assert lines[0].startswith("house-price v7 is the new challenger")
+    assert "mape" in text and "0.125" in text
+    # Links are printed whole on one line, however narrow the terminal.
+    assert "  run: http://127.0.0.1:5050/#/experiments/4/runs/abc123" in lines
+    assert (
+        "  experiment: http://127.0.0.1:5050/#/experiments/4?workflowType=machine_learning" in lines
+    )

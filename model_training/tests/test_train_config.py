@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import yaml
 
 from mlops_core.errors import BadInput
-from model_training.config import TrainSettings, load_config
+from model_training.config import REGRESSORS, TrainSettings, load_config, make_regressor
 
 
 def write(tmp_path, text: str):
@@ -26,13 +24,31 @@ def test_packaged_default_has_the_required_candidates():
     assert yaml.safe_load(text)["seed"] == config.seed
 
 
-def test_search_space_expands_to_combinations():
-    config, _, _ = load_config()
-    hgb = next(c for c in config.candidates if c.regressor == "HistGradientBoostingRegressor")
-    combos = hgb.combinations()
-    sizes = [len(values) for values in hgb.search.values()]
-    assert len(combos) == math.prod(sizes)
-    assert all(c["max_iter"] == hgb.params["max_iter"] for c in combos)
+def test_search_space_expands_to_combinations(tmp_path):
+    path = write(
+        tmp_path,
+        "candidates: [{name: h, regressor: HistGradientBoostingRegressor,"
+        " params: {max_iter: 20, learning_rate: 0.3},"
+        " search: {max_leaf_nodes: [15, 31], learning_rate: [0.05, 0.1]}}]",
+    )
+    (candidate,) = load_config(path)[0].candidates
+    # A searched value overrides the fixed one; the order is sorted by parameter name.
+    assert candidate.combinations() == [
+        {"max_iter": 20, "learning_rate": 0.05, "max_leaf_nodes": 15},
+        {"max_iter": 20, "learning_rate": 0.05, "max_leaf_nodes": 31},
+        {"max_iter": 20, "learning_rate": 0.1, "max_leaf_nodes": 15},
+        {"max_iter": 20, "learning_rate": 0.1, "max_leaf_nodes": 31},
+    ]
+    fixed = load_config(write(tmp_path, "candidates: [{name: r, regressor: Ridge}]"))[0]
+    assert fixed.candidates[0].combinations() == [{}]
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSORS))
+def test_every_known_regressor_is_accepted_with_its_defaults(name):
+    estimator = make_regressor(name, {}, seed=3)
+    assert type(estimator).__name__ == name
+    if "random_state" in estimator.get_params():
+        assert estimator.get_params()["random_state"] == 3
 
 
 @pytest.mark.parametrize(

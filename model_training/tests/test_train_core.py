@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from mlops_core.errors import DataQualityError
-from model_training.core import SPLITS, build_pipeline, feature_importance, train
+from model_training.config import load_config
+from model_training.core import SPLITS, build_pipeline, feature_importance, metrics, train
+
+
+def test_metrics_on_known_arrays():
+    # Errors 0, 0, 0, 4: mean squared error 16/4, total sum of squares 5 (mean 2.5).
+    scores = metrics(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 8.0]))
+    assert scores == pytest.approx({"rmse": 2.0, "mae": 1.0, "r2": 1 - 16 / 5, "mape": 0.25})
+    perfect = metrics(np.array([5.0, 7.0]), np.array([5.0, 7.0]))
+    assert perfect == {"rmse": 0.0, "mae": 0.0, "r2": 1.0, "mape": 0.0}
 
 
 def test_pipeline_columns_come_from_the_schema(schema):
@@ -38,6 +47,10 @@ def test_same_data_config_and_seed_give_the_same_metrics(schema, frames, fast_co
     second = train(frames, schema, fast_config, seed=3)
     assert first.metrics == second.metrics
     assert [s.val for s in first.candidates] == [s.val for s in second.candidates]
+    # The seed is used: the random forest's bootstrap differs under another one.
+    other = train(frames, schema, fast_config, seed=4)
+    forest = [i for i, s in enumerate(first.candidates) if s.regressor == "RandomForestRegressor"]
+    assert forest and all(first.candidates[i].val != other.candidates[i].val for i in forest)
 
 
 def test_selection_samples_large_training_data(schema, frames, fast_config):
@@ -49,11 +62,43 @@ def test_selection_samples_large_training_data(schema, frames, fast_config):
     assert result.refit_rows == len(frames["train"])
 
 
-def test_log_target_needs_positive_labels(schema, frames, fast_config):
+def config_of(tmp_path, text: str):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return load_config(path)[0]
+
+
+@pytest.mark.parametrize(("split", "row", "value"), [("val", 4, 0.0), ("test", 7, -120.0)])
+def test_log_target_refuses_a_label_that_is_not_positive(
+    schema, frames, fast_config, split, row, value
+):
+    label = schema.label.name
+    assert all((f[label] > 0).all() for f in frames.values()), "the fixture is positive"
+    assert train(frames, schema, fast_config).metrics["test_r2"] > 0.3
     broken = {k: v.copy() for k, v in frames.items()}
-    broken["val"].loc[4, schema.label.name] = 0.0
-    with pytest.raises(DataQualityError, match=r"split 'val'.*must be positive.*row 4"):
+    broken[split].loc[row, label] = value
+    with pytest.raises(DataQualityError) as excinfo:
         train(broken, schema, fast_config)
+    message = excinfo.value.message
+    assert f"split {split!r}" in message and f"label {label!r}" in message
+    assert "must be positive for target_transform=log" in message and f"row {row}" in message
+
+
+def test_a_searched_log_target_needs_positive_labels_too(schema, frames, tmp_path):
+    label = schema.label.name
+    broken = {k: v.copy() for k, v in frames.items()}
+    broken["train"].loc[0, label] = 0.0
+    searched = config_of(
+        tmp_path,
+        "target_transform: none\n"
+        "candidates: [{name: r, regressor: Ridge, search: {target_transform: [none, log]}}]\n",
+    )
+    with pytest.raises(DataQualityError, match=f"label '{label}' must be positive"):
+        train(broken, schema, searched)
+    plain = config_of(
+        tmp_path, "target_transform: none\ncandidates: [{name: r, regressor: Ridge}]\n"
+    )
+    assert np.isfinite(train(broken, schema, plain).metrics["test_rmse"])
 
 
 def test_missing_column_is_named(schema, frames, fast_config):
@@ -63,17 +108,21 @@ def test_missing_column_is_named(schema, frames, fast_config):
         train(broken, schema, fast_config)
 
 
-def test_feature_importance_covers_every_feature(schema, frames, fast_config):
-    result = train(frames, schema, fast_config)
+def test_feature_importance_is_zero_for_a_column_the_model_cannot_use(schema, frames, fast_config):
+    blind = schema.numeric_features[0]
+    constant = {k: v.assign(**{blind: v[blind].median()}) for k, v in frames.items()}
+    result = train(constant, schema, fast_config)
     table = feature_importance(result.pipeline, frames["val"], schema, 300, 2, 0)
     assert sorted(table["feature"]) == sorted(schema.feature_names)
+    importance = dict(zip(table["feature"], table["importance_mean"], strict=True))
+    # Shuffling a column the model saw as a constant changes no prediction.
+    assert importance[blind] == 0.0
     assert table["importance_mean"].iloc[0] > 0
+    assert table["feature"].iloc[0] != blind
 
 
 def test_target_transform_is_searched_like_a_parameter(schema, frames, tmp_path):
     from sklearn.compose import TransformedTargetRegressor
-
-    from model_training.config import load_config
 
     path = tmp_path / "c.yaml"
     path.write_text(

@@ -50,6 +50,8 @@ def test_resolve_model_names_what_is_missing(trained_model, mlops_home, monkeypa
 
 
 def test_the_training_run_records_lineage_metrics_and_artifacts(trained_model):
+    from importlib.metadata import version
+
     from mlflow import MlflowClient
 
     from mlops_core.schema import load_schema
@@ -61,7 +63,7 @@ def test_the_training_run_records_lineage_metrics_and_artifacts(trained_model):
     tags = run.data.tags
     assert tags["data_version"] == trained_model.data_version
     assert len(tags["data_hash"]) == 64
-    assert tags["package_version"]
+    assert tags["package_version"] == version("model-training")
     assert len(tags["git_commit"].removesuffix("-dirty")) == 40
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == f"{trained_model.model_name}-training"
@@ -111,7 +113,12 @@ def test_the_training_run_records_lineage_metrics_and_artifacts(trained_model):
     assert version.run_id == trained_model.run_id
 
     # The artifact alone predicts from raw feature rows (pyfunc, schema-enforced).
+    import mlflow.artifacts
     import mlflow.pyfunc
 
     model = mlflow.pyfunc.load_model(trained_model.model_uri)
     assert model.metadata.get_input_schema().input_names() == schema.feature_names
+    # Its requirements are the explicit pins, and no uv project of the cwd is copied in.
+    files = {a.path for a in mlflow.artifacts.list_artifacts(trained_model.model_uri)}
+    assert {"MLmodel", "requirements.txt"} <= files
+    assert not files & {"uv.lock", "pyproject.toml"}

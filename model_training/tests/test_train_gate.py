@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from model_training.config import Bound, Gate
-from model_training.gate import decide, relative_worsening
+from model_training.gate import Champion, decide, judge, relative_worsening
 
 GOOD = {"rmse": 100.0, "mae": 80.0, "r2": 0.8, "mape": 0.1}
 
@@ -45,3 +45,27 @@ def test_higher_is_better_for_r2():
     gate = Gate(metric="r2", tolerance=0.01)
     assert not decide({**GOOD, "r2": 0.7}, gate, GOOD, "1").passed
     assert decide({**GOOD, "r2": 0.85}, gate, GOOD, "1").passed
+
+
+def split_metrics(test: dict[str, float], val: dict[str, float]) -> dict[str, float]:
+    return {**{f"test_{k}": v for k, v in test.items()}, **{f"val_{k}": v for k, v in val.items()}}
+
+
+def test_judge_compares_the_test_split_only():
+    gate = Gate(metric="rmse", tolerance=0.02)
+    scores = split_metrics({**GOOD, "rmse": 110.0}, {**GOOD, "rmse": 90.0})
+    decision = judge(scores, gate, Champion("2", GOOD), "data-v3")
+    assert not decision.passed
+    assert "test rmse 110 vs champion v2 100" in decision.reason
+    assert judge(scores, gate, None, "data-v3").passed
+
+
+def test_a_champion_that_could_not_score_refuses_the_new_version():
+    decision = judge(
+        split_metrics(GOOD, GOOD), Gate(), Champion("2", None, "MlflowException: bad"), "data-v3"
+    )
+    assert not decision.passed
+    assert decision.champion_version == "2"
+    assert decision.reason == (
+        "champion v2 could not be scored on the test split of data-v3: MlflowException: bad"
+    )

@@ -67,10 +67,10 @@ def test_train_register_and_resolve_with_a_postgres_backend(
         model_name=unique_model_name,
         tracking_uri=postgres_mlflow,
     )
-    assert result["gate"] == "passed"
+    assert result.gate == "passed"
     ref = resolve_model(unique_model_name, "challenger", postgres_mlflow)
     assert ref.data_version == "data-v1"
-    assert ref.metrics["test_rmse"] == pytest.approx(result["metrics"]["test_rmse"])
+    assert ref.metrics["test_rmse"] == pytest.approx(result.metrics["test_rmse"])
     version = MlflowClient(postgres_mlflow).get_model_version(unique_model_name, ref.version)
     assert version.tags["validation_status"] == "passed"
 
@@ -84,7 +84,7 @@ def test_train_register_and_resolve_with_a_postgres_backend(
             ).scalar_one()
             run_tag = conn.execute(
                 sa.text("SELECT value FROM tags WHERE run_uuid = :r AND key = 'data_version'"),
-                {"r": result["run_id"]},
+                {"r": result.run_id},
             ).scalar_one()
     finally:
         engine.dispose()

@@ -9,6 +9,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from mlops_core.contracts import ErrorResult, read_result
+from mlops_core.contracts.serve import MigrateResult
+
 
 def test_help_has_an_example(mlops):
     result = mlops("serve", "--help")
@@ -79,9 +82,11 @@ def test_port_in_use_is_reported(mlops, mlops_home):
 def test_migrate_creates_and_is_idempotent(mlops, mlops_home):
     first = mlops("serve", "migrate", "--json")
     assert first.exit_code == 0, first.stderr
-    assert first.json["before"] is None and first.json["after"] == "0001"
-    second = mlops("serve", "migrate", "--json")
-    assert second.json["before"] == "0001" and second.json["after"] == "0001"
+    result = read_result(first.stdout, MigrateResult)
+    assert result.before is None and result.after == "0001"
+    assert result.url.endswith("predictions.db")
+    second = read_result(mlops("serve", "migrate", "--json").stdout, MigrateResult)
+    assert second.before == "0001" and second.after == "0001"
     engine = sa.create_engine(f"sqlite:///{mlops_home / 'predictions.db'}")
     assert {"predictions", "feedback"} <= set(sa.inspect(engine).get_table_names())
     engine.dispose()
@@ -93,6 +98,7 @@ def test_migrate_unreachable_database(mlops, mlops_home):
     url = f"postgresql+psycopg://nobody:secret@127.0.0.1:{free_port()}/x"
     result = mlops("serve", "migrate", "--url", url, "--json")
     assert result.exit_code == 5
+    assert isinstance(read_result(result.stdout, MigrateResult), ErrorResult)
     assert "secret" not in result.stdout + result.stderr
 
 
@@ -100,7 +106,7 @@ def test_migrate_unreachable_database(mlops, mlops_home):
 def test_migrate_postgres(mlops, mlops_home, postgres_url):
     result = mlops("serve", "migrate", "--url", postgres_url, "--json")
     assert result.exit_code == 0, result.stderr
-    assert result.json["after"] == "0001"
+    assert read_result(result.stdout, MigrateResult).after == "0001"
     engine = sa.create_engine(postgres_url)
     assert {"predictions", "feedback"} <= set(sa.inspect(engine).get_table_names())
     engine.dispose()

@@ -138,7 +138,7 @@ def test_a_swapped_out_model_is_freed_although_the_heap_was_frozen(schema, data)
     import gc
     import weakref
 
-    from prediction_service.api import freeze_heap
+    from prediction_service.manager import freeze_heap
 
     X, y = data
     pipe = _pipe(

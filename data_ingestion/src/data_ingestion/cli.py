@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlops_core.errors import BadInput
 from mlops_core.output import JsonOption, emit
+
+if TYPE_CHECKING:
+    from mlops_core.contracts.ingest import IngestResult
 
 data_app = typer.Typer(
     help="The data registry: list versions, pull one anywhere.", no_args_is_help=True
@@ -124,7 +127,8 @@ def ingest(
 
     import pandas  # noqa: F401  (import cost outside the timed steps)
 
-    from data_ingestion.pipeline import IngestOptions, SplitOptions, ingest_frame
+    from data_ingestion.pipeline import IngestOptions, ingest_frame
+    from data_ingestion.split import SplitOptions
     from mlops_core.registry import DataRegistry
 
     split = SplitOptions(
@@ -186,8 +190,7 @@ def ingest(
             raw, schema, source_info, registry, options, work_dir=work_dir, step=step
         )
         bar.update(task, description="done", completed=4)
-    result["seconds"] = round(time.perf_counter() - started, 3)
-    result["source"] = source_info
+    result.seconds = round(time.perf_counter() - started, 3)
     emit(result, as_json, lambda console: _human_ingest(console, result))
 
 
@@ -253,26 +256,30 @@ def _generate(
     return frame, info
 
 
-def _human_ingest(console, result: dict[str, Any]) -> None:
-    rows = result["rows"]
+def _human_ingest(console, result: IngestResult) -> None:
+    # soft_wrap: into a pipe, rich would break a long path at 80 columns.
+    rows = result.rows
     line = (
-        f"{rows['in']:,} rows read: {rows['duplicates']:,} duplicates and "
-        f"{rows['missing_label']:,} without label dropped, {rows['quarantined']:,} quarantined, "
-        f"{rows['out']:,} kept "
-        f"(train {rows['train']:,}, val {rows['val']:,}, test {rows['test']:,})"
+        f"{rows.in_:,} rows read: {rows.duplicates:,} duplicates and "
+        f"{rows.missing_label:,} without label dropped, {rows.quarantined:,} quarantined, "
+        f"{rows.out:,} kept (train {rows.train:,}, val {rows.val:,}, test {rows.test:,})"
     )
-    console.print(line, highlight=False)
-    if result.get("quarantine"):
-        console.print(f"quarantine: {result['quarantine']}", highlight=False)
-    if result.get("dry_run"):
-        console.print("dry run: no version created", highlight=False)
-    elif result["created"]:
+    console.print(line, highlight=False, soft_wrap=True)
+    if result.quarantine:
+        console.print(f"quarantine: {result.quarantine}", highlight=False, soft_wrap=True)
+    if result.dry_run:
+        console.print("dry run: no version created", highlight=False, soft_wrap=True)
+    elif result.created:
         console.print(
-            f"[green]created {result['data_version']}[/] in {result['registry']}", highlight=False
+            f"[green]created {result.data_version}[/] in {result.registry}",
+            highlight=False,
+            soft_wrap=True,
         )
     else:
         console.print(
-            f"no change: the data is identical to {result['data_version']}", highlight=False
+            f"no change: the data is identical to {result.data_version}",
+            highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -282,48 +289,61 @@ def data_list(as_json: JsonOption = False) -> None:
 
     Example: mlops data list --json
     """
-    from rich.table import Table
-
+    from mlops_core.contracts.ingest import DataListResult, DataVersionEntry
     from mlops_core.registry import DataRegistry
     from mlops_core.settings import get_settings
 
     registry = DataRegistry.from_settings(get_settings())
     versions = registry.versions()
-    rows = []
-    for v in versions:
-        entry = v.as_dict()
-        entry["source"] = (v.manifest.get("source") or {}).get("uri")
-        entry["quarantined"] = (v.manifest.get("rows") or {}).get("quarantined")
-        rows.append(entry)
-
-    def human(console) -> None:
-        if not rows:
-            console.print(f"no data version yet in {registry.url}")
-            return
-        table = Table("version", "created", "train", "val", "test", "quarantined", "source", "hash")
-        for r in rows:
-            table.add_row(
-                r["data_version"],
-                r["created"],
-                f"{r['rows']['train']:,}",
-                f"{r['rows']['val']:,}",
-                f"{r['rows']['test']:,}",
-                str(r["quarantined"] if r["quarantined"] is not None else ""),
-                str(r["source"] or ""),
-                r["content_hash"][:12],
-            )
-        console.print(table)
-
-    emit(
-        {
-            "ok": True,
-            "registry": registry.url,
-            "latest": versions[-1].tag if versions else None,
-            "versions": rows,
-        },
-        as_json,
-        human,
+    entries = [
+        DataVersionEntry(
+            **v.as_dict(),
+            source=(v.manifest.get("source") or {}).get("uri"),
+            quarantined=(v.manifest.get("rows") or {}).get("quarantined"),
+        )
+        for v in versions
+    ]
+    result = DataListResult(
+        registry=registry.url, latest=versions[-1].tag if versions else None, versions=entries
     )
+    emit(result, as_json, lambda console: _human_list(console, result))
+
+
+def _human_list(console, result) -> None:
+    from rich.table import Table
+
+    if not result.versions:
+        console.print(f"no data version yet in {result.registry}", highlight=False, soft_wrap=True)
+        return
+    table = Table("version", "created", "train", "val", "test", "quarantined", "source", "hash")
+    for column in table.columns:
+        column.overflow = "fold"  # a terminal too narrow wraps a value, never cuts it
+    for v in result.versions:
+        table.add_row(
+            v.data_version,
+            v.created,
+            f"{v.rows['train']:,}",
+            f"{v.rows['val']:,}",
+            f"{v.rows['test']:,}",
+            str(v.quarantined if v.quarantined is not None else ""),
+            v.source or "",
+            v.content_hash[:12],
+        )
+    print_whole(console, table)
+
+
+def print_whole(console, table) -> None:
+    """Print a table; into a pipe or a file at its natural width, so that no URL or date is
+    cut or wrapped (rich would fit it into 80 columns)."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = Measurement.get(console, console.options.update_width(1_000_000), table).maximum
+    wide = Console(file=console.file, width=max(width, console.width), no_color=True)
+    wide.print(table)
 
 
 @data_app.command("pull")
@@ -336,6 +356,7 @@ def data_pull(
 
     Example: mlops data pull data-v1 ./data
     """
+    from mlops_core.contracts.ingest import DataPullResult
     from mlops_core.registry import DataRegistry
     from mlops_core.settings import get_settings
 
@@ -346,10 +367,11 @@ def data_pull(
             raise BadInput(f"the data registry {registry.url} has no version yet")
         version = latest
     files = registry.pull(version, dest)
+    line = f"{version} pulled into {dest}: " + ", ".join(p.name for p in files.values())
     emit(
-        {"ok": True, "data_version": version, "files": {k: str(v) for k, v in files.items()}},
+        DataPullResult(data_version=version, files={k: str(v) for k, v in files.items()}),
         as_json,
-        f"{version} pulled into {dest}: " + ", ".join(p.name for p in files.values()),
+        lambda console: console.print(line, highlight=False, soft_wrap=True),
     )
 
 

@@ -1,5 +1,7 @@
 """Reading a source into a DataFrame: a local CSV or Parquet file, an http(s) URL, an s3://
-URI. Remote sources are downloaded to a temporary file first, then read like local files.
+URI. Remote sources are downloaded to a temporary file first, then read like local files:
+S3 through mlops_core.storage (fsspec/s3fs); http(s) with httpx, whose status codes decide
+between a bad source (4xx) and an unavailable one (5xx, timeouts).
 
 Errors name the source: BadInput (exit 2) for a file that is missing, empty, binary or not a
 table; Unavailable (exit 5) for a URL or S3 endpoint that cannot be reached.
@@ -7,7 +9,6 @@ table; Unavailable (exit 5) for a URL or S3 endpoint that cannot be reached.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from mlops_core.errors import BadInput, Unavailable
+from mlops_core.storage import file_digest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,49 +146,18 @@ def _download_s3(
     endpoint_url: str | None,
     progress: ProgressFn | None,
 ) -> None:
-    import boto3
-    import botocore.exceptions as bex
-    from botocore.config import Config
+    from mlops_core import storage
 
     parsed = urlparse(uri)
-    bucket, key = parsed.netloc, parsed.path.lstrip("/")
-    if not bucket or not key:
+    if not parsed.netloc or not parsed.path.lstrip("/"):
         raise BadInput(f"source {uri}: expected s3://BUCKET/KEY")
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        config=Config(
-            connect_timeout=min(timeout, 10),
-            read_timeout=timeout,
-            retries={"max_attempts": 2, "mode": "standard"},
-        ),
-    )
-    where = f" at {endpoint_url}" if endpoint_url else ""
     try:
-        head = client.head_object(Bucket=bucket, Key=key)
-        total = int(head.get("ContentLength", 0)) or None
-        done = 0
-
-        def callback(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress(done, total)
-
-        client.download_file(bucket, key, str(target), Callback=callback)
-    except (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError) as exc:
-        raise Unavailable(f"source {uri}: S3{where} cannot be reached ({exc})") from exc
-    except bex.NoCredentialsError as exc:
-        raise Unavailable(
-            f"source {uri}: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
-        ) from exc
-    except bex.ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
-            raise BadInput(f"source {uri}: no such object{where}") from exc
-        if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            raise Unavailable(f"source {uri}: access denied{where} ({code})") from exc
-        raise Unavailable(f"source {uri}: S3 error {code}{where}: {exc}") from exc
+        storage.download(uri, target, endpoint_url=endpoint_url, progress=progress, timeout=timeout)
+    except FileNotFoundError as exc:
+        where = f" at {endpoint_url}" if endpoint_url else ""
+        raise BadInput(f"source {uri}: no such object{where}") from exc
+    except storage.StorageError as exc:
+        raise Unavailable(f"source {exc.message}") from exc
 
 
 def sniff_format(path: Path, shown: str) -> str:
@@ -235,7 +206,8 @@ def _read_file(path: Path, shown: str, kind: str) -> tuple[pd.DataFrame, SourceI
         raise BadInput(f"source {shown}: cannot be read as {fmt.upper()} ({first})") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     size = path.stat().st_size
-    return frame, SourceInfo(uri=shown, kind=kind, format=fmt, bytes=size, sha256=_sha256(path))
+    sha256 = file_digest(path)
+    return frame, SourceInfo(uri=shown, kind=kind, format=fmt, bytes=size, sha256=sha256)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -261,11 +233,3 @@ def _delimiter(path: Path) -> str:
     counts = {sep: header.count(sep.encode()) for sep in (",", ";", "\t", "|")}
     best = max(counts, key=lambda sep: counts[sep])
     return best if counts[best] else ","
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -1,7 +1,8 @@
 """Deployable checks, run in a clean process: `python -m deployment_prep.check_worker`.
 
 Reads a JSON spec on stdin, downloads the model version from the registry, loads it from
-those files only, and prints one JSON object with the result of every check on stdout.
+those files only, and prints one JSON object with the result of every check on stdout
+(the CheckReport contract of mlops_core.contracts.deploy).
 A clean process proves the artifact stands on its own (no state of the caller's process).
 """
 
@@ -167,7 +168,7 @@ def run(spec: dict) -> dict:
             artifact_uri=spec["model_uri"], dst_path=str(dest), tracking_uri=spec["tracking_uri"]
         )
     except Exception as exc:
-        return {"error_kind": "download", "error": f"{type(exc).__name__}: {exc}"}
+        return {"ok": False, "error_kind": "download", "error": f"{type(exc).__name__}: {exc}"}
     local_path = Path(local)
     size = sum(p.stat().st_size for p in local_path.rglob("*") if p.is_file())
     result: dict[str, Any] = {
@@ -231,9 +232,11 @@ def main() -> None:
         result = run(spec)
     except Exception as exc:
         traceback.print_exc()
-        result = {"error_kind": "unexpected", "error": f"{type(exc).__name__}: {exc}"}
+        result = {"ok": False, "error_kind": "unexpected", "error": f"{type(exc).__name__}: {exc}"}
     result["preload_s"] = preload_s
-    sys.stdout.write("\n" + json.dumps(result) + "\n")
+    from mlops_core.contracts.deploy import CheckReport
+
+    sys.stdout.write("\n" + CheckReport.model_validate(result).to_json() + "\n")
 
 
 if __name__ == "__main__":

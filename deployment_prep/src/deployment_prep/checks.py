@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from mlops_core.contracts import ResultNotFound, read_result
+from mlops_core.contracts.deploy import CheckReport
 from mlops_core.errors import GateRefused, Unavailable
 
 
@@ -56,8 +60,10 @@ def start_worker(tracking_uri: str) -> Worker:
     return Worker(tracking_uri)
 
 
-def run_checks(platform, settings, candidate, work: Path, worker: Worker | None = None) -> dict:
-    """Check `candidate` as a deployable; returns the worker's result (GateRefused on a
+def run_checks(
+    platform, settings, candidate, work: Path, worker: Worker | None = None
+) -> CheckReport:
+    """Check `candidate` as a deployable; returns the worker's report (GateRefused on a
     failed check, Unavailable when the registry cannot be read)."""
     if not candidate.data_version:
         raise GateRefused(
@@ -88,26 +94,32 @@ def run_checks(platform, settings, candidate, work: Path, worker: Worker | None 
             f"the deployable checks of {candidate.name} v{candidate.version} took longer than "
             f"{settings.check_timeout:g} s (MLOPS_PROMOTE_CHECK_TIMEOUT)"
         ) from exc
-    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
-    if returncode != 0 or not lines:
+    try:
+        result = read_result(stdout, CheckReport) if returncode == 0 else None
+    except (ResultNotFound, ValidationError) as exc:
+        stderr += f"\n{exc}"
+        result = None
+    if result is None:
         tail = "\n".join(stderr.splitlines()[-10:])
         raise GateRefused(
             f"the check process for {candidate.name} v{candidate.version} failed "
             f"(exit {returncode}):\n{tail}"
         )
-    result = json.loads(lines[-1])
-    if result.get("error_kind") == "download":
+    if result.error_kind == "download":
         raise Unavailable(
-            f"cannot download {candidate.uri} from the model registry: {result['error']}"
+            f"cannot download {candidate.uri} from the model registry: {result.error}"
         )
-    if result.get("error_kind"):
-        raise GateRefused(f"the checks of {candidate.uri} failed: {result['error']}")
-    failed = [c for c in result.get("checks", []) if not c["ok"]]
+    if result.error_kind:
+        raise GateRefused(f"the checks of {candidate.uri} failed: {result.error}")
+    failed = [c for c in result.checks if not c.ok]
     if failed:
-        reasons = "; ".join(f"{c['name']}: {c['detail']}" for c in failed)
+        reasons = "; ".join(f"{c.name}: {c.detail}" for c in failed)
         raise GateRefused(
             f"model {candidate.name} version {candidate.version} is not deployable: {reasons}",
-            details={"model_version": candidate.version, "checks": result.get("checks", [])},
+            details={
+                "model_version": candidate.version,
+                "checks": [c.model_dump() for c in result.checks],
+            },
         )
     return result
 

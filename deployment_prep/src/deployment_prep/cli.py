@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mlops_core.contracts.deploy import ChampionChange, PromoteResult
 from mlops_core.output import JsonOption, emit
 
 EnvOption = Annotated[
@@ -72,76 +73,42 @@ def rollback(
     emit(result, as_json, lambda console: _human(console, result))
 
 
-def _human(console, r: dict) -> None:
-    name, version = r["model_name"], r["model_version"]
-    if not r.get("changed"):
-        console.print(f"{name} v{version} is already the champion in {', '.join(r['envs'])}")
-    else:
-        verb = "promoted" if r["action"] == "promote" else "rolled back to"
+def _human(console, r: ChampionChange) -> None:
+    if not r.changed:
         console.print(
-            f"[bold green]{name} {verb} v{version}[/] (data {r['data_version']}; "
-            f"previous champion: {r['previous_version'] or 'none'})"
+            f"{r.model_name} v{r.model_version} is already the champion in {', '.join(r.envs)}"
         )
-    for check in r.get("checks") or []:
-        mark = "[green]ok[/]" if check["ok"] else "[red]failed[/]"
-        console.print(f"  check {check['name']}: {mark} {check['detail']}")
-    if r.get("artifact_size_bytes") is not None:
-        console.print(f"  artifact size: {r['artifact_size_bytes'] / 1e6:.2f} MB")
-    if r.get("metrics"):
-        console.print("  metrics: " + ", ".join(f"{k}={v:g}" for k, v in r["metrics"].items()))
-    console.print(f"  gitops: {r['gitops_repo']} ({', '.join(r['values_files'])})")
-    if r.get("commit"):
-        console.print(f"  commit: {r['commit'][:12]} on {r['branch']}")
-    if r.get("pushed"):
-        console.print(f"  pushed to {r['remote']}")
-    if r.get("pull_request"):
-        console.print(f"  pull request: {r['pull_request']['url']}")
-    if r.get("build_context"):
-        console.print(f"  build context: {r['build_context']['path']}")
-    reload = r.get("reload")
-    if reload:
-        state = "[green]reloaded[/]" if reload["ok"] else f"[yellow]not reloaded[/] ({reload})"
+    else:
+        verb = "promoted" if r.action == "promote" else "rolled back to"
+        console.print(
+            f"[bold green]{r.model_name} {verb} v{r.model_version}[/] (data {r.data_version}; "
+            f"previous champion: {r.previous_version or 'none'})"
+        )
+    for check in r.checks or []:
+        mark = "[green]ok[/]" if check.ok else "[red]failed[/]"
+        console.print(f"  check {check.name}: {mark} {check.detail}")
+    if isinstance(r, PromoteResult) and r.artifact_size_bytes is not None:
+        console.print(f"  artifact size: {r.artifact_size_bytes / 1e6:.2f} MB")
+    if r.metrics:
+        console.print("  metrics: " + ", ".join(f"{k}={v:g}" for k, v in r.metrics.items()))
+    console.print(f"  gitops: {r.gitops_repo} ({', '.join(r.values_files)})")
+    if r.commit:
+        console.print(f"  commit: {r.commit[:12]} on {r.branch}")
+    if r.pushed:
+        console.print(f"  pushed to {r.remote}")
+    if r.pull_request:
+        console.print(f"  pull request: {r.pull_request.url}")
+    if isinstance(r, PromoteResult) and r.build_context:
+        console.print(f"  build context: {r.build_context.path}")
+    if r.reload:
+        state = (
+            "[green]reloaded[/]"
+            if r.reload.ok
+            else f"[yellow]not reloaded[/] ({r.reload.error or r.reload.reload_error})"
+        )
         console.print(f"  prediction service: {state}")
-
-
-pipeline_app = typer.Typer(
-    help="The whole loop on the embedded runtime, stage by stage.", no_args_is_help=True
-)
-
-
-@pipeline_app.command("run")
-def pipeline_run(
-    rows: Annotated[int, typer.Option(help="Synthetic rows per ingested data version.")] = 5000,
-    seed: Annotated[int, typer.Option(help="Seed of the data and the traffic.")] = 42,
-    traffic: Annotated[
-        int, typer.Option(help="Requests per traffic phase (normal, then drifted).")
-    ] = 1200,
-    feedback_share: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Share of predictions given a true label.")
-    ] = 0.5,
-    as_json: JsonOption = False,
-) -> None:
-    """Run the whole loop: ingest, train, promote, serve, traffic, monitor, drift, retrain.
-
-    Starts the embedded services (`mlops up`), then runs each stage as a subprocess through
-    this command line: ingest data-v1 -> train -> promote -> serve -> realistic traffic with
-    feedback -> monitor (no drift) -> drifted traffic -> monitor (drift) -> ingest data-v2
-    -> retrain -> promote -> the service answers with the new version. Ends with a summary
-    (versions, metrics, reports, URLs). The services keep running: stop them with
-    `mlops down`.
-
-    Example: mlops pipeline run --rows 5000 --traffic 1200
-    """
-    from deployment_prep.pipeline import Options, human, run
-
-    result = run(
-        Options(rows=rows, seed=seed, traffic=traffic, feedback_share=feedback_share),
-        quiet=as_json,
-    )
-    emit(result, as_json, lambda console: human(console, result))
 
 
 def register(app: typer.Typer) -> None:
     app.command("promote")(promote)
     app.command("rollback")(rollback)
-    app.add_typer(pipeline_app, name="pipeline")

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,43 +20,15 @@ from pathlib import Path
 import yaml
 
 from mlops_core.errors import BadInput, Conflict, Unavailable
+from mlops_core.git import Git, GitError, is_git_url
+from mlops_core.storage import write_text
 
 HEADER = "# Written by `mlops promote` / `mlops rollback` only.\n"
 VALUES_FILE = "model-values.yaml"
 
 
-class GitError(Exception):
-    def __init__(self, argv: list[str], code: int, stderr: str) -> None:
-        super().__init__(f"git {' '.join(argv)} exited {code}: {stderr.strip()}")
-        self.argv = argv
-        self.code = code
-        self.stderr = stderr
-
-
-def git(cwd: Path, *args: str, check: bool = True, env: dict | None = None) -> str:
-    full_env = {
-        **os.environ,
-        "GIT_TERMINAL_PROMPT": "0",
-        "LC_ALL": "C",
-        **(env or {}),
-    }
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        stdin=subprocess.DEVNULL,
-    )
-    if check and proc.returncode != 0:
-        raise GitError(list(args), proc.returncode, "\n".join([proc.stdout, proc.stderr]))
-    return proc.stdout.strip()
-
-
 def is_url(value: str) -> bool:
-    return bool(re.match(r"^[a-z][a-z0-9+.-]*://", value)) or bool(
-        re.match(r"^[\w.-]+@[\w.-]+:", value)
-    )
+    return is_git_url(value)
 
 
 def values_path(env: str, gitops_dir: str = "gitops") -> str:
@@ -100,9 +70,13 @@ class Checkout:
     author_email: str
     managed: bool = False  # a clone or seed of our own under MLOPS_HOME
 
+    @property
+    def git(self) -> Git:
+        return Git(self.path)
+
     # -- reading -----------------------------------------------------------------------
     def head(self) -> str | None:
-        out = git(self.path, "rev-parse", "--verify", "-q", "HEAD", check=False)
+        out = self.git("rev-parse", "--verify", "-q", "HEAD", check=False)
         return out or None
 
     def read_values(self, env: str) -> dict | None:
@@ -114,12 +88,12 @@ class Checkout:
     def remote_url(self) -> str | None:
         if not self.remote:
             return None
-        return git(self.path, "remote", "get-url", self.remote, check=False) or None
+        return self.git("remote", "get-url", self.remote, check=False) or None
 
     # -- safety checks -------------------------------------------------------------------
     def ensure_clean_and_current(self) -> None:
         """Refuse a dirty or diverged checkout; fast-forward one that is only behind."""
-        dirty = git(self.path, "status", "--porcelain", "--untracked-files=all")
+        dirty = self.git("status", "--porcelain", "--untracked-files=all")
         if dirty:
             files = ", ".join(line[3:] for line in dirty.splitlines()[:5])
             raise Conflict(
@@ -127,10 +101,10 @@ class Checkout:
                 "commit or discard them first",
                 details={"gitops_repo": str(self.path)},
             )
-        current = git(self.path, "symbolic-ref", "--short", "-q", "HEAD", check=False)
+        current = self.git("symbolic-ref", "--short", "-q", "HEAD", check=False)
         if current != self.branch:
             if self.head() is None:
-                git(self.path, "symbolic-ref", "HEAD", f"refs/heads/{self.branch}")
+                self.git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}")
             elif self.managed:
                 self._switch_branch()
             else:
@@ -142,23 +116,23 @@ class Checkout:
         if not self.remote:
             return
         try:
-            git(self.path, "fetch", "-q", self.remote)
+            self.git("fetch", "-q", self.remote)
         except GitError as exc:
             raise Unavailable(
-                f"cannot fetch the GitOps remote {self.remote_url()}: {exc.stderr.strip()}"
+                f"cannot fetch the GitOps remote {self.remote_url()}: {exc.output}"
             ) from exc
-        upstream = git(
-            self.path, "rev-parse", "--verify", "-q", f"{self.remote}/{self.branch}", check=False
+        upstream = self.git(
+            "rev-parse", "--verify", "-q", f"{self.remote}/{self.branch}", check=False
         )
         head = self.head()
         if not upstream or upstream == head:
             return
         if head is None:
-            git(self.path, "reset", "-q", "--hard", upstream)
+            self.git("reset", "-q", "--hard", upstream)
             return
-        ahead = int(git(self.path, "rev-list", "--count", f"{upstream}..{head}"))
+        ahead = int(self.git("rev-list", "--count", f"{upstream}..{head}"))
         if ahead:
-            behind = int(git(self.path, "rev-list", "--count", f"{head}..{upstream}"))
+            behind = int(self.git("rev-list", "--count", f"{head}..{upstream}"))
             state = "diverged from" if behind else "is ahead of"
             raise Conflict(
                 f"GitOps checkout {self.path} {state} {self.remote}/{self.branch} "
@@ -167,19 +141,16 @@ class Checkout:
                 + "); push or reset it first",
                 details={"gitops_repo": str(self.path)},
             )
-        git(self.path, "merge", "-q", "--ff-only", upstream)
+        self.git("merge", "-q", "--ff-only", upstream)
 
     def _switch_branch(self) -> None:
-        local = git(
-            self.path, "rev-parse", "--verify", "-q", f"refs/heads/{self.branch}", check=False
-        )
+        local = self.git("rev-parse", "--verify", "-q", f"refs/heads/{self.branch}", check=False)
         if local:
-            git(self.path, "checkout", "-q", self.branch)
+            self.git("checkout", "-q", self.branch)
             return
         if self.remote:
-            git(self.path, "fetch", "-q", self.remote, check=False)
-            tracked = git(
-                self.path,
+            self.git("fetch", "-q", self.remote, check=False)
+            tracked = self.git(
                 "rev-parse",
                 "--verify",
                 "-q",
@@ -187,8 +158,7 @@ class Checkout:
                 check=False,
             )
             if tracked:
-                git(
-                    self.path,
+                self.git(
                     "checkout",
                     "-q",
                     "-b",
@@ -197,10 +167,10 @@ class Checkout:
                     f"{self.remote}/{self.branch}",
                 )
                 return
-        git(self.path, "checkout", "-q", "-b", self.branch)
+        self.git("checkout", "-q", "-b", self.branch)
 
     def git_dir(self) -> Path:
-        return Path(git(self.path, "rev-parse", "--absolute-git-dir"))
+        return Path(self.git("rev-parse", "--absolute-git-dir"))
 
     # -- changing ------------------------------------------------------------------------
     def commit_values(
@@ -209,16 +179,12 @@ class Checkout:
         """Write each env's values file and commit; None when nothing changed."""
         for env in envs:
             target = self.path / values_path(env, self.gitops_dir)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(render_values(name, version, data_version))
-            tmp.replace(target)
+            write_text(str(target), render_values(name, version, data_version))
         paths = [values_path(env, self.gitops_dir) for env in envs]
-        git(self.path, "add", "--", *paths)
-        if not git(self.path, "diff", "--cached", "--name-only"):
+        self.git("add", "--", *paths)
+        if not self.git("diff", "--cached", "--name-only"):
             return None
-        git(
-            self.path,
+        self.git(
             "-c",
             f"user.name={self.author_name}",
             "-c",
@@ -234,27 +200,27 @@ class Checkout:
     def reset_to(self, commit: str | None) -> None:
         """Undo local, unpushed work: back to `commit` (or to an empty branch)."""
         if commit is None:
-            git(self.path, "update-ref", "-d", "HEAD", check=False)
-            git(self.path, "rm", "-rq", "--cached", ".", check=False)
-            git(self.path, "clean", "-fdq")
+            self.git("update-ref", "-d", "HEAD", check=False)
+            self.git("rm", "-rq", "--cached", ".", check=False)
+            self.git("clean", "-fdq")
             return
-        git(self.path, "reset", "-q", "--hard", commit)
-        git(self.path, "clean", "-fdq")
+        self.git("reset", "-q", "--hard", commit)
+        self.git("clean", "-fdq")
 
     def delete_remote_branch(self, branch: str, extra_config: list[str] | None = None) -> None:
         """Best effort: remove a branch this command pushed (its pull request failed)."""
         if self.remote:
             args = [*(extra_config or []), "push", "-q", self.remote, "--delete", branch]
-            git(self.path, *args, check=False)
+            self.git(*args, check=False)
 
     def push(self, refspec: str, extra_config: list[str] | None = None) -> None:
         """Push; Conflict when the remote rejects, Unavailable when it cannot be reached."""
         assert self.remote
         args = [*(extra_config or []), "push", "--porcelain", self.remote, refspec]
         try:
-            git(self.path, *args)
+            self.git(*args)
         except GitError as exc:
-            text = exc.stderr
+            text = exc.output
             rejected = any(
                 marker in text
                 for marker in ("[rejected]", "[remote rejected]", "hook declined", "! ")
@@ -290,7 +256,7 @@ def _seed(dest: Path, seed_dir: Path | None, gitops_dir: str, branch: str, autho
     """Create the local GitOps repository, seeded from this repository's gitops/ folder."""
     tmp = Path(tempfile.mkdtemp(prefix=".gitops-seed-", dir=dest.parent))
     try:
-        git(tmp, "init", "-q", "-b", branch)
+        Git(tmp)("init", "-q", "-b", branch)
         if seed_dir is not None and seed_dir.is_dir():
             shutil.copytree(seed_dir, tmp / gitops_dir, dirs_exist_ok=True)
         else:
@@ -299,9 +265,8 @@ def _seed(dest: Path, seed_dir: Path | None, gitops_dir: str, branch: str, autho
                 "Desired state of the platform. `mlops promote` and `mlops rollback` write "
                 "envs/<env>/model-values.yaml.\n"
             )
-        git(tmp, "add", "-A")
-        git(
-            tmp,
+        Git(tmp)("add", "-A")
+        Git(tmp)(
             "-c",
             f"user.name={author[0]}",
             "-c",
@@ -338,9 +303,9 @@ def open_checkout(settings, home: Path) -> Checkout:
         local = Path(source).expanduser().resolve()
         if not local.exists():
             raise BadInput(f"MLOPS_PROMOTE_GITOPS_REPO: {local} does not exist")
-        bare = git(local, "rev-parse", "--is-bare-repository", check=False)
+        bare = Git(local)("rev-parse", "--is-bare-repository", check=False)
         if bare == "false":
-            toplevel = Path(git(local, "rev-parse", "--show-toplevel"))
+            toplevel = Path(Git(local)("rev-parse", "--show-toplevel"))
             remote = _remote_if_present(toplevel, settings.remote)
             return Checkout(toplevel, settings.branch, remote, settings.gitops_dir, *author)
         if bare != "true":
@@ -355,12 +320,10 @@ def open_checkout(settings, home: Path) -> Checkout:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".clone-", dir=path.parent))
         try:
-            git(path.parent, "clone", "-q", "--origin", settings.remote, source, str(tmp))
+            Git(path.parent)("clone", "-q", "--origin", settings.remote, source, str(tmp))
         except GitError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise Unavailable(
-                f"cannot clone the GitOps repository {source}: {exc.stderr.strip()}"
-            ) from exc
+            raise Unavailable(f"cannot clone the GitOps repository {source}: {exc.output}") from exc
         tmp.rename(path)
     return Checkout(
         path, settings.branch, settings.remote, settings.gitops_dir, *author, managed=True
@@ -368,7 +331,7 @@ def open_checkout(settings, home: Path) -> Checkout:
 
 
 def _remote_if_present(path: Path, remote: str) -> str | None:
-    names = git(path, "remote", check=False).split()
+    names = Git(path)("remote", check=False).split()
     return remote if remote in names else None
 
 

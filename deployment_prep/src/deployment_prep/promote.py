@@ -19,13 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from deployment_prep import gitops, models
+from deployment_prep.reload import reload_service
 from deployment_prep.settings import PromoteSettings, check_envs, get_promote_settings
+from mlops_core.contracts import Alias, Tag
+from mlops_core.contracts.deploy import CheckReport, PromoteResult, RollbackResult
 from mlops_core.errors import BadInput, GateRefused, MlopsError, Unavailable
 from mlops_core.settings import PlatformSettings, get_settings
 
 log = logging.getLogger("mlops.promote")
-
-SERVICE = "prediction-service"
 
 
 def _message(action: str, cand, envs: list[str], previous: str | None, extra: list[str]) -> str:
@@ -151,68 +152,6 @@ def _pull_request(settings, checkout, token: str, branch: str, message: str) -> 
     )
 
 
-def reload_service(platform: PlatformSettings, settings: PromoteSettings, cand) -> dict | None:
-    """Make the embedded prediction service (when it runs) serve the new champion: its admin
-    reload endpoint when an API key is configured; otherwise it follows the alias by polling,
-    and this waits until GET /v1/model shows the new version."""
-    from deployment_prep.settings import ServeAdminSettings
-    from mlops_core.services import ServiceManager
-
-    if not settings.reload:
-        return None
-    info = ServiceManager(platform.run_dir).get(SERVICE)
-    if info is None or not info.alive:
-        return None
-    import httpx
-
-    admin = ServeAdminSettings()
-    key = admin.key()
-    headers = {admin.api_key_header: key} if key else {}
-    base = info.url.rstrip("/")
-    started = time.perf_counter()
-    entry: dict = {"url": base, "model": cand.uri}
-    if key:
-        try:
-            response = httpx.post(
-                f"{base}/v1/admin/reload",
-                json={"model": cand.uri},
-                headers=headers,
-                timeout=settings.reload_timeout,
-            )
-            entry["status_code"] = response.status_code
-            if response.status_code < 300:
-                entry.update(ok=True, how="admin reload", response=response.json())
-                entry["seconds"] = round(time.perf_counter() - started, 3)
-                return entry
-            entry["reload_error"] = response.text[:300]
-        except httpx.HTTPError as exc:
-            entry["reload_error"] = f"{type(exc).__name__}: {exc}"
-    # No key (or the reload failed): the service follows the alias; wait until it serves it.
-    deadline = time.monotonic() + settings.reload_timeout
-    seen = None
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(f"{base}/v1/model", headers=headers, timeout=5.0)
-            if response.status_code < 300:
-                seen = str(response.json().get("model_version"))
-                if seen == cand.version:
-                    entry.update(ok=True, how="followed the alias")
-                    entry["seconds"] = round(time.perf_counter() - started, 3)
-                    return entry
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.5)
-    entry.update(
-        ok=False,
-        serving=seen,
-        error=f"the prediction service still serves version {seen} after "
-        f"{settings.reload_timeout:g} s; set MLOPS_SERVE_API_KEYS for its admin reload, "
-        "or restart it (mlops down && mlops up)",
-    )
-    log.warning("prediction service not reloaded", extra={"error": entry["error"]})
-    return entry
-
-
 def _context(envs: list[str] | None):
     platform = get_settings()
     settings = get_promote_settings()
@@ -225,7 +164,7 @@ def promote(
     version: str | None = None,
     envs: list[str] | None = None,
     build_context: Path | None = None,
-) -> dict:
+) -> PromoteResult:
     # The check process starts first: its imports overlap with the work below.
     worker = _start_worker(get_settings())
     try:
@@ -235,21 +174,21 @@ def promote(
             worker.close()
 
 
-def _promote(worker, version: str | None, envs: list[str] | None, build_context) -> dict:
+def _promote(worker, version: str | None, envs: list[str] | None, build_context) -> PromoteResult:
     platform, settings, envs, c = _context(envs)
     name = platform.registered_model
     cand = models.candidate(c, name, version)
-    if cand.tags.get("validation_status") == "failed":
+    if cand.tags.get(Tag.VALIDATION_STATUS) == "failed":
         raise GateRefused(
             f"model {name} version {cand.version} failed the quality gate: "
-            f"{cand.tags.get('validation_reason') or 'no reason recorded'}",
+            f"{cand.tags.get(Tag.VALIDATION_REASON) or 'no reason recorded'}",
             details={"model_version": cand.version},
         )
     checkout = gitops.open_checkout(settings, platform.home)
     _preflight(settings, checkout)
     with gitops.locked(checkout):
         checkout.ensure_clean_and_current()
-        current = models.alias_version(c, name, models.CHAMPION)
+        current = models.alias_version(c, name, Alias.CHAMPION)
         state = {env: checkout.read_values(env) for env in envs}
         in_place = all(
             s and s["name"] == name and s["version"] == cand.version for s in state.values()
@@ -268,7 +207,7 @@ def _promote(worker, version: str | None, envs: list[str] | None, build_context)
                     "build_context": None,
                 }
             )
-            return result
+            return PromoteResult.model_validate(result)
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="promote-", dir=_work_dir(platform)) as work:
             log.info("checking %s as a deployable", cand.uri)
@@ -282,20 +221,18 @@ def _promote(worker, version: str | None, envs: list[str] | None, build_context)
             if build_context is not None:
                 from deployment_prep import build_context as bc
 
-                context = bc.write(build_context, Path(checked["model_dir"]), cand)
+                context = bc.write(build_context, Path(str(checked.model_dir)), cand)
         check_seconds = round(time.perf_counter() - started, 2)
         result = _summary(cand, envs, current, checkout)
         result.update(
             {
                 "action": "promote",
-                "checks": checked.get("checks", []),
-                "latency_ms": checked.get("latency", {}),
-                "predictions": checked.get("predictions", {}),
-                "artifact_size_bytes": checked.get("artifact_size_bytes"),
+                "checks": checked.checks,
+                "latency_ms": checked.latency,
+                "predictions": checked.predictions,
+                "artifact_size_bytes": checked.artifact_size_bytes,
                 "check_seconds": check_seconds,
-                "timings_s": {
-                    k.removesuffix("_s"): v for k, v in checked.items() if k.endswith("_s")
-                },
+                "timings_s": _timings(checked),
                 "build_context": context,
             }
         )
@@ -309,7 +246,7 @@ def _promote(worker, version: str | None, envs: list[str] | None, build_context)
                     "reload": None,
                 }
             )
-            return result
+            return PromoteResult.model_validate(result)
         old_hist = models.history(c, name)
         new_hist = models.History(list(old_hist.stack), list(old_hist.events))
         if current and (not new_hist.stack or new_hist.stack[-1] != current):
@@ -317,10 +254,11 @@ def _promote(worker, version: str | None, envs: list[str] | None, build_context)
         if not new_hist.stack or new_hist.stack[-1] != cand.version:
             new_hist.stack.append(cand.version)
         new_hist.record("promote", cand.version, current, envs=envs)
-        latency = checked.get("latency", {})
+        latency = checked.latency
         extra = [
-            f"Checks: p99 latency {latency.get('p99_ms')} ms (budget "
-            f"{latency.get('budget_ms')} ms), artifact {checked.get('artifact_size_bytes')} bytes"
+            f"Checks: p99 latency {latency.p99_ms if latency else None} ms (budget "
+            f"{latency.budget_ms if latency else None} ms), artifact "
+            f"{checked.artifact_size_bytes} bytes"
         ]
         message = _message("promote", cand, envs, current, extra)
         result.update(
@@ -328,10 +266,19 @@ def _promote(worker, version: str | None, envs: list[str] | None, build_context)
         )
         result["changed"] = True
     result["reload"] = reload_service(platform, settings, cand)
-    return result
+    return PromoteResult.model_validate(result)
 
 
-def rollback(to: str | None = None, envs: list[str] | None = None) -> dict:
+def _timings(checked: CheckReport) -> dict[str, float]:
+    """Seconds of each phase of the check process, by phase name."""
+    return {
+        name.removesuffix("_s"): value
+        for name, value in checked.model_dump().items()
+        if name.endswith("_s") and value is not None
+    }
+
+
+def rollback(to: str | None = None, envs: list[str] | None = None) -> RollbackResult:
     given = envs
     platform, settings, envs, c = _context(envs)
     name = platform.registered_model
@@ -340,7 +287,7 @@ def rollback(to: str | None = None, envs: list[str] | None = None) -> dict:
     _preflight(settings, checkout)
     with gitops.locked(checkout):
         checkout.ensure_clean_and_current()
-        current = models.alias_version(c, name, models.CHAMPION)
+        current = models.alias_version(c, name, Alias.CHAMPION)
         old_hist = models.history(c, name)
         if not given:
             # Every environment the current champion was put into goes back with it.
@@ -370,7 +317,7 @@ def rollback(to: str | None = None, envs: list[str] | None = None) -> dict:
         if target not in stack:
             # Never champion before: check it like a promotion would.
             with tempfile.TemporaryDirectory(prefix="rollback-", dir=_work_dir(platform)) as work:
-                checks = _run_checks(platform, settings, cand, Path(work)).get("checks")
+                checks = _run_checks(platform, settings, cand, Path(work)).checks
         new_hist = models.History(new_stack, list(old_hist.events))
         new_hist.record("rollback", target, current, envs=envs)
         message = _message("rollback", cand, envs, current, [f"Rolled back from: v{current}"])
@@ -381,7 +328,7 @@ def rollback(to: str | None = None, envs: list[str] | None = None) -> dict:
         )
         result["changed"] = True
     result["reload"] = reload_service(platform, settings, cand)
-    return result
+    return RollbackResult.model_validate(result)
 
 
 def _champion_envs(hist: models.History, current: str | None, checkout) -> list[str]:
@@ -400,7 +347,7 @@ def _champion_envs(hist: models.History, current: str | None, checkout) -> list[
     return found
 
 
-def _run_checks(platform, settings, cand, work: Path, worker=None) -> dict:
+def _run_checks(platform, settings, cand, work: Path, worker=None) -> CheckReport:
     from deployment_prep.checks import run_checks
 
     return run_checks(platform, settings, cand, work, worker)
@@ -418,18 +365,18 @@ def _work_dir(platform: PlatformSettings) -> str:
     return str(path)
 
 
-def _tag_check(c, cand, status: str, reason: str, checked: dict | None = None) -> None:
+def _tag_check(c, cand, status: str, reason: str, checked: CheckReport | None = None) -> None:
     """Record the deployable check on the model version (an audit trail, not state)."""
     try:
         c.set_model_version_tag(cand.name, cand.version, "deploy_check", status)
         c.set_model_version_tag(cand.name, cand.version, "deploy_check_reason", reason[:4000])
         if checked:
             c.set_model_version_tag(
-                cand.name, cand.version, "artifact_size_bytes", str(checked["artifact_size_bytes"])
+                cand.name, cand.version, "artifact_size_bytes", str(checked.artifact_size_bytes)
             )
-            p99 = checked.get("latency", {}).get("p99_ms")
-            if p99 is not None:
-                c.set_model_version_tag(cand.name, cand.version, "p99_latency_ms", str(p99))
+            if checked.latency is not None:
+                p99 = str(checked.latency.p99_ms)
+                c.set_model_version_tag(cand.name, cand.version, "p99_latency_ms", p99)
     except Exception:  # the audit tags must not decide the promotion
         log.warning("could not record the check result on %s", cand.uri, exc_info=True)
 

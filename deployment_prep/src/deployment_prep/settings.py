@@ -74,30 +74,6 @@ class PromoteSettings(StageSettings):
         return value
 
 
-class ServeAdminSettings(StageSettings):
-    """The prediction service's own key settings (MLOPS_SERVE_*), to call its admin API."""
-
-    model_config = SettingsConfigDict(env_prefix="MLOPS_SERVE_")
-
-    api_keys: SecretStr | None = None
-    api_key_file: Path | None = None
-    api_key_header: str = "X-API-Key"
-
-    def key(self) -> str | None:
-        if self.api_keys is not None:
-            keys = [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
-            if keys:
-                return keys[0]
-        if self.api_key_file is not None:
-            try:
-                lines = self.api_key_file.read_text().splitlines()
-            except OSError:
-                return None
-            keys = [k.strip() for k in lines if k.strip() and not k.startswith("#")]
-            return keys[0] if keys else None
-        return None
-
-
 def check_envs(envs: list[str]) -> list[str]:
     from mlops_core.errors import BadInput
 

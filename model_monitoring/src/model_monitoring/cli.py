@@ -88,45 +88,43 @@ def monitor(
     )
     emit(result, as_json, lambda console: _human(console, result))
     code = {"drift": ExitCode.DRIFT, "insufficient_data": ExitCode.INSUFFICIENT_DATA}.get(
-        result["status"], ExitCode.OK
+        result.status, ExitCode.OK
     )
     if code:
         raise typer.Exit(int(code))
 
 
-def _human(console, result: dict) -> None:
+def _human(console, result) -> None:
     from rich.table import Table
 
-    colour = {"no_drift": "green", "drift": "red", "insufficient_data": "yellow"}[result["status"]]
+    colour = {"no_drift": "green", "drift": "red", "insufficient_data": "yellow"}[result.status]
     console.print(
-        f"[bold {colour}]{result['status']}[/]: model {result['model_name']} "
-        f"version {result.get('model_version')}: {result.get('message', '')}"
+        f"[bold {colour}]{result.status}[/]: model {result.model_name} "
+        f"version {result.model_version}: {result.message}"
     )
-    columns = result.get("columns") or {}
-    if columns:
+    if result.columns:
         table = Table("column", "method", "score", "threshold", "drifted")
-        for name, info in columns.items():
+        for name, info in result.columns.items():
             table.add_row(
                 name,
-                str(info.get("method")),
-                f"{info['score']:.4f}" if info.get("score") is not None else "-",
-                str(info.get("threshold")),
-                "[red]yes[/]" if info.get("drifted") else "no",
+                str(info.method),
+                f"{info.score:.4f}" if info.score is not None else "-",
+                str(info.threshold),
+                "[red]yes[/]" if info.drifted else "no",
             )
         console.print(table)
     for key in ("rows", "reference_rows", "labelled_rows", "drift_share", "rmse", "report_html"):
-        if result.get(key) is not None:
-            console.print(f"  {key}: {result[key]}")
-    pdrift = result.get("prediction_drift") or {}
-    if pdrift.get("score") is not None:
+        if getattr(result, key) is not None:
+            console.print(f"  {key}: {getattr(result, key)}")
+    pdrift = result.prediction_drift
+    if pdrift is not None and pdrift.score is not None:
         console.print(
-            f"  prediction drift: {pdrift['score']:.4f} ({pdrift.get('method')}, "
-            f"{'drifted' if pdrift.get('drifted') else 'not drifted'})"
+            f"  prediction drift: {pdrift.score:.4f} ({pdrift.method}, "
+            f"{'drifted' if pdrift.drifted else 'not drifted'})"
         )
-    retrain = result.get("retrain")
-    if retrain:
-        console.print(f"  retrain: {retrain}")
-    for warning in result.get("warnings") or []:
+    if result.retrain:
+        console.print(f"  retrain: {result.retrain.model_dump(exclude_none=True)}")
+    for warning in result.warnings or []:
         console.print(f"  [yellow]warning:[/] {warning}")
 
 
@@ -143,12 +141,13 @@ def ui(
 
     Example: mlops monitor ui --background && open http://127.0.0.1:8085
     """
+    from mlops_core.contracts.monitor import MonitorUiResult
     from model_monitoring.ui import run_ui, start_ui, stop_ui
 
     if stop:
         stopped = stop_ui()
         emit(
-            {"ok": True, "service": EVIDENTLY_UI, "stopped": stopped},
+            MonitorUiResult(service=EVIDENTLY_UI, stopped=stopped),
             as_json,
             "Evidently UI stopped" if stopped else "Evidently UI was not running",
         )
@@ -156,7 +155,7 @@ def ui(
     if background:
         entry = start_ui(port=port)
         emit(
-            {"ok": True, **entry},
+            MonitorUiResult(**entry),
             as_json,
             f"Evidently UI {'started' if entry['started'] else 'already running'} at "
             f"{entry['url']} (workspace {entry['workspace']})",

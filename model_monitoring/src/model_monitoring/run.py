@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mlops_core.contracts.monitor import MonitorResult, MonitorWindow, RetrainOutcome
 from mlops_core.errors import BadInput
 from mlops_core.settings import get_settings
 from model_monitoring.settings import get_monitor_settings
@@ -28,10 +29,11 @@ class Options:
     seed: int | None = None
 
 
-def monitor(opts: Options) -> dict[str, Any]:
+def monitor(opts: Options) -> MonitorResult:
     from model_monitoring import sources
     from model_monitoring.analysis import analyse, prediction_column
     from model_monitoring.policy import load_policy
+    from model_monitoring.report_html import ReportLabel, describe_window, label_html
     from model_monitoring.store import ReportStore, run_stem
 
     started = time.monotonic()
@@ -58,25 +60,15 @@ def monitor(opts: Options) -> dict[str, Any]:
     pred = prediction_column(schema)
 
     ref_arg = opts.model_version or sources.latest_served_version(settings, model_name)
-    base = {
-        "ok": True,
-        "model_name": model_name,
-        "model_version": ref_arg,
-        "policy": policy.source,
-        "report_html": None,
-        "report_json": None,
-        "retrain_advised": False,
-    }
+    base: dict[str, Any] = {"model_name": model_name, "policy": policy.source}
     if ref_arg is None:
-        return {
+        return MonitorResult(
             **base,
-            "status": "insufficient_data",
-            "rows": 0,
-            "message": f"the prediction log holds no prediction of model {model_name!r}",
-        }
+            status="insufficient_data",
+            message=f"the prediction log holds no prediction of model {model_name!r}",
+        )
     model = sources.resolve(model_name, str(ref_arg), settings.tracking_uri)
-    base["model_version"] = model.version
-    base["data_version"] = model.data_version
+    base.update(model_version=str(model.version), data_version=model.data_version)
 
     window = sources.Window(since=since, until=until, last=opts.last)
     if since is None and opts.last is None:
@@ -85,18 +77,22 @@ def monitor(opts: Options) -> dict[str, Any]:
             window.since = sources.parse_time(previous, "previous run")
             window.default_since = True
     current = sources.read_current(settings, schema, model_name, model.version, window, pred)
-    base["window"] = window.as_dict()
+    judged = MonitorWindow(**window.as_dict())
     if len(current) < policy.min_rows:
         what = "no prediction" if current.empty else f"only {len(current)} prediction(s)"
-        return {
+        return MonitorResult(
             **base,
-            "status": "insufficient_data",
-            "rows": len(current),
-            "message": f"{what} of model {model_name!r} version {model.version} in the window "
+            window=judged,
+            status="insufficient_data",
+            rows=len(current),
+            message=f"{what} of model {model_name!r} version {model.version} in the window "
             f"{_describe(window)}; the policy needs at least {policy.min_rows}",
-        }
+        )
+    judged.first = _iso(current["created_at"].min())
+    judged.last_prediction = _iso(current["created_at"].max())
 
     reference = sources.load_reference(settings, schema, model, pred)
+    window_text = describe_window(window.since, window.until, window.last)
     analysis = analyse(
         reference.frame,
         current,
@@ -109,42 +105,51 @@ def monitor(opts: Options) -> dict[str, Any]:
             "model_name": model_name,
             "model_version": str(model.version),
             "data_version": model.data_version,
+            "window": window_text,
         },
         tags=[f"v{model.version}"],
     )
-    result = {**base, **analysis.as_dict()}
-    result["window"]["first"] = _iso(current["created_at"].min())
-    result["window"]["last_prediction"] = _iso(current["created_at"].max())
+    result = MonitorResult(**base, window=judged, **analysis.fields())
     if analysis.snapshot is None:  # insufficient (reference too small)
         return result
 
     stem = run_stem(now, model.version)
-    result["report_html"], result["report_json"] = (
-        store.uri(model_name, f"{stem}.html"),
-        store.uri(model_name, f"{stem}.json"),
+    result.report_html = store.uri(model_name, f"{stem}.html")
+    result.report_json = store.uri(model_name, f"{stem}.json")
+    result.created = now.isoformat()
+    result.seconds = round(time.monotonic() - started, 2)
+    label = ReportLabel(
+        model_name=model_name,
+        model_version=str(model.version),
+        window=window_text,
+        rows=result.rows,
+        reference_rows=result.reference_rows or 0,
+        labelled_rows=result.labelled_rows,
+        rows_compared=result.rows_compared,
+        reference_rows_compared=result.reference_rows_compared,
+        data_version=model.data_version,
+        status=result.status,
     )
-    result["created"] = now.isoformat()
-    result["seconds"] = round(time.monotonic() - started, 2)
-    html = analysis.snapshot.get_html_str(as_iframe=False)
-    store.write_run(model_name, stem, html, result)
+    html = label_html(analysis.snapshot.get_html_str(as_iframe=False), label)
+    store.write_run(model_name, stem, html, result.model_dump(mode="json"))
 
     warnings_: list[str] = []
     try:
         from model_monitoring.workspace import add_snapshot
 
-        result["evidently_snapshot"] = add_snapshot(
-            msettings.workspace_path(settings), model_name, analysis.snapshot, stem
+        result.evidently_snapshot = add_snapshot(
+            msettings.workspace_path(settings), model_name, analysis.snapshot, label.title
         )
     except Exception as exc:  # the report is stored; the dashboard copy is secondary
         warnings_.append(f"Evidently workspace not updated: {exc}")
     try:
         from model_monitoring.tracking import log_run
 
-        result["mlflow_run_id"] = log_run(
+        result.mlflow_run_id = log_run(
             settings.tracking_uri,
             msettings.experiment_name(model_name),
             model,
-            result,
+            result.model_dump(mode="json"),
             run_name=f"monitor-v{model.version}-{stem[:15]}",
         )
     except Exception as exc:
@@ -154,12 +159,13 @@ def monitor(opts: Options) -> dict[str, Any]:
         if analysis.retrain_advised:
             from model_monitoring.retrain import retrain
 
-            result["retrain"] = retrain(opts.source, opts.synthetic, opts.seed)
+            outcome = retrain(opts.source, opts.synthetic, opts.seed)
         else:
-            result["retrain"] = {"triggered": False, "reason": "the policy does not advise it"}
+            outcome = {"triggered": False, "reason": "the policy does not advise it"}
+        result.retrain = RetrainOutcome.model_validate(outcome)
     if warnings_:
-        result["warnings"] = warnings_
-    result["seconds"] = round(time.monotonic() - started, 2)
+        result.warnings = warnings_
+    result.seconds = round(time.monotonic() - started, 2)
     return result
 
 

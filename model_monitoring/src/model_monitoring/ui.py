@@ -4,23 +4,31 @@ service of the embedded runtime (also started by `mlops up`)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+import sys
 from pathlib import Path
-
-from mlops_core.errors import Unavailable
 
 SERVICE = "evidently-ui"
 
 
 def _argv(port: int, workspace: Path) -> list[str]:
-    from mlops_core.embedded import venv_env
+    """Evidently's UI server under our page title (model_monitoring.evidently_ui)."""
+    from model_monitoring.evidently_ui import DEFAULT_TITLE
 
-    exe = shutil.which("evidently", path=venv_env()["PATH"])
-    if exe is None:
-        raise Unavailable("the evidently command is not installed here; run `make install`")
     workspace.mkdir(parents=True, exist_ok=True)
-    return [exe, "ui", "--host", "127.0.0.1", "--port", str(port), "--workspace", str(workspace)]
+    return [
+        sys.executable,
+        "-m",
+        "model_monitoring.evidently_ui",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workspace",
+        str(workspace),
+        "--title",
+        DEFAULT_TITLE,
+    ]
 
 
 def _config(port: int | None):

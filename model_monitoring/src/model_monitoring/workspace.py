@@ -20,12 +20,14 @@ def project_for(workspace_path: Path, model_name: str):
     found = ws.search_project(model_name)
     if found:
         return ws, found[0]
-    project = ws.create_project(model_name, description=f"Monitoring of model {model_name!r}")
-    _dashboard(ws, project)
+    project = ws.create_project(
+        model_name, description=f"Drift and quality of the traffic served by model {model_name}"
+    )
+    _dashboard(ws, project, model_name)
     return ws, project
 
 
-def _dashboard(ws, project) -> None:
+def _dashboard(ws, project, model_name: str) -> None:
     """Panels over the snapshots' metrics. Saved as one DashboardModel (Evidently 0.7.23's
     add_panel lists a panel twice when the tab already exists)."""
     import uuid
@@ -34,7 +36,7 @@ def _dashboard(ws, project) -> None:
     from evidently.sdk.panels import line_plot_panel, text_panel
 
     panels = [
-        text_panel(title="Drift and quality of served traffic"),
+        text_panel(title=f"Model {model_name}: drift and quality of served traffic"),
         line_plot_panel(
             title="Share of drifted feature columns",
             values=[
@@ -62,6 +64,7 @@ def _dashboard(ws, project) -> None:
 
 
 def add_snapshot(workspace_path: Path, model_name: str, snapshot, name: str) -> str:
+    """Add a run under `name` (the report's title) to the model's project; its snapshot id."""
     ws, project = project_for(workspace_path, model_name)
     ref = ws.add_run(project.id, snapshot, name=name)
     return str(ref.id)

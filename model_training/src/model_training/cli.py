@@ -81,28 +81,33 @@ def train(
             seed=seed if seed is not None else stage.seed,
             commit_override=stage.git_commit,
         )
-    if result["gate"] != "passed":
-        details = {k: v for k, v in result.items() if k != "ok"}
+    if result.gate != "passed":
         raise GateRefused(
-            f"quality gate refused {model_name} v{result['model_version']}: {result['reason']}",
-            details=details,
+            f"quality gate refused {model_name} v{result.model_version}: {result.reason}",
+            details=result.model_dump(mode="json", exclude={"ok", "exit_code"}),
         )
 
-    def human(console) -> None:
-        m = result["metrics"]
-        console.print(
-            f"[bold green]{model_name} v{result['model_version']}[/] is the new challenger "
-            f"({result['candidate']}, trained on {result['data_version']})"
-        )
-        console.print(
-            f"  test rmse {m['test_rmse']:.4g}  mae {m['test_mae']:.4g}  "
-            f"r2 {m['test_r2']:.3f}  mape {m['test_mape']:.3f}"
-        )
-        console.print(f"  gate: {result['reason']}")
-        run_url = f"{tracking_uri}/#/experiments/{result['experiment_id']}/runs/{result['run_id']}"
-        console.print(f"  run: {run_url}", soft_wrap=True, highlight=False)
+    emit(result, as_json, lambda console: summary(result, console))
 
-    emit(result, as_json, human)
+
+def summary(result, console) -> None:
+    """The result for a person: the new challenger, its test metrics, the gate, the links."""
+    from model_training.runlog import experiment_url, run_url
+
+    m = result.metrics
+    console.print(
+        f"[bold green]{result.model_name} v{result.model_version}[/] is the new challenger "
+        f"({result.candidate}, trained on {result.data_version})"
+    )
+    console.print(
+        f"  test rmse {m['test_rmse']:.4g}  mae {m['test_mae']:.4g}  "
+        f"r2 {m['test_r2']:.3f}  mape {m['test_mape']:.3f}"
+    )
+    console.print(f"  gate: {result.reason}")
+    run = run_url(result.tracking_uri, result.experiment_id, result.run_id)
+    console.print(f"  run: {run}", soft_wrap=True, highlight=False)
+    experiment = experiment_url(result.tracking_uri, result.experiment_id)
+    console.print(f"  experiment: {experiment}", soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

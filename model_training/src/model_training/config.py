@@ -8,7 +8,6 @@ parameters - so a bad config fails before anything is fitted, tracked or registe
 from __future__ import annotations
 
 import importlib
-import itertools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +39,8 @@ REGRESSORS: dict[str, str] = {
 Metric = Literal["rmse", "mae", "r2", "mape"]
 LOWER_IS_BETTER: dict[str, bool] = {"rmse": True, "mae": True, "mape": True, "r2": False}
 MAX_COMBINATIONS = 64
+# scikit-learn's refusal of a fit on no rows (sklearn.utils.check_array).
+EMPTY_DATA_ERROR = "0 sample(s)"
 
 
 class TrainSettings(StageSettings):
@@ -78,9 +79,9 @@ class Candidate(_Strict):
 
     def combinations(self) -> list[dict[str, Any]]:
         """Every parameter set of the search space (params overlaid by one search point)."""
-        keys = sorted(self.search)
-        points = itertools.product(*(self.search[k] for k in keys)) if keys else [()]
-        return [{**self.params, **dict(zip(keys, point, strict=True))} for point in points]
+        from sklearn.model_selection import ParameterGrid
+
+        return [{**self.params, **point} for point in ParameterGrid(self.search)]
 
 
 class Selection(_Strict):
@@ -160,7 +161,7 @@ def split_params(params: dict[str, Any], default: str) -> tuple[dict[str, Any], 
 
 def make_regressor(name: str, params: dict[str, Any], seed: int) -> Any:
     """Instantiate and validate a regressor; raises ValueError/TypeError on a bad parameter."""
-    from sklearn.utils._param_validation import InvalidParameterError
+    import numpy as np
 
     params, _ = split_params(params, "none")
     cls = regressor_class(name)
@@ -172,13 +173,14 @@ def make_regressor(name: str, params: dict[str, Any], seed: int) -> Any:
     if "random_state" in valid and "random_state" not in params:
         params["random_state"] = seed
     estimator = cls(**params)
-    validate = getattr(estimator, "_validate_params", None)
-    if validate is not None:
-        try:
-            validate()
-        except InvalidParameterError as exc:
-            raise ValueError(str(exc)) from None
-    return estimator
+    # scikit-learn checks parameters when fit starts, before it looks at the data: a fit on
+    # no rows reports a bad parameter, or else the empty data (the parameters are valid).
+    try:
+        estimator.fit(np.empty((0, 1)), np.empty(0))
+    except (TypeError, ValueError) as exc:
+        if EMPTY_DATA_ERROR not in str(exc):
+            raise
+    return cls(**params)
 
 
 def load_config(path: str | Path | None = None) -> tuple[TrainingConfig, str, str]:

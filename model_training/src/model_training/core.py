@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_core.contracts import SPLITS
 from mlops_core.errors import BadInput, DataQualityError
 from mlops_core.schema import DatasetSchema
 from model_training.config import LOWER_IS_BETTER, TrainingConfig, make_regressor, split_params
-
-SPLITS = ("train", "val", "test")
 
 
 def build_pipeline(schema: DatasetSchema, regressor: Any, target_transform: str = "log"):
@@ -69,15 +68,16 @@ def make_pipeline(
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """rmse, mae, r2 and mape (a fraction, not a percentage) of predictions."""
     from sklearn.metrics import (
         mean_absolute_error,
         mean_absolute_percentage_error,
-        mean_squared_error,
         r2_score,
+        root_mean_squared_error,
     )
 
     return {
-        "rmse": float(np.sqrt(mean_squared_error(y_true, y_pred))),
+        "rmse": float(root_mean_squared_error(y_true, y_pred)),
         "mae": float(mean_absolute_error(y_true, y_pred)),
         "r2": float(r2_score(y_true, y_pred)),
         "mape": float(mean_absolute_percentage_error(y_true, y_pred)),

@@ -9,10 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from mlops_core.contracts import SPLITS
 from mlops_core.errors import BadInput, DataQualityError
 from mlops_core.settings import PlatformSettings
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass
@@ -27,11 +26,9 @@ class DataVersion:
 
 def dvc_md5(path: Path) -> str:
     """The hash DVC records for a file in its .dvc metafile (md5 of the bytes)."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from mlops_core.storage import file_digest
+
+    return file_digest(path, lambda: hashlib.md5(usedforsecurity=False))
 
 
 def load_data_version(settings: PlatformSettings, tag: str | None, dest: Path) -> DataVersion:

@@ -11,6 +11,17 @@ from dataclasses import dataclass
 
 from model_training.config import LOWER_IS_BETTER, Gate
 
+GATE_METRICS = ("rmse", "mae", "r2", "mape")
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The current champion, scored on the new data version's test split."""
+
+    version: str
+    metrics: dict[str, float] | None  # None: it could not score the split
+    error: str | None = None
+
 
 @dataclass(frozen=True)
 class GateDecision:
@@ -67,3 +78,24 @@ def decide(
         return GateDecision(False, "; ".join(failures), champion_version, champion)
     thresholds = "thresholds met" if gate.thresholds else "no absolute thresholds"
     return GateDecision(True, "; ".join([*notes, thresholds]), champion_version, champion)
+
+
+def judge(
+    test_metrics: dict[str, float], gate: Gate, champion: Champion | None, data_version: str
+) -> GateDecision:
+    """The decision for a new version given its `test_<metric>` scores and the champion's.
+
+    A champion that cannot score the new test split refuses the new version: the
+    comparison the gate promises cannot be made.
+    """
+    new = {m: test_metrics[f"test_{m}"] for m in GATE_METRICS}
+    if champion is None:
+        return decide(new, gate)
+    if champion.metrics is None:
+        return GateDecision(
+            False,
+            f"champion v{champion.version} could not be scored on the test split of "
+            f"{data_version}: {champion.error}",
+            champion.version,
+        )
+    return decide(new, gate, champion.metrics, champion.version)

@@ -75,6 +75,7 @@ def migrate_command(
 
     Example: mlops serve migrate --json
     """
+    from mlops_core.contracts.serve import MigrateResult
     from mlops_core.settings import get_settings
     from prediction_service.db import migrate
 
@@ -84,7 +85,7 @@ def migrate_command(
 
     shown = sa.engine.make_url(target).render_as_string(hide_password=True)
     emit(
-        {"ok": True, "url": shown, **result},
+        MigrateResult(url=shown, before=result["before"], after=result["after"]),
         as_json,
         f"prediction log at {shown}: revision {result['before']} -> {result['after']}",
     )

@@ -189,7 +189,7 @@ def resolve_version(spec: ModelSpec, tracking_uri: str) -> tuple[str, str, str |
 
 def _load_registry(spec: ModelSpec, tracking_uri: str) -> LoadedModel:
     ref, alias = resolve_ref(spec, tracking_uri)
-    estimator, flavor = _load_estimator(ref.uri)  # pinned to the version, not the alias
+    estimator, flavor = _load_estimator(ref)  # pinned to the version, not the alias
     return LoadedModel(
         name=ref.name,
         version=ref.version,
@@ -203,7 +203,8 @@ def _load_registry(spec: ModelSpec, tracking_uri: str) -> LoadedModel:
     )
 
 
-def _load_estimator(uri: str) -> tuple[Any, str]:
+def _load_estimator(uri) -> tuple[Any, str]:
+    """uri: a ModelRef (loaded from the registry it was resolved on) or a local folder."""
     from mlops_core.mlflow_utils import load_model as load_mlflow_model
 
     try:

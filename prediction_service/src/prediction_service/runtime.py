@@ -57,17 +57,18 @@ def build_service(
     settings: ServeSettings | None = None,
 ):
     """Everything but the HTTP server: the loaded model, the log writer, the app."""
-    from prediction_service.api import Service, create_app, read_api_keys
+    from prediction_service.app import create_app
     from prediction_service.db import migrate
     from prediction_service.logwriter import PredictionLogWriter
     from prediction_service.model import load_model, parse_ref
+    from prediction_service.service import Service
 
     platform = platform or get_settings()
     settings = settings or ServeSettings()
     if poll is not None:
         settings = settings.model_copy(update={"poll_interval": poll})
     schema = platform.load_schema()
-    api_keys = read_api_keys(settings)
+    api_keys = settings.keys()
     spec = parse_ref(model or settings.model, platform.registered_model)
     _limit_threads()
     loaded = load_model(spec, platform.tracking_uri, registry_timeout=settings.registry_timeout)

@@ -50,7 +50,6 @@ class ApiModels:
     feedback_request: type[BaseModel]
     feedback_response: type[BaseModel]
     model_info: type[BaseModel]
-    error: type[BaseModel]
     features_list: TypeAdapter
     # Straight from request bytes to plain dicts, in one pass: the fast path for bodies
     # that are valid as sent (canonical category spellings). Anything they refuse goes
@@ -126,18 +125,6 @@ def build_models(schema: DatasetSchema, max_batch: int) -> ApiModels:
         features: list[str]
         label: str
 
-    class ErrorItem(BaseModel):
-        field: str | None = Field(description="The field at fault, when there is one.")
-        loc: list[str | int]
-        rule: str = Field(description="The rule broken (e.g. greater_than_equal).")
-        msg: str
-
-    class Error(BaseModel):
-        error: str
-        detail: list[ErrorItem] = []
-        request_id: str
-        model_version: str | None = None
-
     return ApiModels(
         features=features,
         batch_request=batch_request,
@@ -146,7 +133,6 @@ def build_models(schema: DatasetSchema, max_batch: int) -> ApiModels:
         feedback_request=feedback_request,
         feedback_response=FeedbackResponse,
         model_info=ModelInfo,
-        error=Error,
         features_list=TypeAdapter(list[features]),
         **_json_adapters(fields, max_batch),
     )

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from mlops_core.settings import StageSettings
+from mlops_core.apikeys import ApiKeySettings
 
 
-class ServeSettings(StageSettings):
+class ServeSettings(ApiKeySettings):
+    """MLOPS_SERVE_*; the API key settings (api_keys, api_key_file, api_key_header) are
+    mlops_core's, shared with the clients of the admin API."""
+
     model_config = SettingsConfigDict(env_prefix="MLOPS_SERVE_")
 
     model: str | None = Field(
@@ -22,14 +25,6 @@ class ServeSettings(StageSettings):
     host: str = "127.0.0.1"
     port: int | None = Field(default=None, ge=1, le=65535, description="MLOPS_SERVE_PORT.")
     max_batch: int = Field(default=10_000, ge=1, description="Most records in one batch.")
-    api_keys: SecretStr | None = Field(
-        default=None, description="Comma-separated API keys; never logged."
-    )
-    api_key_file: Path | None = Field(
-        default=None,
-        description="File with API keys, one a line (a mounted Kubernetes secret).",
-    )
-    api_key_header: str = "X-API-Key"
     require_key: bool = Field(
         default=True,
         description="When keys are configured, every /v1 endpoint but health needs one; "

@@ -1,5 +1,162 @@
-"""Results of `mlops promote`, `mlops rollback` (deployment_prep)."""
+"""Results of `mlops promote`, `mlops rollback` and of the promote checks' clean process
+(deployment_prep)."""
 
 from __future__ import annotations
 
-from mlops_core.contracts.base import Result  # noqa: F401
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlops_core.contracts.base import Result
+
+
+class Check(BaseModel):
+    """One deployable check of a model version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="loads, signature, predictions or latency")
+    ok: bool = Field(..., description="whether the version passed this check")
+    detail: str = Field(..., description="what was found, naming the column, row or budget")
+
+
+class LatencyStats(BaseModel):
+    """Single-record latency of the loaded model in the clean check process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    p50_ms: float = Field(..., description="median single-record predict time, ms")
+    p99_ms: float = Field(..., description="99th percentile single-record predict time, ms")
+    budget_ms: float = Field(..., description="the budget p99 must stay within (setting)")
+    samples: int = Field(..., description="timed predictions")
+
+
+class PredictionStats(BaseModel):
+    """The model's predictions on its data version's test rows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: int = Field(..., description="test rows predicted")
+    plausible_range: list[float] = Field(
+        ..., description="[low, high]: the training labels' range widened by the margin"
+    )
+    out_of_range_share: float = Field(..., description="share of predictions outside it")
+    min: float | None = Field(None, description="smallest finite prediction")
+    max: float | None = Field(None, description="largest finite prediction")
+    rmse: float | None = Field(None, description="RMSE on those rows, when all are finite")
+
+
+class CheckReport(Result):
+    """What the clean check process prints: the result of every deployable check."""
+
+    command: ClassVar[str] = "`python -m deployment_prep.check_worker` (run by `mlops promote`)"
+
+    model_dir: str | None = Field(None, description="where the version's files were downloaded")
+    artifact_size_bytes: int | None = Field(None, description="size of the model's files")
+    checks: list[Check] = Field(default_factory=list, description="each check, in order")
+    predictions: PredictionStats | None = Field(None, description="the predictions check")
+    latency: LatencyStats | None = Field(None, description="the latency check")
+    error_kind: Literal["download", "unexpected"] | None = Field(
+        None, description="set when the checks could not run: `download` or `unexpected`"
+    )
+    error: str | None = Field(None, description="why the checks could not run")
+    preload_s: float | None = Field(None, description="seconds importing MLflow and pandas")
+    import_s: float | None = Field(None, description="seconds of the remaining imports")
+    download_s: float | None = Field(None, description="seconds downloading the version")
+    load_s: float | None = Field(None, description="seconds loading it with mlflow.pyfunc")
+    predict_s: float | None = Field(None, description="seconds of the predictions check")
+    latency_s: float | None = Field(None, description="seconds of the latency check")
+
+
+class PullRequest(BaseModel):
+    """The pull request a promotion opened (with MLOPS_PROMOTE_GITHUB_TOKEN)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(..., description="the pull request's page")
+    number: int = Field(..., description="its number in the repository")
+
+
+class Reload(BaseModel):
+    """How the running embedded prediction service came to serve the new champion."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(..., description="the prediction service's base URL")
+    model: str = Field(..., description="the model URI it should serve (models:/NAME/VERSION)")
+    ok: bool = Field(False, description="whether it serves that version now")
+    how: Literal["admin reload", "followed the alias"] | None = Field(
+        None, description="the admin reload endpoint, or its own poll of the alias"
+    )
+    seconds: float | None = Field(None, description="time until it served the version")
+    status_code: int | None = Field(None, description="HTTP status of the admin reload call")
+    response: dict | None = Field(None, description="the admin reload endpoint's answer")
+    reload_error: str | None = Field(None, description="why the admin reload call failed")
+    serving: str | None = Field(None, description="the version it still serves, on failure")
+    error: str | None = Field(None, description="what to do when it was not reloaded")
+
+
+class BuildContext(BaseModel):
+    """The self-contained image build context `mlops promote --build-context` wrote."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(..., description="the folder (Dockerfile, model/, requirements.txt)")
+    files: int = Field(..., description="files written")
+    requirements: list[str] = Field(..., description="the pinned requirements")
+
+
+class ChampionChange(Result):
+    """What moving alias `champion` did (the fields promotion and rollback share)."""
+
+    action: Literal["promote", "rollback"] = Field(..., description="which command ran")
+    model_name: str = Field(..., description="the registered model")
+    model_version: str = Field(..., description="the version that is champion now")
+    previous_version: str | None = Field(None, description="the champion before, if any")
+    data_version: str | None = Field(None, description="the data version it was trained on")
+    run_id: str | None = Field(None, description="its MLflow training run")
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="its headline metrics (test_*, val_*)"
+    )
+    envs: list[str] = Field(..., description="the environments whose files were written")
+    values_files: list[str] = Field(
+        ..., description="gitops/envs/<env>/model-values.yaml of each, relative to the repo"
+    )
+    gitops_repo: str = Field(..., description="the GitOps checkout")
+    remote: str | None = Field(None, description="its remote's URL (none: a local repository)")
+    branch: str = Field(..., description="the branch committed to")
+    changed: bool = Field(..., description="false when it was already the champion everywhere")
+    commit: str | None = Field(None, description="the GitOps commit (HEAD when unchanged)")
+    pushed: bool = Field(False, description="whether the commit was pushed to the remote")
+    pull_request: PullRequest | None = Field(None, description="the pull request opened")
+    pr_branch: str | None = Field(None, description="the pull request's branch")
+    checks: list[Check] | None = Field(
+        None, description="the deployable checks (a rollback checks only a never-champion)"
+    )
+    reload: Reload | None = Field(
+        None, description="the embedded prediction service's reload (none: not running)"
+    )
+
+
+class PromoteResult(ChampionChange):
+    """The challenger (or --version N), checked as a deployable, made the champion."""
+
+    command: ClassVar[str] = "`mlops promote`"
+
+    action: Literal["promote"] = Field("promote", description="`promote`")
+    latency_ms: LatencyStats | None = Field(None, description="the latency check's figures")
+    predictions: PredictionStats | None = Field(None, description="the predictions check's")
+    artifact_size_bytes: int | None = Field(None, description="size of the model's files")
+    check_seconds: float | None = Field(None, description="seconds the checks took in all")
+    timings_s: dict[str, float] = Field(
+        default_factory=dict, description="seconds of each phase of the check process"
+    )
+    build_context: BuildContext | None = Field(None, description="with --build-context")
+
+
+class RollbackResult(ChampionChange):
+    """Alias `champion` moved back (or to --to N), committed as a new GitOps commit."""
+
+    command: ClassVar[str] = "`mlops rollback`"
+
+    action: Literal["rollback"] = Field("rollback", description="`rollback`")

@@ -2,4 +2,151 @@
 
 from __future__ import annotations
 
-from mlops_core.contracts.base import Result  # noqa: F401
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlops_core.contracts.base import Result
+
+MonitorStatus = Literal["no_drift", "drift", "insufficient_data"]
+
+
+class ColumnDrift(BaseModel):
+    """Evidently's drift score and Value Drift test of one column (a feature or the prediction)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: float | None = Field(None, description="the drift score (p-value or distance)")
+    method: str | None = Field(None, description="the statistical test or distance Evidently used")
+    threshold: float | None = Field(None, description="the score at which the column drifts")
+    drifted: bool = Field(False, description="whether Evidently's Value Drift test failed")
+    test_status: str | None = Field(None, description="that test's status: SUCCESS, FAIL, ...")
+    sampling_error: float | None = Field(
+        None,
+        description="bound on |sampled score - exact score| when Evidently ran on a sample "
+        "(0 when every row was compared; null for a method without a bound)",
+    )
+
+
+class Performance(BaseModel):
+    """Regression quality on the labelled rows of the window, computed on every such row."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rmse: float = Field(..., description="root mean squared error")
+    mae: float = Field(..., description="mean absolute error")
+    mean_error: float = Field(..., description="mean of prediction - label")
+    r2: float | None = Field(..., description="coefficient of determination (null: one label)")
+    labelled_rows: int = Field(..., description="rows with a feedback label")
+    metric: Literal["rmse", "mae"] = Field(..., description="the policy's degradation metric")
+    baseline: float | None = Field(
+        ..., description="the model version's test_<metric> from its training run"
+    )
+    limit: float | None = Field(..., description="baseline x (1 + policy max_increase)")
+    degraded: bool = Field(..., description="the metric is above the limit")
+
+
+class MonitorWindow(BaseModel):
+    """The slice of the prediction log that was judged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: str | None = Field(None, description="start, exclusive (ISO-8601); null: the beginning")
+    until: str = Field(..., description="end, inclusive (ISO-8601)")
+    last: int | None = Field(None, description="--last N: the newest N predictions")
+    since_previous_run: bool = Field(
+        False, description="`since` is the end of the previous judged run's window"
+    )
+    first: str | None = Field(None, description="time of the oldest prediction in the window")
+    last_prediction: str | None = Field(
+        None, description="time of the newest prediction in the window"
+    )
+
+
+class RetrainStep(BaseModel):
+    """One stage command the retraining path ran."""
+
+    model_config = ConfigDict(extra="allow")  # shaped by model_monitoring.retrain
+
+    command: list[str] = Field(..., description="the command line, e.g. [mlops, train, --json]")
+    exit_code: int | None = Field(None, description="its exit code (null: timed out)")
+    result: dict[str, Any] | None = Field(None, description="its --json result")
+    error: str | None = Field(None, description="why it did not finish")
+    stderr_tail: str | None = Field(None, description="the end of its stderr when it failed")
+
+
+class RetrainOutcome(BaseModel):
+    """What `--trigger-retrain` did."""
+
+    model_config = ConfigDict(extra="allow")  # shaped by model_monitoring.retrain
+
+    triggered: bool = Field(..., description="whether the retraining path ran")
+    ok: bool | None = Field(None, description="ingest and train ended as expected")
+    reason: str | None = Field(None, description="why it did not run")
+    steps: list[RetrainStep] = Field(default_factory=list, description="the commands it ran")
+    data_version: str | None = Field(None, description="the data version trained on")
+    model_version: str | int | None = Field(None, description="the new model version")
+    gate: Any = Field(None, description="the quality gate's verdict on the new version")
+
+
+class MonitorResult(Result):
+    """One monitoring run: the verdict on a window of served traffic, and where it is stored."""
+
+    command: ClassVar[str] = "`mlops monitor`"
+
+    status: MonitorStatus = Field(
+        ..., description="no_drift (exit 0), drift (exit 6) or insufficient_data (exit 7)"
+    )
+    message: str = Field("", description="the verdict in one sentence, with its reasons")
+    model_name: str = Field(..., description="the registered model")
+    model_version: str | None = Field(
+        None, description="the model version whose traffic was judged (null: none logged)"
+    )
+    data_version: str | None = Field(None, description="that version's training data version")
+    policy: str = Field(..., description="the policy file (or the packaged default)")
+    window: MonitorWindow | None = Field(None, description="the judged slice of the log")
+    rows: int = Field(0, description="current rows (predictions) in the window")
+    reference_rows: int | None = Field(None, description="rows of the training split")
+    labelled_rows: int = Field(0, description="current rows with a feedback label")
+    rows_compared: int = Field(0, description="current rows Evidently compared (sampled)")
+    reference_rows_compared: int = Field(0, description="reference rows Evidently compared")
+    sampled: bool = Field(False, description="Evidently ran on a sample of a side")
+    drift_share: float | None = Field(None, description="share of feature columns drifted")
+    share_threshold: float | None = Field(None, description="the policy's drift share")
+    data_drift: bool = Field(False, description="data drift found (share, critical, prediction)")
+    drifted_columns: list[str] = Field(default_factory=list, description="drifted features")
+    ignored_columns: list[str] = Field(default_factory=list, description="features not judged")
+    columns: dict[str, ColumnDrift] = Field(
+        default_factory=dict, description="per feature column: score, method, test"
+    )
+    prediction_drift: ColumnDrift | None = Field(None, description="drift of the prediction")
+    performance: Performance | None = Field(
+        None, description="regression quality (null: too few labels)"
+    )
+    degraded: bool = Field(False, description="the policy metric is above its limit")
+    rmse: float | None = Field(None, description="performance.rmse, for dashboards")
+    mae: float | None = Field(None, description="performance.mae")
+    reasons: list[str] = Field(default_factory=list, description="why the status is drift")
+    retrain_advised: bool = Field(False, description="the reasons found are in retrain_on")
+    report_html: str | None = Field(None, description="the Evidently HTML report (store URI)")
+    report_json: str | None = Field(None, description="this result, as stored")
+    created: str | None = Field(None, description="when the run was judged (ISO-8601)")
+    seconds: float | None = Field(None, description="wall time of the run")
+    evidently_snapshot: str | None = Field(None, description="snapshot id in the workspace")
+    mlflow_run_id: str | None = Field(None, description="the run in <model>-monitoring")
+    retrain: RetrainOutcome | None = Field(None, description="with --trigger-retrain")
+    warnings: list[str] | None = Field(
+        None, description="secondary records that failed (workspace, MLflow)"
+    )
+
+
+class MonitorUiResult(Result):
+    """The Evidently UI started in the background, or stopped."""
+
+    command: ClassVar[str] = "`mlops monitor ui --background` / `--stop`"
+
+    service: str = Field(..., description="the service name of the embedded runtime")
+    url: str | None = Field(None, description="where the UI listens (when started)")
+    started: bool | None = Field(None, description="false: it was already running")
+    workspace: str | None = Field(None, description="the Evidently workspace it serves")
+    stopped: bool | None = Field(None, description="--stop: false when it was not running")

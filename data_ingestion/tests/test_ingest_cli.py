@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from mlops_core.contracts import ErrorResult, read_result
+from mlops_core.contracts.ingest import DataListResult, DataPullResult, IngestResult
 from mlops_core.registry import SPLITS, DataRegistry
 from mlops_core.settings import get_settings
 from mlops_core.synthetic import generate
@@ -269,9 +273,9 @@ def test_concurrent_ingests_get_distinct_versions(tmp_path):
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    assert sorted(r["data_version"] for r in results) == ["data-v1", "data-v2"]
-    assert all(r["created"] for r in results)
+        results.append(read_result(out, IngestResult))
+    assert sorted(r.data_version for r in results) == ["data-v1", "data-v2"]
+    assert all(r.created for r in results)
     git = ["git", f"--git-dir={home / 'data-registry.git'}", "tag"]
     assert subprocess.run(git, capture_output=True, text=True).stdout.split() == [
         "data-v1",
@@ -285,5 +289,65 @@ def test_empty_registry_listing_and_help(mlops, mlops_home):
     assert "no data version yet" in listed.stdout
     assert mlops("data", "list", "--json").json["versions"] == []
     assert mlops("data", "pull", "latest", mlops_home / "x", "--json").exit_code == 2
-    commands = mlops("--help").stdout
-    assert "ingest" in commands and "data" in commands
+
+
+def test_the_commands_are_registered(mlops):
+    import typer
+
+    from mlops_core.cli import app
+
+    shown = mlops("--help")  # loads every stage's commands
+    assert shown.exit_code == 0 and "commands of data_ingestion" not in shown.stderr
+    command = typer.main.get_command(app)
+    assert {"ingest", "data"} <= set(command.commands)
+    assert set(command.commands["data"].commands) == {"list", "pull"}
+
+
+def test_every_result_is_its_contract(mlops, mlops_home, tmp_path):
+    ingested = mlops("ingest", "--synthetic", "300", "--json")
+    result = read_result(ingested.stdout, IngestResult)
+    assert isinstance(result, IngestResult), ingested.stdout
+    assert result.rows.in_ == 300 and result.source.kind == "synthetic"
+    listed = read_result(mlops("data", "list", "--json").stdout, DataListResult)
+    assert [v.data_version for v in listed.versions] == [result.data_version]
+    pulled = mlops("data", "pull", "latest", tmp_path / "out", "--json")
+    assert read_result(pulled.stdout, DataPullResult).data_version == result.data_version
+    dry = read_result(mlops("ingest", "--synthetic", "300", "--dry-run", "--json").stdout)
+    assert IngestResult.model_validate(dry).dry_run is True
+    failed = read_result(mlops("ingest", "--json").stdout, IngestResult)
+    assert isinstance(failed, ErrorResult) and failed.exit_code == 2
+
+
+def test_output_into_a_pipe_cuts_nothing(mlops, mlops_home, schema, tmp_path):
+    """In CI or `| less`, rich would fit the output into 80 columns (60 here): cut the
+    table's source and date, break a path across lines. Every value stays whole."""
+    folder = tmp_path / "a-folder-with-a-long-name-as-in-ci-workspaces" / "exports-2026-12-01"
+    folder.mkdir(parents=True)
+    path = folder / "houses-exported-from-the-warehouse-nightly.csv"
+    frame = generate(schema, 300, seed=4)
+    frame.loc[0, schema.label.name] = -1.0  # one quarantined row
+    frame.to_csv(path, index=False)
+    env = {**os.environ, "COLUMNS": "60"}
+    env.pop("FORCE_COLOR", None)
+
+    def piped(*args: str) -> list[str]:
+        exe = str(Path(sys.executable).parent / "mlops")
+        # capture_output: stdout is a pipe, as in CI
+        done = subprocess.run([exe, *args], env=env, capture_output=True, text=True, check=True)
+        assert "…" not in done.stdout
+        return done.stdout.splitlines()
+
+    ingested = piped("ingest", "--source", str(path))
+    registry = str(mlops_home / "data-registry.git")
+    assert f"created data-v1 in {registry}" in ingested
+    quarantine = next(line for line in ingested if line.startswith("quarantine: "))
+    assert Path(quarantine.removeprefix("quarantine: ")).is_file()
+
+    created = mlops("data", "list", "--json").json["versions"][0]["created"]
+    row = next(line for line in piped("data", "list") if "data-v1" in line)
+    assert str(path) in row and created in row
+
+    dest = folder / "pulled-into-another-folder-with-a-long-name"
+    assert piped("data", "pull", "latest", str(dest)) == [
+        f"data-v1 pulled into {dest}: train.parquet, val.parquet, test.parquet"
+    ]

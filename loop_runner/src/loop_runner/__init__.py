@@ -1,0 +1,1 @@
+"""The whole-loop runner: `mlops pipeline run` (what `make demo` runs)."""

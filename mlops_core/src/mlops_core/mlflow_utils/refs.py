@@ -1,0 +1,278 @@
+"""Model references: parsing every form a user or GitOps gives, resolving one to the
+registered version and its lineage, and loading that version.
+
+Forms: 3 or "3" (a version), "champion" or "@champion" (an alias) of a given registered
+model; "models:/NAME/3" and "models:/NAME@champion" name the model themselves
+("models:/NAME/champion" is read as the alias, as the prediction service always has).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops_core.contracts.constants import Alias, Tag
+from mlops_core.errors import BadInput
+from mlops_core.mlflow_utils.failures import Failure, classify, registry_error
+
+# The shared names (mlops_core.contracts), as plain strings for MLflow's API.
+CHAMPION = Alias.CHAMPION.value
+CHALLENGER = Alias.CHALLENGER.value
+TAG_DATA_VERSION = Tag.DATA_VERSION.value
+TAG_DATA_HASH = Tag.DATA_HASH.value
+TAG_VALIDATION_STATUS = Tag.VALIDATION_STATUS.value
+TAG_VALIDATION_REASON = Tag.VALIDATION_REASON.value
+
+_ALIAS = re.compile(r"[A-Za-z0-9_-]+")
+_FORMS = "a version number, an alias, @alias, models:/<name>/<version> or models:/<name>@<alias>"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A parsed model reference: exactly one of version and alias is set."""
+
+    name: str
+    version: str | None = None
+    alias: str | None = None
+
+    @property
+    def uri(self) -> str:
+        if self.version is not None:
+            return f"models:/{self.name}/{self.version}"
+        return f"models:/{self.name}@{self.alias}"
+
+    def describe(self) -> str:
+        return f"version {self.version}" if self.version is not None else f"alias {self.alias!r}"
+
+
+def parse_reference(ref: str | int, name: str | None = None) -> Reference:
+    """Parse any reference form; a bare version or alias belongs to registered model `name`.
+
+    Bad input -> BadInput naming the reference and the forms accepted.
+    """
+    text = str(ref).strip()
+    if not text:
+        raise BadInput(f"empty model reference: give {_FORMS}")
+    if text.startswith("models:/"):
+        rest = text.removeprefix("models:/")
+        if "@" in rest:
+            model, _, alias = rest.partition("@")
+            if model and _ALIAS.fullmatch(alias):
+                return Reference(model, alias=alias)
+        else:
+            model, _, tail = rest.rpartition("/")
+            if model and tail.isdigit():
+                return Reference(model, version=str(int(tail)))
+            if model and _ALIAS.fullmatch(tail):
+                return Reference(model, alias=tail)
+        raise BadInput(
+            f"model {text!r}: expected models:/<name>/<version> or models:/<name>@<alias>"
+        )
+    if name is None or not name.strip():
+        raise BadInput(f"model reference {text!r} needs a registered model name")
+    if text.isdigit():
+        return Reference(name, version=str(int(text)))
+    alias = text.removeprefix("@")
+    if _ALIAS.fullmatch(alias):
+        return Reference(name, alias=alias)
+    raise BadInput(f"model reference {text!r}: not {_FORMS}")
+
+
+def model_uri(name: str, ref: str | int) -> str:
+    """models:/NAME/VERSION for a version number, models:/NAME@ALIAS for an alias."""
+    return parse_reference(ref, name).uri
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One registered model version and where it came from."""
+
+    name: str
+    version: str
+    run_id: str | None
+    data_version: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+    tracking_uri: str | None = None  # the server it was resolved on (load_model uses it)
+
+    @property
+    def uri(self) -> str:
+        """models:/NAME/VERSION - pinned, unlike an alias URI."""
+        return f"models:/{self.name}/{self.version}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "uri": self.uri,
+            "run_id": self.run_id,
+            "data_version": self.data_version,
+            "metrics": dict(self.metrics),
+            "aliases": list(self.aliases),
+            "tags": dict(self.tags),
+        }
+
+
+def _uri_of(mlflow_client) -> str | None:
+    return getattr(mlflow_client, "_registry_uri", None) or getattr(
+        mlflow_client, "tracking_uri", None
+    )
+
+
+def registered_model(mlflow_client, name: str):
+    """The registered model `name`; BadInput naming it when it does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow_client.get_registered_model(name)
+    except MlflowException as exc:
+        if classify(exc) in (Failure.NOT_FOUND, Failure.INVALID):
+            raise BadInput(
+                f"registered model {name!r} does not exist in MLflow; train one with "
+                "`mlops train` (or set MLOPS_MODEL_NAME)"
+            ) from None
+        raise registry_error(exc, _uri_of(mlflow_client)) from exc
+
+
+def _version(mlflow_client, ref: Reference):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if ref.version is not None:
+            return mlflow_client.get_model_version(ref.name, ref.version)
+        return mlflow_client.get_model_version_by_alias(ref.name, ref.alias)
+    except MlflowException as exc:
+        # An unset alias is INVALID_PARAMETER_VALUE, an unknown version RESOURCE_DOES_NOT_EXIST.
+        if classify(exc) in (Failure.NOT_FOUND, Failure.INVALID):
+            raise BadInput(f"registered model {ref.name!r} has no {ref.describe()}") from None
+        raise registry_error(exc, _uri_of(mlflow_client)) from exc
+
+
+def resolve(mlflow_client, ref: Reference | str | int, name: str | None = None) -> ModelRef:
+    """The version `ref` names, with its run's metrics and its data version.
+
+    Unknown model, version or alias -> BadInput naming it; unreachable -> Unreachable.
+    """
+    from mlflow.exceptions import MlflowException
+
+    ref = ref if isinstance(ref, Reference) else parse_reference(ref, name)
+    registered_model(mlflow_client, ref.name)
+    mv = _version(mlflow_client, ref)
+    metrics: dict[str, float] = {}
+    run_tags: dict[str, str] = {}
+    if mv.run_id:
+        try:
+            run = mlflow_client.get_run(mv.run_id)
+            metrics = dict(run.data.metrics)
+            run_tags = dict(run.data.tags)
+        except MlflowException as exc:
+            # A deleted run leaves the version without metrics, not unusable.
+            if classify(exc) is not Failure.NOT_FOUND:
+                raise registry_error(exc, _uri_of(mlflow_client)) from exc
+    tags = dict(mv.tags or {})
+    return ModelRef(
+        name=ref.name,
+        version=str(mv.version),
+        run_id=mv.run_id,
+        data_version=tags.get(TAG_DATA_VERSION) or run_tags.get(TAG_DATA_VERSION),
+        metrics=metrics,
+        aliases=tuple(getattr(mv, "aliases", None) or ()),
+        tags=tags,
+        source=mv.source,
+        tracking_uri=_uri_of(mlflow_client),
+    )
+
+
+def alias_version(mlflow_client, name: str, alias: str) -> str | None:
+    """The version number holding `alias`, or None when the alias (or model) is not set."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(mlflow_client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        if classify(exc) in (Failure.NOT_FOUND, Failure.INVALID):
+            return None
+        raise registry_error(exc, _uri_of(mlflow_client)) from exc
+
+
+def resolve_model(
+    name: str, ref: str | int, tracking_uri: str | None = None, *, budget: float | None = None
+) -> ModelRef:
+    """resolve() on a checked client for tracking_uri (default: the platform setting).
+
+    A server that is down fails at once (the check); a transient failure after it is
+    retried for `budget` seconds (retry.DEFAULT_BUDGET).
+    """
+    from mlops_core.mlflow_utils.connect import client
+    from mlops_core.mlflow_utils.retry import DEFAULT_BUDGET, retrying
+
+    mlflow_client = client(tracking_uri)
+    policy = retrying(DEFAULT_BUDGET if budget is None else budget)
+    return policy(resolve, mlflow_client, ref, name)
+
+
+def find_alias(name: str, alias: str, tracking_uri: str | None = None) -> ModelRef | None:
+    """The version holding `alias`, or None when the model or the alias does not exist."""
+    try:
+        return resolve_model(name, f"@{alias}", tracking_uri)
+    except BadInput:
+        return None
+
+
+def _download(ref: ModelRef | str, tracking_uri: str | None) -> str:
+    """The model's local folder (a local folder is used where it is).
+
+    A registered version is downloaded from its storage location, asked of the registry
+    explicitly: MLflow's own models:/ resolution (ModelsArtifactRepository) always asks the
+    process-global registry URI, whatever registry_uri it is given.
+    """
+    import mlflow.artifacts
+
+    if isinstance(ref, str) and ref.startswith("models:/") and tracking_uri is not None:
+        from mlops_core.mlflow_utils.connect import client
+
+        ref = resolve(client(tracking_uri, check=False), ref)
+    if isinstance(ref, ModelRef):
+        uri = tracking_uri or ref.tracking_uri
+        if uri is None:
+            ref = ref.uri  # resolved elsewhere: MLflow's default registry, as before
+        else:
+            from mlflow import MlflowClient
+
+            location = MlflowClient(uri, uri).get_model_version_download_uri(ref.name, ref.version)
+            return mlflow.artifacts.download_artifacts(
+                artifact_uri=location, tracking_uri=uri, registry_uri=uri
+            )
+    return mlflow.artifacts.download_artifacts(
+        artifact_uri=ref, tracking_uri=tracking_uri, registry_uri=tracking_uri
+    )
+
+
+def load_model(ref: ModelRef | str, flavor: str = "pyfunc", tracking_uri: str | None = None):
+    """Load a model in-process: a ModelRef, a models:/ URI or a local model folder.
+
+    The registry is the one the ModelRef was resolved on (else tracking_uri, else MLflow's
+    own default), passed explicitly: nothing global is set.
+    """
+    local = _download(ref, tracking_uri)
+    if flavor == "sklearn":
+        import mlflow.sklearn
+
+        return mlflow.sklearn.load_model(local)
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(local)
+
+
+def load_estimator(ref: ModelRef | str, tracking_uri: str | None = None) -> tuple[Any, str]:
+    """(model, flavor): the scikit-learn estimator when the model has that flavor (its
+    MLmodel file says so), else the pyfunc model."""
+    from mlflow.models import Model
+
+    local = _download(ref, tracking_uri)
+    if "sklearn" in Model.load(local).flavors:
+        return load_model(local, flavor="sklearn"), "sklearn"
+    return load_model(local, flavor="pyfunc"), "pyfunc"

@@ -1,0 +1,35 @@
+"""Regression quality of labelled traffic and the degradation rule, on hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from model_monitoring.performance import judge, regression_metrics
+from model_monitoring.policy import PerformanceRule
+
+TRUE = np.array([1.0, 2.0, 3.0])
+PRED = np.array([1.0, 2.0, 5.0])  # errors 0, 0, 2
+
+
+def test_metrics_of_a_known_case():
+    m = regression_metrics(TRUE, PRED)
+    assert m["rmse"] == pytest.approx(math.sqrt(4 / 3))
+    assert m["mae"] == pytest.approx(2 / 3)
+    assert m["mean_error"] == pytest.approx(2 / 3)  # over-predicting is positive
+    assert m["r2"] == pytest.approx(1 - 4 / 2)
+
+
+def test_r2_is_none_when_every_label_is_the_same():
+    assert regression_metrics(np.array([2.0, 2.0]), np.array([1.0, 3.0]))["r2"] is None
+
+
+def test_degraded_only_above_the_baseline_plus_the_allowed_increase():
+    rule = PerformanceRule(metric="mae", max_increase=0.25)
+    at_limit = judge(TRUE, PRED, rule, {"test_mae": (2 / 3) / 1.25})
+    assert at_limit.limit == pytest.approx(2 / 3) and at_limit.degraded is False
+    above = judge(TRUE, PRED, rule, {"test_mae": 0.5})
+    assert above.degraded is True and above.labelled_rows == 3 and above.baseline == 0.5
+    assert judge(TRUE, PRED, rule, {}).degraded is False  # no baseline: nothing to exceed

@@ -1,0 +1,69 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it would cost a task per request): the
+request id, the model headers and the per-endpoint request metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from prediction_service.service import Service
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,48}$")
+
+
+class RequestContext:
+    def __init__(self, app, service: Service, endpoints: set[str]) -> None:
+        self.app = app
+        self.service = service
+        self.endpoints = endpoints
+        # The labelled children, looked up once: `labels()` takes a lock and checks its
+        # arguments on every call.
+        self._counted: dict[tuple[str, str, int], object] = {}
+        self._timed: dict[str, object] = {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        rid = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _REQUEST_ID.match(candidate):
+                    rid = candidate
+                break
+        rid = rid or uuid.uuid4().hex
+        scope["request_id"] = rid
+        path = scope["path"]
+        endpoint = path if path in self.endpoints else "other"
+        status_holder = [500]
+        service = self.service
+
+        async def send_wrapper(message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                model = service.manager.current
+                version = scope.get("model_version") or model.version
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                headers.append((b"x-model-version", str(version).encode()))
+                headers.append((b"x-model-name", model.name.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            key = (endpoint, scope["method"], status_holder[0])
+            counter = self._counted.get(key)
+            if counter is None:
+                counter = self._counted[key] = service.metrics.requests.labels(
+                    endpoint, key[1], str(key[2])
+                )
+            timer = self._timed.get(endpoint)
+            if timer is None:
+                timer = self._timed[endpoint] = service.metrics.latency.labels(endpoint)
+            counter.inc()
+            timer.observe(time.perf_counter() - t0)

@@ -1,0 +1,24 @@
+"""Success responses, serialised with orjson (numpy values included); the version that
+answered goes to the X-Model-Version header (middleware.RequestContext)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+
+from prediction_service.errors import JSON
+from prediction_service.model import LoadedModel
+
+
+def respond(
+    request: Request, payload: dict[str, Any], model: LoadedModel, status: int = 200
+) -> Response:
+    request.scope["model_version"] = model.version
+    return Response(
+        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type=JSON,
+    )
