@@ -3,7 +3,6 @@ session, a PostgreSQL database when one is reachable, and an in-process `mlops` 
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -48,9 +47,11 @@ class CliResult:
 
     @property
     def json(self) -> dict:
-        lines = [line for line in self.stdout.splitlines() if line.startswith("{")]
-        assert lines, f"no JSON on stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
-        return json.loads(lines[-1])
+        from mlops_core.contracts import read_result
+
+        found = read_result(self.stdout)
+        assert found, f"no JSON on stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+        return found
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     home = tmp_path_factory.mktemp("mlflow-home")
     settings = PlatformSettings(home=home, mlflow_port=free_port(), mlflow_tracking_uri=None)
-    url, _ = start_mlflow(settings, timeout=240)
+    url = start_mlflow(settings, timeout=240).url
     try:
         yield url
     finally:
@@ -201,6 +202,7 @@ def trained_model(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) 
     import logging
 
     from mlops_core.cli import main
+    from mlops_core.contracts import read_result
 
     home = tmp_path_factory.mktemp("trained-model-home")
     name = f"trained-{uuid.uuid4().hex[:8]}"
@@ -213,13 +215,13 @@ def trained_model(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) 
                 main([*args, "--json"])
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
-        lines = [line for line in out.getvalue().splitlines() if line.startswith("{")]
-        if code != 0 or not lines:
+        found = read_result(out.getvalue())
+        if code != 0 or not found:
             pytest.fail(
                 f"trained_model set-up: `mlops {' '.join(args)}` exited {code}\n"
                 f"stdout:\n{out.getvalue()}\nstderr:\n{err.getvalue()[-4000:]}"
             )
-        return json.loads(lines[-1])
+        return found
 
     root = logging.getLogger()
     saved_logging = (list(root.handlers), root.level)

@@ -11,16 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from k8s_support import GITOPS, load_all, render
-
-
-def _has_git_daemon() -> bool:
-    proc = subprocess.run(["git", "--exec-path"], capture_output=True, text=True)
-    return proc.returncode == 0 and (Path(proc.stdout.strip()) / "git-daemon").exists()
-
-
-pytestmark = pytest.mark.skipif(not _has_git_daemon(), reason="git daemon is not installed")
 
 
 def free_port() -> int:

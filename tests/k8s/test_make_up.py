@@ -1,9 +1,12 @@
 """`make up` / `make down` without Docker or a cluster: the dry-run plan, the prerequisite
-check, the remote-repository mode. The real run needs Docker and kind (docs explain it)."""
+check, the remote-repository mode, and the plan run against stand-ins for docker, kind and
+kubectl. None of this starts a cluster: the real run needs Docker and kind (docs explain
+it) and is not tested here."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,6 +34,18 @@ TOOLS = [
     "touch",
     "chmod",
 ]
+
+
+def versions() -> dict[str, str]:
+    """The pinned versions `make up` installs (gitops/bootstrap/versions.env)."""
+    text = (GITOPS / "bootstrap" / "versions.env").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#")
+
+
+def dockerfile_targets() -> set[str]:
+    """The stage targets of the Dockerfile (every `FROM runtime AS <stage>`)."""
+    text = (ROOT / "Dockerfile").read_text()
+    return set(re.findall(r"^FROM runtime AS (\S+)$", text, flags=re.MULTILINE))
 
 
 def run(args, env=None, path=None, timeout=120):
@@ -70,7 +85,7 @@ def test_dry_run_prints_the_whole_plan_and_writes_nothing(state, bare_path):
         "Serving commit",
         "kind cluster mlops",
         "Building the stage images",
-        "Argo CD v3.5.8",
+        f"Argo CD {versions()['ARGOCD_VERSION']}",
         "In-cluster read-only git server",
         "Secrets",
         "Root application root-kind",
@@ -89,12 +104,15 @@ def test_dry_run_prints_the_whole_plan_and_writes_nothing(state, bare_path):
     assert "+ kind create cluster --name mlops --config" in out
     assert (
         "+ kubectl --context kind-mlops apply --namespace argocd --server-side "
-        "--force-conflicts -f https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.8/"
-        "manifests/install.yaml"
+        f"--force-conflicts -f {versions()['ARGOCD_INSTALL_URL']}"
     ) in out
+    # Every image is built from its Dockerfile target in the plan.
+    for target in dockerfile_targets():
+        assert f"docker build --target {target} " in out, target
     # Secrets are created with redacted values, and never written in dry-run.
-    assert out.count("create secret generic") == 12
-    assert "<redacted>" in out and "<generated>" not in out
+    secret_lines = [line for line in out.splitlines() if "create secret generic" in line]
+    assert secret_lines and all("<redacted>" in line for line in secret_lines)
+    assert "<generated>" not in out
     assert not state.exists(), "dry run wrote the state folder"
     for url in (
         "http://localhost:30080",
@@ -129,7 +147,7 @@ def test_missing_prerequisites_are_named_with_how_to_get_them(state, bare_path):
     )
     assert proc.returncode == 3
     assert "docker: Docker Engine or Docker Desktop" in proc.stderr
-    assert "kind: kind v0.33.0" in proc.stderr and "kubectl:" in proc.stderr
+    assert f"kind: kind {versions()['KIND_VERSION']}" in proc.stderr and "kubectl:" in proc.stderr
     assert not state.exists()
     assert "+ kind create" not in proc.stdout
 
@@ -202,9 +220,10 @@ def test_unknown_command_is_a_usage_error():
     assert proc.returncode == 1 and "usage:" in proc.stderr
 
 
-# A real run against stand-ins for docker, kind and kubectl (which cannot run here): each
-# logs its arguments; kind remembers created clusters; kubectl reports every application
-# synced and healthy and builds kustomizations with the real kubectl.
+# Stand-ins for docker, kind and kubectl (which cannot run here): each logs its arguments;
+# kind remembers created clusters; kubectl builds kustomizations with the real kubectl and
+# ALWAYS reports every application synced and healthy. So what runs against them is the
+# plan (the commands, the credentials, the git mirror), never a convergence check.
 SHIM = r"""#!/usr/bin/env bash
 tool="$(basename "$0")"
 printf '%s %s\n' "$tool" "$*" >> "$SHIM_LOG"
@@ -252,22 +271,28 @@ def shimmed(tmp_path: Path, bare_path: str):
     return env, bare_path, shim_state
 
 
-def test_a_real_run_converges_and_keeps_its_credentials(shimmed, tmp_path):
+def test_the_plan_against_stand_ins_keeps_its_cluster_and_credentials(shimmed, tmp_path):
+    """Two runs of `make up`'s script with docker, kind and kubectl stood in for: the
+    commands it issues, the credentials it generates and keeps, the commit it serves."""
     env, path, shim_state = shimmed
     state = Path(env["MLOPS_KIND_STATE"])
     first = run(["bash", "scripts/platform.sh", "up"], env=env, path=path, timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
     log = (shim_state / "log").read_text()
     assert log.count("kind create cluster --name mlops") == 1
-    assert log.count("docker build") == 5 and log.count("kind load docker-image") == 5
+    # Every Dockerfile target is built, and each image it tags is loaded into kind.
+    builds = re.findall(r"^docker build --target (\S+) .*--tag (\S+) \.$", log, re.MULTILINE)
+    assert {target for target, _ in builds} == dockerfile_targets()
+    for _, tag in builds:
+        assert f"kind load docker-image {tag} --name mlops" in log
     creds = state / "credentials.env"
     assert oct(creds.stat().st_mode & 0o777) == "0o600"
     values = dict(line.split("=", 1) for line in creds.read_text().splitlines() if "=" in line)
-    assert len(values) == 11 and all(len(v) >= 32 for v in values.values())
-    # Secrets reach kubectl, never the output.
-    secret_calls = [line for line in log.splitlines() if "create secret generic" in line]
-    assert len(secret_calls) == 12
-    assert values["POSTGRES_PASSWORD"] in "\n".join(secret_calls)
+    assert values and all(len(v) >= 32 for v in values.values())
+    # Every generated credential reaches kubectl in a Secret, never the output.
+    secret_calls = "\n".join(line for line in log.splitlines() if "create secret generic" in line)
+    for name, value in values.items():
+        assert value in secret_calls, f"{name} is generated but put in no Secret"
     for value in values.values():
         assert value not in first.stdout and value not in first.stderr
     # The mirror serves the current commit as main.

@@ -17,6 +17,7 @@ import typer
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from mlops_core.contracts.runtime import AirflowUpResult
 from mlops_core.embedded import UP_HOOKS, stop_and_report, venv_env
 from mlops_core.errors import BadInput, Unavailable
 from mlops_core.output import JsonOption, emit
@@ -103,8 +104,8 @@ def admin_password(home: Path) -> str | None:
         return None
 
 
-def start_airflow(settings: PlatformSettings) -> dict:
-    """Start `airflow standalone` unless it runs; returns the `mlops up` entry."""
+def start_airflow(settings: PlatformSettings) -> AirflowUpResult:
+    """Start `airflow standalone` unless it runs."""
     airflow = AirflowSettings()
     exe = airflow_executable()
     dags_folder = airflow.dags_folder or default_dags_folder()
@@ -125,21 +126,23 @@ def start_airflow(settings: PlatformSettings) -> dict:
         env=airflow_env(settings, airflow, dags_folder.resolve()),
         cwd=home,
         timeout=airflow.start_timeout,
+        port=airflow.port,
     )
-    return {
-        "service": SERVICE,
-        "url": info.url,
-        "started": started,
-        "user": "admin",
-        "password": admin_password(home) or f"see {home}/simple_auth_manager_passwords.json",
-        "dags_folder": str(dags_folder),
-        "log": info.log,
-    }
+    return AirflowUpResult(
+        url=info.url or url,
+        started=started,
+        user="admin",
+        password=admin_password(home) or f"see {home}/simple_auth_manager_passwords.json",
+        dags_folder=str(dags_folder),
+        log=info.log,
+    )
 
 
 def up_hook(settings: PlatformSettings, airflow: bool = False, **_: object) -> dict | None:
     """`mlops up` hook: Airflow only with --airflow."""
-    return start_airflow(settings) if airflow else None
+    if not airflow:
+        return None
+    return start_airflow(settings).model_dump(exclude={"ok", "exit_code"})
 
 
 airflow_app = typer.Typer(
@@ -154,12 +157,12 @@ def airflow_up(as_json: JsonOption = False) -> None:
 
     Example: mlops airflow up   (then open the printed URL and log in as admin)
     """
-    entry = start_airflow(get_settings())
+    result = start_airflow(get_settings())
     emit(
-        {"ok": True, **entry},
+        result,
         as_json,
-        f"Airflow {'started' if entry['started'] else 'already running'} at {entry['url']}"
-        f"\n  user: admin  password: {entry['password']}\n  DAGs: {entry['dags_folder']}",
+        f"Airflow {'started' if result.started else 'already running'} at {result.url}"
+        f"\n  user: admin  password: {result.password}\n  DAGs: {result.dags_folder}",
     )
 
 

@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from mlops_core import __version__
 from mlops_core.errors import ExitCode, MlopsError
@@ -23,8 +24,22 @@ try:  # typer >= 0.20 vendors click
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException, NoArgsIsHelpError
 
+# `mlops --help` lists the stages in the order a model goes through them, then the
+# embedded runtime's services; a command of none of these lists comes in between.
+PIPELINE_ORDER = ("ingest", "data", "train", "promote", "rollback", "serve", "monitor", "pipeline")
+RUNTIME_ORDER = ("up", "down", "status", "mlflow", "airflow")
+
+
+class PipelineOrderGroup(TyperGroup):
+    def list_commands(self, ctx) -> list[str]:
+        order = {name: i for i, name in enumerate(PIPELINE_ORDER)}
+        order.update({name: 1000 + i for i, name in enumerate(RUNTIME_ORDER)})
+        return sorted(self.commands, key=lambda name: (order.get(name, 500), name))
+
+
 app = typer.Typer(
     name="mlops",
+    cls=PipelineOrderGroup,
     help=(
         "GitOps-driven MLOps platform: ingest, train, promote, serve and monitor models.\n\n"
         "State of the embedded runtime lives in MLOPS_HOME (default: ./.mlops). "
@@ -62,32 +77,41 @@ def root(
     configure_logging(settings.log_format, "DEBUG" if verbose else settings.log_level)
 
 
-_registered: list[str] | None = None
+class PluginError(Exception):
+    """A stage's commands failed to load: a broken install or a bug, never a missing command."""
 
 
-def _register_plugins() -> list[str]:
-    """Add every installed stage's commands once; returns the stages that failed to load."""
+_registered: bool = False
+
+
+def _register_plugins() -> None:
+    """Add every installed stage's commands once; PluginError names the one that fails."""
     global _registered
-    if _registered is not None:
-        return []
+    if _registered:
+        return
     from mlops_core.embedded import register as register_embedded
 
     register_embedded(app)
-    failed: list[str] = []
-    _registered = failed
+    _registered = True
     for ep in sorted(entry_points(group="mlops.commands"), key=lambda e: e.name):
         try:
             ep.load()(app)
-        except ImportError as exc:
-            failed.append(f"{ep.name}: {exc}")
-    return failed
+        except Exception as exc:
+            raise PluginError(
+                f"the commands of {ep.name} ({ep.value}, package "
+                f"{ep.dist.name if ep.dist else 'unknown'}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    failed = _register_plugins()
-    for message in failed:
-        stderr.print(f"[yellow]warning:[/] commands of {message} are not available")
+    try:
+        _register_plugins()
+    except PluginError as exc:
+        traceback.print_exc()
+        _report(str(exc), ExitCode.FAILURE, {}, "--json" in args)
+        sys.exit(int(ExitCode.FAILURE))
     command = typer.main.get_command(app)
     as_json = "--json" in args
     try:

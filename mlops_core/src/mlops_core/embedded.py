@@ -11,6 +11,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from mlops_core.contracts import Service
+from mlops_core.contracts.runtime import (
+    DownResult,
+    MlflowUpResult,
+    ServiceDownResult,
+    ServiceStarted,
+    ServiceStatus,
+    StatusResult,
+    UpResult,
+)
 from mlops_core.errors import BadInput, Unavailable
 from mlops_core.output import JsonOption, emit
 from mlops_core.services import ServiceManager
@@ -21,7 +31,7 @@ mlflow_app = typer.Typer(
     no_args_is_help=True,
 )
 
-MLFLOW = "mlflow"
+MLFLOW = Service.MLFLOW.value
 
 
 def venv_env() -> dict[str, str]:
@@ -31,7 +41,7 @@ def venv_env() -> dict[str, str]:
     return {"PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
 
 
-def mlflow_server_argv(settings: PlatformSettings) -> list[str]:
+def mlflow_server_argv(settings: PlatformSettings, port: int) -> list[str]:
     store = settings.home / "mlflow"
     store.mkdir(parents=True, exist_ok=True)
     exe = shutil.which("mlflow", path=venv_env()["PATH"])
@@ -43,7 +53,7 @@ def mlflow_server_argv(settings: PlatformSettings) -> list[str]:
         "--host",
         "127.0.0.1",
         "--port",
-        str(settings.mlflow_port),
+        str(port),
         "--backend-store-uri",
         f"sqlite:///{store / 'mlflow.db'}",
         "--artifacts-destination",
@@ -53,28 +63,40 @@ def mlflow_server_argv(settings: PlatformSettings) -> list[str]:
     ]
 
 
-def start_mlflow(settings: PlatformSettings, timeout: float = 180.0) -> tuple[str, bool]:
-    """Start the embedded MLflow server unless it runs; returns (url, started_now)."""
+def start_mlflow(settings: PlatformSettings, timeout: float = 180.0) -> MlflowUpResult:
+    """Start this home's MLflow server unless it runs.
+
+    Its port is claimed (see services): when another process holds the configured port
+    (another MLOPS_HOME's server), a free one is used and recorded, and this home's
+    commands follow it (settings.tracking_uri); the note says which process holds it.
+    """
     if settings.mlflow_tracking_uri:
         raise BadInput(
             "MLOPS_MLFLOW_TRACKING_URI/MLFLOW_TRACKING_URI points at an external server "
             f"({settings.mlflow_tracking_uri}); unset it to use the embedded one"
         )
-    url = f"http://127.0.0.1:{settings.mlflow_port}"
+    manager = ServiceManager(settings.run_dir)
+    port, note = manager.claim_port(Service.MLFLOW, settings.mlflow_port)
+    url = f"http://127.0.0.1:{port}"
     env = {
         **venv_env(),
         # One worker and no job runner: 500 MB and ~20 s instead of 3 GB and ~40 s.
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        # No usage data leaves the machine, and the UI shows no telemetry banner (the
+        # server answers its UI's telemetry query with "disabled").
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
     }
-    info, started = ServiceManager(settings.run_dir).start(
-        MLFLOW,
-        mlflow_server_argv(settings),
+    info, started = manager.start(
+        Service.MLFLOW,
+        mlflow_server_argv(settings, port),
         url=url,
         health_url=f"{url}/health",
         env=env,
         timeout=timeout,
+        port=port,
     )
-    return info.url, started
+    return MlflowUpResult(url=info.url or url, started=started, note=note if started else None)
 
 
 @mlflow_app.command("up")
@@ -83,13 +105,10 @@ def mlflow_up(as_json: JsonOption = False) -> None:
 
     Example: mlops mlflow up && open http://127.0.0.1:5050
     """
-    settings = get_settings()
-    url, started = start_mlflow(settings)
-    emit(
-        {"ok": True, "service": MLFLOW, "url": url, "started": started},
-        as_json,
-        f"MLflow {'started' if started else 'already running'} at {url}",
-    )
+    result = start_mlflow(get_settings())
+    state = "started" if result.started else "already running"
+    note = f" ({result.note})" if result.note else ""
+    emit(result, as_json, f"MLflow {state} at {result.url}{note}")
 
 
 @mlflow_app.command("down")
@@ -105,7 +124,7 @@ def stop_and_report(service: str, label: str, as_json: bool) -> None:
     """The `down` command of one background service: stop its process group, say so."""
     stopped = ServiceManager(get_settings().run_dir).stop(service)
     emit(
-        {"ok": True, "service": service, "stopped": stopped},
+        ServiceDownResult(service=service, stopped=stopped),
         as_json,
         f"{label} stopped" if stopped else f"{label} was not running",
     )
@@ -124,27 +143,29 @@ def _status(settings: PlatformSettings, as_json: bool, only: str | None = None) 
     services = ServiceManager(settings.run_dir).all()
     if only:
         services = [s for s in services if s.name == only]
-    rows = [
-        {"service": s.name, "running": s.alive, "pid": s.pid, "url": s.url, "log": s.log}
-        for s in services
-    ]
+    result = StatusResult(
+        home=str(settings.home),
+        services=[
+            ServiceStatus(service=s.name, running=s.alive, pid=s.pid, url=s.url, log=s.log)
+            for s in services
+        ],
+    )
 
     def human(console) -> None:
-        if not rows:
+        if not result.services:
             console.print("no embedded service is running" + (f" ({only})" if only else ""))
             return
-        table = Table("service", "running", "pid", "url", "log")
-        for r in rows:
+        table = Table("service", "running", "pid")
+        # A URL or a path is copied by a person: folded onto the next line, never cut.
+        table.add_column("url", overflow="fold")
+        table.add_column("log", overflow="fold")
+        for s in result.services:
             table.add_row(
-                r["service"],
-                "yes" if r["running"] else "[red]no[/]",
-                str(r["pid"]),
-                r["url"],
-                r["log"],
+                s.service, "yes" if s.running else "[red]no[/]", str(s.pid), s.url or "", s.log
             )
         console.print(table)
 
-    emit({"ok": True, "home": str(settings.home), "services": rows}, as_json, human)
+    emit(result, as_json, human)
 
 
 def up(
@@ -158,25 +179,28 @@ def up(
     Example: mlops up && mlops status
     """
     settings = get_settings()
-    url, started = start_mlflow(settings)
-    services = [{"service": MLFLOW, "url": url, "started": started}]
+    mlflow = start_mlflow(settings)
+    first = {"service": mlflow.service, "url": mlflow.url, "started": mlflow.started}
+    if mlflow.note:
+        first["note"] = mlflow.note
+    services = [ServiceStarted.model_validate(first)]
     for hook in list(UP_HOOKS):
         entry = hook(settings, airflow=airflow)
         if entry:
-            services.append(entry)
+            services.append(ServiceStarted.model_validate(entry))
+    result = UpResult(home=str(settings.home), services=services)
 
     def human(console) -> None:
-        for s in services:
-            if s.get("skipped"):
-                console.print(f"{s['service']}: not started: {s['skipped']}")
+        for s in result.services:
+            if s.skipped:
+                console.print(f"{s.service}: not started: {s.skipped}")
                 continue
-            state = "started" if s.get("started") else "already running"
-            console.print(f"{s['service']}: {state} at {s['url']}")
-            for key, value in s.items():
-                if key not in ("service", "url", "started"):
-                    console.print(f"  {key}: {value}")
+            state = "started" if s.started else "already running"
+            console.print(f"{s.service}: {state} at {s.url}", soft_wrap=True)
+            for key, value in (s.model_extra or {}).items():
+                console.print(f"  {key}: {value}", soft_wrap=True)
 
-    emit({"ok": True, "home": str(settings.home), "services": services}, as_json, human)
+    emit(result, as_json, human)
 
 
 def down(as_json: JsonOption = False) -> None:
@@ -190,7 +214,7 @@ def down(as_json: JsonOption = False) -> None:
         s.name for s in sorted(manager.all(), key=lambda s: -s.started) if manager.stop(s.name)
     ]
     emit(
-        {"ok": True, "stopped": stopped},
+        DownResult(stopped=stopped),
         as_json,
         f"stopped: {', '.join(stopped)}" if stopped else "nothing was running",
     )
@@ -205,8 +229,8 @@ def status(as_json: JsonOption = False) -> None:
 
 
 # Stages that run a background service in the embedded runtime append a function here:
-# hook(settings, airflow=bool) -> a result entry or None. An entry with "skipped": reason
-# tells why a service was not started (e.g. no model to serve yet).
+# hook(settings, airflow=bool) -> a result entry (a dict of ServiceStarted's fields) or
+# None. An entry with "skipped": reason tells why a service was not started (no model yet).
 UP_HOOKS: list = []
 
 

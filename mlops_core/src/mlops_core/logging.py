@@ -1,27 +1,34 @@
-"""Logging: readable (rich) in a terminal, one JSON object per line elsewhere (pods, CI)."""
+"""Logging: readable (rich) in a terminal, one JSON object per line elsewhere (pods, CI).
+
+The stages log with the standard library's `logging`; in JSON mode structlog's
+ProcessorFormatter renders each record (time, level, logger, message, the record's extra
+fields and the exception).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from datetime import UTC, datetime
 
-_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+import structlog
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        payload.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+def json_formatter() -> logging.Formatter:
+    """One JSON object per record: time (UTC, ISO 8601), level, logger, message, extras."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.EventRenamer("message"),
+            structlog.processors.JSONRenderer(default=str),
+        ],
+    )
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
@@ -40,7 +47,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(json_formatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
     # Third-party chatter drowns the stage's own messages.

@@ -28,6 +28,17 @@ JsonOption = Annotated[
 stdout = Console()
 stderr = Console(stderr=True)
 
+# Not a terminal (a pipe, a CI log): rich would fit output to 80 columns and cut or fold
+# the URLs, paths and dates a person copies from it; a line there has no width to fit.
+_UNLIMITED = 100_000
+
+
+def human_console() -> Console:
+    """The console a command's human summary is printed on."""
+    if stdout.is_terminal:
+        return stdout
+    return Console(width=_UNLIMITED, color_system=None)
+
 
 def emit(
     result: Result | dict[str, Any], as_json: bool, human: Callable[[Console], None] | str
@@ -41,9 +52,9 @@ def emit(
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
     elif callable(human):
-        human(stdout)
+        human(human_console())
     else:
-        stdout.print(human)
+        human_console().print(human)
 
 
 @contextmanager

@@ -37,7 +37,13 @@ class PlatformSettings(StageSettings):
         default="auto", description="rich in a terminal, json otherwise (auto)."
     )
     log_level: str = "INFO"
-    mlflow_port: int = Field(default=5050, ge=1, le=65535)
+    mlflow_port: int = Field(
+        default=5050,
+        ge=1,
+        le=65535,
+        description="Port of the embedded MLflow server; when another process holds it, "
+        "`mlops mlflow up` picks a free port and records it under MLOPS_HOME.",
+    )
     mlflow_tracking_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MLOPS_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
@@ -80,7 +86,17 @@ class PlatformSettings(StageSettings):
 
     @property
     def tracking_uri(self) -> str:
-        return self.mlflow_tracking_uri or f"http://127.0.0.1:{self.mlflow_port}"
+        """The external server when one is named, else this home's embedded server: on the
+        port it was started on (run/ports.json; another home may hold mlflow_port)."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"http://127.0.0.1:{self.embedded_mlflow_port}"
+
+    @property
+    def embedded_mlflow_port(self) -> int:
+        from mlops_core.services import ServiceManager
+
+        return ServiceManager(self.run_dir).recorded_port("mlflow") or self.mlflow_port
 
     @property
     def data_registry_url(self) -> str:

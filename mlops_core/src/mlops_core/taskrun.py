@@ -13,8 +13,9 @@ output, reads the last JSON object it printed, adds `exit_code` to it, and
   the object as the task's XCom.
 
 Empty arguments are dropped, so a templated argument that renders to "" (an option not
-given) disappears from the command line. Standard library only: it is imported by Airflow
-workers and by every stage image.
+given) disappears from the command line. It is imported by Airflow workers and by every
+stage image, so it needs only the standard library and `mlops_core.contracts` (pydantic,
+which Airflow ships too): `read_result` is the one parser of a command's result.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from mlops_core.contracts import read_result
 
 # Exit codes that end a task as failed without retrying: retrying cannot change the answer.
 NOT_RETRYABLE = frozenset({2, 3, 4, 6, 7})
@@ -85,20 +88,6 @@ def resolve_argv(argv: Iterable[object]) -> list[str]:
     return args
 
 
-def last_json_object(text: str) -> dict:
-    """The last line of text that parses as a JSON object ({} when there is none)."""
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                value = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                return value
-    return {}
-
-
 def run(
     argv: Iterable[object],
     *,
@@ -141,7 +130,7 @@ def run(
         code = proc.wait()
         for t in threads:
             t.join()
-    outcome = TaskResult(display, code, last_json_object("\n".join(out_lines)), list(err_lines))
+    outcome = TaskResult(display, code, read_result("\n".join(out_lines)), list(err_lines))
     if code not in set(accept):
         raise TaskFailed(outcome)
     if xcom_file is not None:

@@ -44,6 +44,7 @@ def start_ui(port: int | None = None, timeout: float = 120.0) -> dict:
     from mlops_core.services import ServiceManager
 
     settings, workspace, port = _config(port)
+    port, _ = ServiceManager(settings.run_dir).claim_port(SERVICE, port)  # not another home's
     url = f"http://127.0.0.1:{port}"
     env = {**venv_env(), "DO_NOT_TRACK": "1", "EVIDENTLY_DISABLE_TELEMETRY": "1"}
     info, started = ServiceManager(settings.run_dir).start(
@@ -53,6 +54,7 @@ def start_ui(port: int | None = None, timeout: float = 120.0) -> dict:
         health_url=f"{url}/api/version",
         env=env,
         timeout=timeout,
+        port=port,
     )
     return {"service": SERVICE, "url": info.url, "started": started, "workspace": str(workspace)}
 
