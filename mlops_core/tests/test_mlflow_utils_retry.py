@@ -20,9 +20,11 @@ def test_unreachable_is_retried_until_the_budget_is_spent():
     with pytest.raises(Unreachable, match=uri):
         policy(client, uri)
     elapsed = time.monotonic() - started
-    # waits 0.2, 0.4, 0.8: a fourth attempt would start after the budget
-    assert policy.statistics["attempt_number"] == 4
-    assert elapsed < 2.0 + 1.0
+    # waits 0.2, 0.4, 0.8 (1.4 s): up to four attempts, fewer on a loaded machine; none
+    # starts after the budget, so the last one ends within a check's time of it.
+    assert 2 <= policy.statistics["attempt_number"] <= 4
+    assert policy.statistics["idle_for"] < 2.0
+    assert elapsed < 2.0 + 5.0
 
 
 def test_not_found_is_not_retried(mlflow_server):

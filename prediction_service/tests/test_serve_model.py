@@ -80,4 +80,4 @@ def test_unreachable_registry_is_retried_then_unavailable(caplog):
     assert 1.0 <= time.monotonic() - started < 10
     assert f"model registry at {uri} is unreachable (gave up after 2s)" in caught.value.message
     retries = [r for r in caplog.records if "retrying" in r.getMessage()]
-    assert len(retries) >= 2
+    assert retries  # at least a second attempt (a third one too, on an idle machine)
