@@ -77,6 +77,8 @@ def test_monitor_judges_traffic_sent_to_the_prediction_service(
 
     client = MlflowClient(tm.tracking_uri)
     experiment = client.get_experiment_by_name(f"{tm.model_name}-monitoring")
+    # A classic ML experiment: the MLflow UI opens it on its runs, not on GenAI traces.
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     runs = client.search_runs([experiment.experiment_id])
     assert {r.data.tags["status"] for r in runs} == {"no_drift", "drift"}
     assert all(r.data.tags["model_version"] == tm.version for r in runs)

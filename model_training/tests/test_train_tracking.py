@@ -11,15 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from mlops_core.contracts import Tag
 from mlops_core.contracts.train import TrainResult
+from mlops_core.mlflow_utils.experiments import CLASSIC_ML, experiment_url
 from model_training.config import load_config
 from model_training.data import DataVersion
-from model_training.runlog import (
-    CLASSIC_ML,
-    EXPERIMENT_KIND_TAG,
-    experiment_name,
-    experiment_url,
-)
+from model_training.runlog import experiment_name
 from model_training.tracking import train_and_register
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -88,7 +85,7 @@ def test_a_new_training_experiment_opens_on_its_runs(
     result = run_config(CONFIGS / "worse.yaml", frames, schema, unique_model_name, tracking_uri)
     experiment = MlflowClient(tracking_uri).get_experiment(result.experiment_id)
     assert experiment.name == experiment_name(unique_model_name)
-    assert experiment.tags[EXPERIMENT_KIND_TAG] == "custom_model_development" == CLASSIC_ML
+    assert experiment.tags[Tag.EXPERIMENT_KIND] == "custom_model_development" == CLASSIC_ML
 
 
 def test_an_existing_experiment_gets_the_kind_and_a_chosen_kind_stays(
@@ -100,14 +97,14 @@ def test_an_existing_experiment_gets_the_kind_and_a_chosen_kind_stays(
     untagged = client.create_experiment(experiment_name(unique_model_name))
     result = run_config(CONFIGS / "worse.yaml", frames, schema, unique_model_name, tracking_uri)
     assert result.experiment_id == untagged
-    assert client.get_experiment(untagged).tags[EXPERIMENT_KIND_TAG] == CLASSIC_ML
+    assert client.get_experiment(untagged).tags[Tag.EXPERIMENT_KIND] == CLASSIC_ML
 
     other = f"{unique_model_name}-b"
     chosen = client.create_experiment(
-        experiment_name(other), tags={EXPERIMENT_KIND_TAG: "genai_development"}
+        experiment_name(other), tags={Tag.EXPERIMENT_KIND: "genai_development"}
     )
     run_config(CONFIGS / "worse.yaml", frames, schema, other, tracking_uri)
-    assert client.get_experiment(chosen).tags[EXPERIMENT_KIND_TAG] == "genai_development"
+    assert client.get_experiment(chosen).tags[Tag.EXPERIMENT_KIND] == "genai_development"
 
 
 def test_the_experiment_link_opens_the_runs_page_in_a_browser(

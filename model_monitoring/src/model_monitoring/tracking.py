@@ -19,10 +19,10 @@ def log_run(
 ) -> str:
     """Log one monitoring run; returns its MLflow run id."""
     from mlops_core.mlflow_utils import client as mlflow_client
+    from mlops_core.mlflow_utils.experiments import ensure_experiment
 
     client = mlflow_client(tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    experiment_id = ensure_experiment(client, experiment).experiment_id
     tags = {
         "mlflow.runName": run_name,
         "model_name": model.name,

@@ -14,18 +14,11 @@ from typing import Any
 import pandas as pd
 
 from mlops_core.contracts import SPLITS, Tag
+from mlops_core.mlflow_utils.experiments import ensure_experiment
 from mlops_core.schema import DatasetSchema
 from model_training.config import TrainingConfig
 from model_training.core import TrainingResult, best_per_candidate
 from model_training.data import DataVersion
-
-# The MLflow UI reads this experiment tag for an experiment's kind ("Machine learning" vs
-# "GenAI apps & agents"); its kind selector writes the same tag.
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-CLASSIC_ML = "custom_model_development"
-# MLflow 3.17's UI chooses an experiment's first page by the workflow type in its URL (or
-# the user's saved toggle, GenAI by default): a link to a training experiment carries it.
-WORKFLOW_QUERY = "workflowType=machine_learning"
 
 
 def experiment_name(model_name: str) -> str:
@@ -33,37 +26,8 @@ def experiment_name(model_name: str) -> str:
 
 
 def training_experiment(client: Any, model_name: str) -> Any:
-    """The model's training experiment, created as a classic ML one when missing.
-
-    An existing experiment without a kind gets it; a kind a user chose is left as it is.
-    """
-    from mlflow.exceptions import MlflowException
-
-    from mlops_core.errors import BadInput
-    from mlops_core.mlflow_utils.failures import error_code
-
-    name = experiment_name(model_name)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        try:
-            client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: CLASSIC_ML})
-        except MlflowException as exc:  # another training created it meanwhile
-            if error_code(exc) != "RESOURCE_ALREADY_EXISTS":
-                raise
-        experiment = client.get_experiment_by_name(name)
-    if experiment.lifecycle_stage == "deleted":
-        raise BadInput(
-            f"the MLflow experiment {name!r} is deleted; restore it (mlflow experiments "
-            f"restore --experiment-id {experiment.experiment_id}) or delete it for good"
-        )
-    if EXPERIMENT_KIND_TAG not in experiment.tags:
-        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_ML)
-    return experiment
-
-
-def experiment_url(tracking_uri: str, experiment_id: str) -> str:
-    """The UI page of a training experiment, opening on its runs."""
-    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}?{WORKFLOW_QUERY}"
+    """The model's training experiment (a classic ML experiment, created when missing)."""
+    return ensure_experiment(client, experiment_name(model_name))
 
 
 def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:

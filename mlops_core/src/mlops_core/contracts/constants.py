@@ -47,6 +47,7 @@ class Tag(StrEnum):
     VALIDATION_REASON = "validation_reason"
     GIT_COMMIT = "git_commit"
     CHAMPION_HISTORY = "mlops.champion_history"
+    EXPERIMENT_KIND = "mlflow.experimentKind"  # experiments: what the MLflow UI shows first
 
 
 class Service(StrEnum):
