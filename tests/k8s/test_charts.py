@@ -145,8 +145,9 @@ def test_monitoring_ui_runs_evidently_on_the_shared_workspace():
     objs = render("monitoring-ui", "kind")
     pod = next(r.obj for r in objs if r.kind == "Deployment")["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["command"] == ["evidently"]
-    assert container["args"][:3] == ["ui", "--workspace", "/workspace"]
+    # The same module `mlops monitor ui` runs: Evidently's server under the platform's title.
+    assert container["command"] == ["python", "-m", "model_monitoring.evidently_ui"]
+    assert container["args"][:2] == ["--workspace", "/workspace"]
     assert "0.0.0.0" in container["args"]
     claim = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
     claims = {
