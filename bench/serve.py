@@ -48,7 +48,7 @@ def start_mlflow(home: Path) -> tuple[str, object]:
     from mlops_core.settings import PlatformSettings
 
     settings = PlatformSettings(home=home, mlflow_port=free_port(), mlflow_tracking_uri=None)
-    url, _ = start(settings, timeout=300)
+    url = start(settings, timeout=300).url
     return url, settings
 
 

@@ -245,6 +245,42 @@ def stage_task(
     return _local_task(task_id, stage, list(command), accept, doc_md=doc_md, **kwargs)
 
 
+def contract(module: str, name: str) -> type:
+    """A result model of mlops_core.contracts (e.g. contract("train", "TrainResult")).
+
+    The embedded runtime has mlops_core installed; an Airflow image without the platform's
+    packages reads it from the repository git-sync checked out (the contracts need only
+    pydantic, which Airflow ships).
+    """
+    import importlib
+    import sys
+
+    try:
+        importlib.import_module("mlops_core.contracts")
+    except ImportError:
+        src = Path(__file__).resolve().parent.parent / "mlops_core" / "src"
+        if str(src) not in sys.path:
+            sys.path.append(str(src))
+        # From the repository's root, `mlops_core` resolved to its folder (a namespace).
+        sys.modules.pop("mlops_core", None)
+    return getattr(importlib.import_module(f"mlops_core.contracts.{module}"), name)
+
+
+def stage_result(ti: Any, task_id: str, model: type) -> Any:
+    """The XCom of stage task task_id parsed as its contract model; None when the task
+    pushed none (it was skipped). An outcome the task accepted with an error result (the
+    gate refused: exit code 3) comes back as ErrorResult, its fields kept."""
+    from mlops_core.contracts import parse_payload
+
+    payload = ti.xcom_pull(task_ids=task_id)
+    return parse_payload(payload, model) if payload else None
+
+
+def field(result: Any, name: str) -> Any:
+    """A field of a result, of an ErrorResult's extra fields, or None."""
+    return getattr(result, name, None) if result is not None else None
+
+
 def run_stage_locally(argv: list[str], accept: list[int]) -> dict:
     """Callable of a local stage task: run the command, return its JSON result as XCom."""
     import logging

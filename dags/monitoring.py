@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, task
-from mlops_tasks import DEFAULT_ARGS, stage_task
+from mlops_tasks import DEFAULT_ARGS, contract, field, stage_result, stage_task
 
 DAG_ID = "mlops_monitoring"
 TRAINING_DAG_ID = "mlops_training_pipeline"
@@ -86,19 +86,20 @@ with DAG(
     @task.branch(task_id="assess", retries=0)
     def assess(ti=None) -> str:
         """Retrain when the policy found drift; the reason goes to the training run."""
-        result = ti.xcom_pull(task_ids="monitor") or {}
-        status = result.get("status")
+        result = stage_result(ti, "monitor", contract("monitor", "MonitorResult"))
+        status = field(result, "status")
         if status == "drift":
-            columns = ", ".join(result.get("drifted_columns") or []) or "none listed"
-            share = result.get("drift_share")
+            columns = ", ".join(field(result, "drifted_columns") or []) or "none listed"
+            share = field(result, "drift_share")
             reason = (
                 f"drift found by {ti.dag_id} run {ti.run_id}: model version "
-                f"{result.get('model_version')}, drift share {share}, drifted columns: {columns}"
+                f"{field(result, 'model_version')}, drift share {share}, drifted columns: "
+                f"{columns}"
             )
             ti.xcom_push(key="reason", value=reason)
             print(reason)
             return "trigger_retraining"
-        print(f"no retraining: status {status} ({result.get('rows')} rows)")
+        print(f"no retraining: status {status} ({field(result, 'rows')} rows)")
         return "no_retraining"
 
     trigger = TriggerWithNote(

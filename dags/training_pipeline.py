@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from airflow.sdk import DAG, Param, TriggerRule, task
-from mlops_tasks import DEFAULT_ARGS, stage_task
+from mlops_tasks import DEFAULT_ARGS, contract, field, stage_result, stage_task
 
 DAG_ID = "mlops_training_pipeline"
 
@@ -96,11 +96,14 @@ with DAG(
     @task.branch(task_id="quality_gate", retries=0)
     def quality_gate(ti=None) -> str:
         """Promote when the gate passed; otherwise end visibly without promotion."""
-        result = ti.xcom_pull(task_ids="train") or {}
-        passed = result.get("exit_code") == 0 and result.get("gate") == "passed"
+        train_result = contract("train", "TrainResult")
+        result = stage_result(ti, "train", train_result)
+        passed = (
+            isinstance(result, train_result) and result.exit_code == 0 and result.gate == "passed"
+        )
         print(
-            f"model version {result.get('model_version')}: gate {result.get('gate')}"
-            f" ({result.get('reason') or 'no reason given'})"
+            f"model version {field(result, 'model_version')}: gate {field(result, 'gate')}"
+            f" ({field(result, 'reason') or field(result, 'error') or 'no reason given'})"
         )
         return "promote" if passed else "gate_refused"
 
@@ -121,32 +124,34 @@ with DAG(
         """The quality gate refused the model: nothing is promoted, the run still succeeds."""
         import logging
 
-        result = ti.xcom_pull(task_ids="train") or {}
-        reason = result.get("reason") or "the quality gate refused the model"
-        logging.getLogger("mlops.task").warning(
-            "NOT PROMOTED: model %s version %s: %s",
-            result.get("model_name"),
-            result.get("model_version"),
-            reason,
+        result = stage_result(ti, "train", contract("train", "TrainResult"))
+        reason = (
+            field(result, "reason")
+            or field(result, "error")
+            or "the quality gate refused the model"
         )
-        return {"promoted": False, "model_version": result.get("model_version"), "reason": reason}
+        version = field(result, "model_version")
+        logging.getLogger("mlops.task").warning(
+            "NOT PROMOTED: model %s version %s: %s", field(result, "model_name"), version, reason
+        )
+        return {"promoted": False, "model_version": version, "reason": reason}
 
     @task(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, retries=0)
     def summary(params=None, ti=None) -> dict:
         """What this run did, in one XCom: data version, model version, promotion, reason."""
-        ingested = ti.xcom_pull(task_ids="ingest") or {}
-        trained = ti.xcom_pull(task_ids="train") or {}
-        promoted = ti.xcom_pull(task_ids="promote")
+        ingested = stage_result(ti, "ingest", contract("ingest", "IngestResult"))
+        trained = stage_result(ti, "train", contract("train", "TrainResult"))
+        promoted = stage_result(ti, "promote", contract("deploy", "PromoteResult"))
         result = {
             "reason": params.get("reason"),
-            "data_version": ingested.get("data_version"),
-            "new_data_version": ingested.get("created"),
-            "model_name": trained.get("model_name"),
-            "model_version": trained.get("model_version"),
-            "gate": trained.get("gate"),
-            "gate_reason": trained.get("reason"),
-            "metrics": trained.get("metrics"),
-            "promoted": bool(promoted and promoted.get("exit_code") == 0),
+            "data_version": field(ingested, "data_version"),
+            "new_data_version": field(ingested, "created"),
+            "model_name": field(trained, "model_name"),
+            "model_version": field(trained, "model_version"),
+            "gate": field(trained, "gate"),
+            "gate_reason": field(trained, "reason"),
+            "metrics": field(trained, "metrics"),
+            "promoted": bool(promoted is not None and promoted.ok and promoted.exit_code == 0),
         }
         print(f"training pipeline summary: {result}")
         return result

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 
 from mlops_core import airflow_runtime
+from mlops_core.contracts import read_result
+from mlops_core.contracts.runtime import ServiceDownResult
 from mlops_core.embedded import UP_HOOKS
 from mlops_core.errors import Unavailable
 from mlops_core.settings import get_settings
@@ -53,7 +55,8 @@ def test_missing_airflow_is_reported_with_how_to_install_it(mlops, mlops_home, m
 def test_airflow_down_when_nothing_runs(mlops, mlops_home):
     result = mlops("airflow", "down", "--json")
     assert result.exit_code == 0
-    assert result.json == {"ok": True, "service": "airflow", "stopped": False}
+    down = read_result(result.stdout, ServiceDownResult)
+    assert (down.ok, down.service, down.stopped) == (True, "airflow", False)
 
 
 def test_the_admin_password_is_read_from_standalones_file(tmp_path):

@@ -179,3 +179,39 @@ def test_commands_render_to_the_cli_contract(local_dagbag):
     rollback = local_dagbag.dags["mlops_rollback"].get_task("rollback")
     assert render(rollback, {"to_version": ""}) == ["mlops", "rollback", "--json"]
     assert render(rollback, {"to_version": "2"}) == ["mlops", "rollback", "--to=2", "--json"]
+
+
+def test_branches_read_the_stage_results_through_their_contracts(local_dagbag):
+    """The gate's refusal (exit code 3, an error result) ends at gate_refused; monitoring's
+    verdict is read from the MonitorResult; a result off its contract fails the task."""
+    gate = local_dagbag.dags["mlops_training_pipeline"].get_task("quality_gate").python_callable
+    refused = {"ok": False, "exit_code": 3, "error": "rmse above the gate", "gate": "failed"}
+    assert gate(ti=FakeTI({"train": refused})) == "gate_refused"
+    with pytest.raises(ValueError, match="model_version"):
+        gate(ti=FakeTI({"train": {"ok": True, "exit_code": 0, "gate": "passed"}}))
+
+    assess = local_dagbag.dags["mlops_monitoring"].get_task("assess").python_callable
+    with pytest.raises(ValueError, match="status"):
+        assess(ti=FakeTI({"monitor": {"ok": True, "exit_code": 0, "drift": True}}))
+
+
+def test_the_contracts_load_from_the_checkout_without_an_installed_mlops_core(tmp_path):
+    """An Airflow image holds Airflow only; git-sync checks out the repository, and the
+    DAGs' branch tasks read the contracts from its mlops_core/src."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dags = Path(__file__).resolve().parents[2] / "dags"
+    script = (
+        "import sys; "
+        "sys.path = [p for p in sys.path if not p.endswith('mlops_core/src')]; "
+        "import importlib.util; assert importlib.util.find_spec('mlops_core') is None; "
+        f"sys.path.insert(0, {str(dags)!r}); import mlops_tasks; "
+        "print(mlops_tasks.contract('train', 'TrainResult').command)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "`mlops train`"
