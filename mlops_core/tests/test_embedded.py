@@ -11,6 +11,7 @@ import pytest
 from mlops_core.contracts import read_result
 from mlops_core.contracts.runtime import MlflowUpResult, StatusResult
 from mlops_core.embedded import start_mlflow
+from mlops_core.errors import Conflict
 from mlops_core.services import ServiceManager, free_port
 from mlops_core.settings import PlatformSettings
 
@@ -28,6 +29,10 @@ def test_two_homes_on_one_machine_each_get_their_own_mlflow(
     try:
         assert a.url == f"http://127.0.0.1:{port}" and a.started
         monkeypatch.setenv("MLOPS_MLFLOW_PORT", str(port))
+
+        # Before B has a server of its own, its commands refuse A's instead of using it.
+        with pytest.raises(Conflict, match=str(home_a)):
+            _ = PlatformSettings().tracking_uri
 
         up = mlops("mlflow", "up", "--json")
         assert up.exit_code == 0, up.stderr

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mlops_core.errors import Conflict
 from mlops_core.schema import DatasetSchema, load_schema
 
 
@@ -94,9 +95,22 @@ class PlatformSettings(StageSettings):
 
     @property
     def embedded_mlflow_port(self) -> int:
-        from mlops_core.services import ServiceManager
+        """This home's recorded MLflow port, else the configured one - refused (exit 8)
+        when a server of another MLOPS_HOME listens there, so no command of this home
+        ever writes into another home's registry."""
+        from mlops_core.services import ServiceManager, port_holder
 
-        return ServiceManager(self.run_dir).recorded_port("mlflow") or self.mlflow_port
+        recorded = ServiceManager(self.run_dir).recorded_port("mlflow")
+        if recorded:
+            return recorded
+        holder = port_holder(self.mlflow_port)
+        if holder is not None and holder.home and Path(holder.home) != self.home:
+            raise Conflict(
+                f"port {self.mlflow_port} is held by {holder.describe()}, not by this "
+                f"home ({self.home}); start this home's own server with `mlops mlflow up` "
+                "(it picks a free port) or set MLOPS_MLFLOW_TRACKING_URI"
+            )
+        return self.mlflow_port
 
     @property
     def data_registry_url(self) -> str:
