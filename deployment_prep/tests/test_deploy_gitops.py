@@ -90,3 +90,13 @@ def test_an_unreachable_gitops_url_names_it_and_git_says_why(tmp_path):
         gitops.open_checkout(_settings(gitops_repo=source), tmp_path / "home")
     assert "does not appear to be a git repository" in str(e.value)
     assert list((tmp_path / "home" / "gitops-clones").iterdir()) == []
+
+
+def test_one_promotion_at_a_time_per_checkout(pushed):
+    checkout, _ = pushed
+    with gitops.locked(checkout):
+        with pytest.raises(Conflict, match="another promotion or rollback is running"):
+            with gitops.locked(checkout):
+                pass
+    with gitops.locked(checkout):  # released: the next one goes ahead
+        pass

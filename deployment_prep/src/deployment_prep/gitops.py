@@ -7,7 +7,6 @@ A dirty or diverged checkout is refused before anything moves.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import re
 import shutil
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from filelock import FileLock, Timeout
 
 from mlops_core.errors import BadInput, Conflict, Unavailable
 from mlops_core.git import Git, GitError, is_git_url
@@ -338,15 +338,14 @@ def _remote_if_present(path: Path, remote: str) -> str | None:
 @contextmanager
 def locked(checkout: Checkout) -> Iterator[None]:
     """One promotion or rollback at a time per checkout."""
-    lock_path = checkout.git_dir() / "mlops-promote.lock"
-    with open(lock_path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise Conflict(
-                f"another promotion or rollback is running on {checkout.path}; try again"
-            ) from exc
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(checkout.git_dir() / "mlops-promote.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise Conflict(
+            f"another promotion or rollback is running on {checkout.path}; try again"
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
