@@ -133,3 +133,19 @@ def test_the_local_task_callable_maps_codes_to_airflow_exceptions(mlops_home):
     with pytest.raises(AirflowException) as info:
         mlops_tasks.run_stage_locally(fake_command(5, {"error": "down"}), [0])
     assert not isinstance(info.value, AirflowFailException)
+
+
+def test_a_task_gets_mlflow_settings_that_fail_in_seconds_unless_it_has_its_own(monkeypatch):
+    """MLflow's own defaults retry for minutes when its server goes away mid-command."""
+    show = (
+        "import json, os; print(json.dumps({k: os.environ.get(k) for k in "
+        "('MLFLOW_HTTP_REQUEST_MAX_RETRIES', 'MLFLOW_HTTP_REQUEST_TIMEOUT')}))"
+    )
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
+    quiet = lambda stream, line: None  # noqa: E731
+    given = taskrun.run([sys.executable, "-c", show], sink=quiet).result
+    assert given == {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "9")
+    own = taskrun.run([sys.executable, "-c", show], sink=quiet).result
+    assert own["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "9"

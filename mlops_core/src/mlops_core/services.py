@@ -24,6 +24,7 @@ import psutil
 from filelock import FileLock
 
 from mlops_core.errors import Conflict, MlopsError, Unavailable
+from mlops_core.mlflow_utils.connect import request_env
 
 # Set in every service's environment: how a port's holder is recognised as a service of
 # the embedded runtime, and of which home.
@@ -284,6 +285,9 @@ class ServiceManager:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     env={
+                        # MLflow's HTTP settings default to fail-in-seconds (a service that
+                        # waits for MLflow passes its own), the caller's environment wins.
+                        **request_env(),
                         **os.environ,
                         **(env or {}),
                         HOME_VARIABLE: str(self.home),

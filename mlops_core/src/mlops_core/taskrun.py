@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_core.contracts import read_result
+from mlops_core.mlflow_utils.connect import request_env
 
 # Exit codes that end a task as failed without retrying: retrying cannot change the answer.
 NOT_RETRYABLE = frozenset({2, 3, 4, 6, 7})
@@ -117,7 +118,8 @@ def run(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
+        # MLflow's HTTP settings default to fail-in-seconds; the caller's environment wins.
+        env={**request_env(), **os.environ, **(env or {})},
         text=True,
         errors="replace",
     ) as proc:
