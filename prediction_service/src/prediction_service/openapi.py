@@ -18,7 +18,7 @@ ERRORS = {
     401: "Missing API key.",
     403: "Invalid API key.",
     404: "Unknown request id.",
-    413: "Batch larger than the configured maximum.",
+    413: "Body or batch larger than the configured maximum.",
     422: "A field breaks a rule (named in detail[].field and detail[].rule).",
     503: "Not ready / a store is unavailable.",
 }

@@ -31,7 +31,7 @@ def _known_in_log(engine, rid: str) -> bool:
     "",
     summary="Report the true label of an earlier prediction",
     status_code=202,
-    responses={202: returns("FeedbackResponse"), **errors(400, 404, 422, 503)},
+    responses={202: returns("FeedbackResponse"), **errors(400, 404, 413, 422, 503)},
     openapi_extra=body("FeedbackRequest"),
 )
 async def feedback(request: Request, service: ServiceDep) -> Response:

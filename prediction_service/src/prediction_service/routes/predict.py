@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/predict", tags=["predict"], default_response_clas
 @router.post(
     "",
     summary="Predict one record",
-    responses={200: returns("PredictResponse"), **errors(400, 422)},
+    responses={200: returns("PredictResponse"), **errors(400, 413, 422)},
     openapi_extra=body("Features"),
 )
 async def predict(request: Request, service: ServiceDep) -> Response:

@@ -1,24 +1,15 @@
-"""The API against a real `mlops serve` (uvicorn) serving a model from the real registry."""
+"""POST /v1/predict and /v1/predict/batch against a real `mlops serve` (uvicorn) serving a
+model from the real registry."""
 
 from __future__ import annotations
 
-import httpx
+import time
+
 import pytest
 import sqlalchemy as sa
-from serve_helpers import API_KEY, burst, count_ids, wait_for_rows
+from serve_helpers import burst, count_ids, wait_for_rows
 
 from mlops_core import predlog
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def log_url(server) -> str:
-    return f"sqlite:///{server.home / 'predictions.db'}"
 
 
 def test_predict_one_record(client, records, trained_model):
@@ -61,28 +52,6 @@ def test_batch_matches_single_predictions(client, records):
     assert body["request_ids"][3] == f"{body['request_id']}-3"
     singles = [client.post("/v1/predict", json=rec).json()["prediction"] for rec in batch[:5]]
     assert body["predictions"][:5] == pytest.approx(singles)
-
-
-def test_model_metadata(client, trained_model, schema):
-    r = client.get("/v1/model")
-    assert r.status_code == 200
-    info = r.json()
-    assert info["model_name"] == trained_model.model_name
-    assert info["model_version"] == trained_model.version
-    assert info["alias"] == "champion"
-    assert info["data_version"] == trained_model.data_version
-    assert info["run_id"] == trained_model.run_id
-    assert info["metrics"]["val_rmse"] == pytest.approx(trained_model.result["metrics"]["val_rmse"])
-    assert info["fast_path"] is True
-    assert info["features"] == schema.feature_names
-    assert r.headers["x-request-id"] == info["request_id"]
-
-
-def test_health(client, trained_model):
-    assert client.get("/v1/health/live").json()["status"] == "ok"
-    ready = client.get("/v1/health/ready")
-    assert ready.status_code == 200
-    assert ready.json()["model_version"] == trained_model.version
 
 
 def _bad_cases(schema, record):
@@ -134,15 +103,61 @@ def test_every_invalid_field_gets_422_naming_field_and_rule(client, records, sch
         assert field in payload["error"]
 
 
+def test_a_boolean_integer_is_refused_in_a_batch_too(client, records, schema):
+    name = next(c.name for c in schema.features if c.dtype == "int")
+    batch = [dict(r) for r in records[:3]]
+    batch[1][name] = False
+    r = client.post("/v1/predict/batch", json={"records": batch})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == [
+        {
+            "field": name,
+            "loc": ["body", "records", 1, name],
+            "rule": "int_type",
+            "msg": "Input should be a valid integer",
+        }
+    ]
+
+
+def test_whole_floats_are_integers(client, records, schema):
+    record = dict(records[4])
+    base = client.post("/v1/predict", json=record).json()["prediction"]
+    for column in schema.features:
+        if column.dtype == "int":
+            record[column.name] = float(record[column.name])
+    r = client.post("/v1/predict", json=record)
+    assert r.status_code == 200, r.text
+    assert r.json()["prediction"] == pytest.approx(base)
+
+
 def test_invalid_record_in_batch_is_located(client, records, schema):
     column = schema.numeric_features[0]
     batch = [dict(r) for r in records[:10]]
     batch[7][column] = -1e12
     r = client.post("/v1/predict/batch", json={"records": batch})
     assert r.status_code == 422
-    detail = r.json()["detail"]
-    assert detail[0]["loc"] == ["body", "records", 7, column]
-    assert detail[0]["field"] == column
+    payload = r.json()
+    assert payload["detail"][0]["loc"] == ["body", "records", 7, column]
+    assert payload["detail"][0]["field"] == column
+    assert f"record 7, field {column!r}" in payload["error"]
+
+
+def test_the_summary_counts_every_wrong_field(client, records, schema):
+    a, b = schema.numeric_features[:2]
+    batch = [dict(r) for r in records[:10]]
+    batch[2][a] = -1e12
+    batch[5][a] = -1e12
+    batch[5][b] = "many"
+    r = client.post("/v1/predict/batch", json={"records": batch})
+    assert r.status_code == 422
+    payload = r.json()
+    assert len(payload["detail"]) == 3
+    assert payload["error"].startswith("invalid input: 3 fields are wrong in 2 records")
+    assert f"record 2, field {a!r}" in payload["error"]
+    single = {k: v for k, v in records[0].items() if k not in (a, b)}
+    error = client.post("/v1/predict", json=single).json()["error"]
+    assert error.startswith("invalid input: 2 fields are wrong (")
+    assert a in error and b in error
 
 
 @pytest.mark.parametrize(
@@ -179,6 +194,10 @@ def test_oversized_batch_gets_413(client, records):
     huge = b'{"records": [' + b"0," * 5_000_000 + b"0]}"
     r = client.post("/v1/predict/batch", content=huge)
     assert r.status_code == 413
+    for path in ("/v1/predict", "/v1/feedback"):
+        r = client.post(path, content=b'{"a": "' + b"x" * 10_000_000 + b'"}')
+        assert r.status_code == 413, path
+        assert "larger than" in r.json()["error"]
 
 
 def test_unknown_path_and_method(client):
@@ -186,30 +205,6 @@ def test_unknown_path_and_method(client):
     assert r.status_code == 404
     assert r.json()["request_id"] == r.headers["x-request-id"]
     assert client.get("/v1/predict").status_code == 405
-
-
-def test_feedback(client, records, log_url):
-    pred = client.post("/v1/predict", json=records[3], headers={"X-Request-ID": "fb-1"})
-    assert pred.status_code == 200
-    r = client.post("/v1/feedback", json={"request_id": "fb-1", "label": 123456.0})
-    assert r.status_code == 202, r.text
-    assert r.json()["accepted"] is True
-    assert client.post("/v1/feedback", json={"request_id": "nope", "label": 1.0}).status_code == 404
-    bad = client.post("/v1/feedback", json={"request_id": "fb-1", "label": -5})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "label"
-    assert wait_for_rows(log_url, "fb", 1) == 1
-    engine = predlog.create_engine(log_url)
-    deadline_rows = []
-    for _ in range(100):
-        rows = predlog.read_predictions(engine)
-        deadline_rows = [row for row in rows if row["request_id"] == "fb-1"]
-        if deadline_rows and deadline_rows[0]["label"] is not None:
-            break
-        import time
-
-        time.sleep(0.1)
-    engine.dispose()
-    assert deadline_rows[0]["label"] == 123456.0
 
 
 def test_log_holds_one_row_per_successful_request(client, server, records, log_url, schema):
@@ -221,11 +216,7 @@ def test_log_holds_one_row_per_successful_request(client, server, records, log_u
     # A retry with the same request id is not logged twice.
     again = burst(server.url, records[:20], "burst", concurrency=4)
     assert all(status == 200 for status, _ in again)
-    server_metrics = client.get("/metrics").text
-    assert "mlops_prediction_log_queue_depth" in server_metrics
     assert wait_for_rows(log_url, "burst", n) == n
-    import time
-
     time.sleep(1.0)
     assert count_ids(log_url, "burst") == n
     engine = predlog.create_engine(log_url)
@@ -238,58 +229,6 @@ def test_log_holds_one_row_per_successful_request(client, server, records, log_u
     assert row.prediction == pytest.approx(ok[5]["prediction"])
     assert row.model_version == ok[5]["model_version"]
     assert row.latency_ms > 0
-
-
-def test_metrics(client):
-    client.post("/v1/predict", json={})
-    text = client.get("/metrics").text
-    for name in (
-        "mlops_http_requests_total",
-        "mlops_http_request_duration_seconds_bucket",
-        "mlops_predictions_total",
-        "mlops_model_info",
-        "mlops_prediction_log_queue_depth",
-        "mlops_prediction_log_spool_rows",
-        "mlops_prediction_log_spool_bytes",
-    ):
-        assert name in text, name
-    assert 'endpoint="/v1/predict",method="POST",status="422"' in text
-
-
-def test_reload_needs_a_key(client, trained_model):
-    assert client.post("/v1/admin/reload").status_code == 401
-    assert client.post("/v1/admin/reload", headers={"X-API-Key": "wrong"}).status_code == 403
-    r = client.post("/v1/admin/reload", headers={"X-API-Key": API_KEY})
-    assert r.status_code == 200, r.text
-    assert r.json()["model_version"] == trained_model.version
-    bad = client.post(
-        "/v1/admin/reload",
-        headers={"X-API-Key": API_KEY},
-        json={"model": f"models:/{trained_model.model_name}/999"},
-    )
-    assert (bad.status_code == 422 and "999" in bad.json()["error"]) or "not found" in bad.text
-    assert client.get("/v1/model").json()["model_version"] == trained_model.version
-
-
-def test_openapi_document_is_generated_from_the_schema(client, schema):
-    doc = client.get("/openapi.json").json()
-    features = doc["components"]["schemas"]["Features"]
-    assert features["required"] == schema.feature_names
-    for column in schema.features:
-        prop = features["properties"][column.name]
-        assert column.description in prop["description"]
-        if column.dtype == "category":
-            assert prop["enum"] == list(column.categories)
-        else:
-            assert prop["type"] == ("integer" if column.dtype == "int" else "number")
-            if column.min is not None:
-                assert prop["minimum"] == column.min
-            if column.max is not None:
-                assert prop["maximum"] == column.max
-    assert "/v1/predict/batch" in doc["paths"]
-    assert "413" in doc["paths"]["/v1/predict/batch"]["post"]["responses"]
-    docs = client.get("/docs")
-    assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 
 def test_batch_category_spelling_is_normalised(client, records, schema):

@@ -1,5 +1,6 @@
-"""Model swap under load: an admin reload and a poll of the alias switch the served version
-atomically; no request fails and each is answered wholly by the model it started on."""
+"""Model management (prediction_service.manager): an admin reload and a poll of the alias
+switch the served version atomically; no request fails and each is answered wholly by the
+model it started on."""
 
 from __future__ import annotations
 
