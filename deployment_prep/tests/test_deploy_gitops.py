@@ -94,9 +94,11 @@ def test_an_unreachable_gitops_url_names_it_and_git_says_why(tmp_path):
 
 def test_one_promotion_at_a_time_per_checkout(pushed):
     checkout, _ = pushed
-    with gitops.locked(checkout):
-        with pytest.raises(Conflict, match="another promotion or rollback is running"):
-            with gitops.locked(checkout):
-                pass
+    with (
+        gitops.locked(checkout),
+        pytest.raises(Conflict, match="another promotion or rollback is running"),
+        gitops.locked(checkout),
+    ):
+        pass
     with gitops.locked(checkout):  # released: the next one goes ahead
         pass
