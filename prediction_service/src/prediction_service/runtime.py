@@ -158,16 +158,18 @@ def run_server(
 def start_background(platform: PlatformSettings) -> dict[str, Any]:
     """Start `mlops serve` in the background (the `mlops up` hook), or say why not."""
     from mlops_core.embedded import venv_env
+    from mlops_core.mlflow_utils import request_env
     from mlops_core.services import ServiceManager
     from prediction_service.model import parse_ref, resolve_version
 
     settings = ServeSettings()
-    port = settings.port or platform.serve_port
-    url = f"http://127.0.0.1:{port}"
     manager = ServiceManager(platform.run_dir)
     current = manager.get(SERVICE)
     if current and current.alive:
         return {"service": SERVICE, "url": current.url, "started": False}
+    # Never another home's service: a held port makes this home's service use a free one.
+    port, note = manager.claim_port(SERVICE, settings.port or platform.serve_port)
+    url = f"http://127.0.0.1:{port}"
     try:
         spec = parse_ref(settings.model, platform.registered_model)
         if spec.path is None:
@@ -184,12 +186,16 @@ def start_background(platform: PlatformSettings) -> dict[str, Any]:
             "started": False,
             "skipped": f"the model registry cannot be asked for a model: {exc}",
         }
-    env = venv_env()
+    # The service's own start-up wait is its only retry of the registry.
+    env = {**venv_env(), **request_env(max_retries=0)}
     exe = shutil.which("mlops", path=env["PATH"])
     argv = [exe] if exe else [sys.executable, "-m", "mlops_core.cli"]
     argv += ["serve", "--port", str(port)]
     if spec.follows_alias and "MLOPS_SERVE_POLL_INTERVAL" not in os.environ:
         # Embedded runtime: follow the alias, so a promotion is picked up without a restart.
         env["MLOPS_SERVE_POLL_INTERVAL"] = "10"
-    manager.start(SERVICE, argv, url=url, health_url=url + HEALTH_PATH, env=env, timeout=180)
-    return {"service": SERVICE, "url": url, "started": True, "model": model, "docs": url + "/docs"}
+    manager.start(
+        SERVICE, argv, url=url, health_url=url + HEALTH_PATH, env=env, timeout=180, port=port
+    )
+    started = {"service": SERVICE, "url": url, "started": True, "model": model}
+    return {**started, "docs": url + "/docs", **({"note": note} if note else {})}

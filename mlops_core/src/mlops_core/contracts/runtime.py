@@ -23,6 +23,9 @@ class ServiceStarted(BaseModel):
     url: str | None = Field(None, description="where it answers; null when it was not started")
     started: bool = Field(False, description="false when it already ran or was skipped")
     skipped: str | None = Field(None, description="why it was not started (e.g. no model yet)")
+    note: str | None = Field(
+        None, description="why it listens on another port than configured (a held port)"
+    )
 
 
 class UpResult(Result):
