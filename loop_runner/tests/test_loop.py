@@ -18,6 +18,9 @@ from mlops_core.services import free_port
 def test_the_whole_loop(mlops, mlops_home, monkeypatch):
     for name in ("MLOPS_MLFLOW_PORT", "MLOPS_SERVE_PORT", "MLOPS_MONITOR_UI_PORT"):
         monkeypatch.setenv(name, str(free_port()))
+    # The promote checks' latency budget is a timing: on two busy shared cores the default
+    # 200 ms p99 fails for load, not for the model (deployment_prep's tests test the budget).
+    monkeypatch.setenv("MLOPS_PROMOTE_LATENCY_BUDGET_MS", "5000")
     try:
         result = mlops("pipeline", "run", "--rows", "2000", "--traffic", "1100", "--json")
         assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -16,7 +16,10 @@ from loop_runner.scenario import client_records, drift_for, ingest_drift_args
 from loop_runner.steps import StepFailed, Steps
 from mlops_core.contracts import ExitCode, Service
 from mlops_core.contracts.deploy import PromoteResult
+from mlops_core.contracts.ingest import IngestResult
+from mlops_core.contracts.monitor import MonitorResult
 from mlops_core.contracts.pipeline import PipelineResult
+from mlops_core.contracts.train import TrainResult
 from mlops_core.errors import Unavailable
 from mlops_core.settings import get_settings
 from mlops_core.traffic import ApiKeySettings, BackgroundTraffic, PredictionClient
@@ -52,8 +55,8 @@ def _wait_for_version(client: PredictionClient, version: str, timeout: float = 6
     return seen
 
 
-def _ingested(result: dict[str, Any]) -> str:
-    return f"{result['data_version']} ({'new' if result.get('created') else 'already registered'})"
+def _ingested(result: IngestResult) -> str:
+    return f"{result.data_version} ({'new' if result.created else 'already registered'})"
 
 
 def run(options: Options, quiet: bool = False) -> PipelineResult:
@@ -84,10 +87,15 @@ def run(options: Options, quiet: bool = False) -> PipelineResult:
     v1 = p.stage(
         f"ingest {o.rows} synthetic rows",
         ["ingest", "--synthetic", str(o.rows), "--seed", str(o.seed)],
+        model=IngestResult,
     )
     p.note(_ingested(v1))
 
-    t1 = p.stage(f"train on {v1['data_version']}", ["train", "--data-version", v1["data_version"]])
+    t1 = p.stage(
+        f"train on {v1.data_version}",
+        ["train", "--data-version", str(v1.data_version)],
+        model=TrainResult,
+    )
     p.note(report.train_note(t1))
 
     p1 = p.stage("promote the challenger", ["promote"], model=PromoteResult)
@@ -110,7 +118,7 @@ def run(options: Options, quiet: bool = False) -> PipelineResult:
         time.sleep(1.0)  # the service writes its prediction log in the background
 
         monitor = ["monitor", "--last", str(o.traffic)]
-        m1 = p.stage("monitor the traffic", monitor, ok=MONITOR_OUTCOMES)
+        m1 = p.stage("monitor the traffic", monitor, ok=MONITOR_OUTCOMES, model=MonitorResult)
         p.note(report.monitor_note(m1))
 
         drifted = p.client(
@@ -120,7 +128,9 @@ def run(options: Options, quiet: bool = False) -> PipelineResult:
         p.note(report.traffic_note(drifted))
         time.sleep(1.0)
 
-        m2 = p.stage("monitor the drifted traffic", monitor, ok=MONITOR_OUTCOMES)
+        m2 = p.stage(
+            "monitor the drifted traffic", monitor, ok=MONITOR_OUTCOMES, model=MonitorResult
+        )
         p.note(report.monitor_note(m2))
 
         v2 = p.stage(
@@ -133,11 +143,14 @@ def run(options: Options, quiet: bool = False) -> PipelineResult:
                 str(o.seed + 1),
                 *ingest_drift_args(drift),
             ],
+            model=IngestResult,
         )
         p.note(_ingested(v2))
 
         t2 = p.stage(
-            f"retrain on {v2['data_version']}", ["train", "--data-version", v2["data_version"]]
+            f"retrain on {v2.data_version}",
+            ["train", "--data-version", str(v2.data_version)],
+            model=TrainResult,
         )
         p.note(report.train_note(t2))
 
@@ -175,7 +188,7 @@ def run(options: Options, quiet: bool = False) -> PipelineResult:
             "home": str(platform.home),
             "log": str(log_path),
             "seconds": round(time.perf_counter() - started, 1),
-            "data_versions": [v1["data_version"], v2["data_version"]],
+            "data_versions": [v1.data_version, v2.data_version],
             "models": [report.model_summary(t1, p1), report.model_summary(t2, p2)],
             "traffic": {"normal": normal, "drifted": drifted, "during_swap": during.as_dict()},
             "monitoring": [report.monitor_summary(m1), report.monitor_summary(m2)],

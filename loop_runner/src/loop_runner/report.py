@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_core.contracts.deploy import PromoteResult
+from mlops_core.contracts.monitor import MonitorResult
 from mlops_core.contracts.pipeline import PipelineResult
+from mlops_core.contracts.train import TrainResult
 
 MONITOR_KEYS = (
     "status",
@@ -19,12 +21,11 @@ MONITOR_KEYS = (
 )
 
 
-def train_note(t: dict[str, Any]) -> str:
-    metrics = t.get("metrics") or {}
+def train_note(t: TrainResult) -> str:
     shown = ", ".join(
-        f"{k}={metrics[k]:.4g}" for k in ("test_rmse", "test_r2", "test_mape") if k in metrics
+        f"{k}={t.metrics[k]:.4g}" for k in ("test_rmse", "test_r2", "test_mape") if k in t.metrics
     )
-    return f"v{t.get('model_version')} gate {t.get('gate')}: {shown}"
+    return f"v{t.model_version} gate {t.gate}: {shown}"
 
 
 def promote_note(r: PromoteResult) -> str:
@@ -42,33 +43,27 @@ def traffic_note(t: dict[str, Any]) -> str:
     )
 
 
-def monitor_note(m: dict[str, Any]) -> str:
-    share = m.get("drift_share")
-    rmse = m.get("rmse")
-    drifted = m.get("drifted_columns")
+def monitor_note(m: MonitorResult) -> str:
+    share = m.drift_share
     return (
-        f"{m.get('status')}: drift share {share if share is None else f'{share:.2f}'}"
-        + (f", drifted {', '.join(drifted)}" if drifted else "")
-        + (f", rmse {rmse:.4g}" if isinstance(rmse, int | float) else "")
+        f"{m.status}: drift share {share if share is None else f'{share:.2f}'}"
+        + (f", drifted {', '.join(m.drifted_columns)}" if m.drifted_columns else "")
+        + (f", rmse {m.rmse:.4g}" if m.rmse is not None else "")
     )
 
 
-def model_summary(t: dict[str, Any], p: PromoteResult) -> dict[str, Any]:
-    version = t.get("model_version")
+def model_summary(t: TrainResult, p: PromoteResult) -> dict[str, Any]:
     return {
-        "version": None if version is None else str(version),
-        "data_version": t.get("data_version"),
-        "gate": t.get("gate"),
-        "metrics": {k: v for k, v in (t.get("metrics") or {}).items() if k.startswith("test_")},
-        "promoted": p.model_version == (None if version is None else str(version)),
+        "version": t.model_version,
+        "data_version": t.data_version,
+        "gate": t.gate,
+        "metrics": {k: v for k, v in t.metrics.items() if k.startswith("test_")},
+        "promoted": p.model_version == t.model_version,
     }
 
 
-def monitor_summary(m: dict[str, Any]) -> dict[str, Any]:
-    summary = {k: m.get(k) for k in MONITOR_KEYS}
-    if summary["model_version"] is not None:
-        summary["model_version"] = str(summary["model_version"])
-    return summary
+def monitor_summary(m: MonitorResult) -> dict[str, Any]:
+    return m.model_dump(include=set(MONITOR_KEYS))
 
 
 def human(console, s: PipelineResult) -> None:
