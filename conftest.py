@@ -4,11 +4,15 @@ session, a PostgreSQL database when one is reachable, and an in-process `mlops` 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 # mlflow.set_tracking_uri/set_registry_uri export these into os.environ, so one test's
@@ -258,3 +262,44 @@ def trained_model(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) 
         dvc_remote=settings.dvc_remote_url,
         result=trained,
     )
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One local moto S3 server for the session: yields its endpoint URL."""
+    from mlops_core.services import free_port
+
+    exe = Path(sys.executable).parent / "moto_server"
+    if not exe.exists():
+        # A dev dependency: missing means a broken environment, never a skipped S3 test.
+        raise RuntimeError(f"{exe} is missing: run `make install` (dev dependency moto[server])")
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto_server did not start: {log.read_text()}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The session's moto S3 server, with dummy AWS credentials in the environment."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return moto_endpoint

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from mlops_core import storage
@@ -21,33 +17,6 @@ from mlops_core.storage import StorageError
 
 class WriterFailed(Exception):
     pass
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    exe = shutil.which("moto_server")
-    assert exe, "moto_server is a dev dependency (moto[server]); run `make install`"
-    port = free_port()
-    proc = subprocess.Popen(
-        [exe, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture

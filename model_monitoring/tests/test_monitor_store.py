@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,45 +60,11 @@ def test_store_urls_are_checked():
         ReportStore("gs://bucket/x")
 
 
-@pytest.fixture
-def moto_endpoint(monkeypatch):
-    exe = shutil.which("moto_server")
-    if exe is None:
-        pytest.skip("moto_server is not installed (dev dependency moto[server])")
-    port = free_port()
-    proc = subprocess.Popen(
-        [exe, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for name, value in (
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-    ):
-        monkeypatch.setenv(name, value)
-    import httpx
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def test_s3_store_on_moto(moto_endpoint):
+def test_s3_store_on_moto(s3_endpoint):
     import boto3
 
-    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket="reports")
-    store = ReportStore("s3://reports/monitoring", endpoint_url=moto_endpoint)
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="reports")
+    store = ReportStore("s3://reports/monitoring", endpoint_url=s3_endpoint)
     store.check()
     stem = run_stem(datetime(2026, 11, 29, 17, 0, tzinfo=UTC), "2")
     stored = store.write_run("m", stem, "<html/>", _result("2026-11-29T17:00:00+00:00", "drift"))
@@ -109,11 +72,11 @@ def test_s3_store_on_moto(moto_endpoint):
     assert store.runs("m") == [f"{stem}.json"]
     assert store.last_window_end("m") == "2026-11-29T17:00:00+00:00"
 
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     head = s3.head_object(Bucket="reports", Key=f"monitoring/m/{stem}.html")
     assert head["ContentType"] == "text/html"
 
-    missing = ReportStore("s3://no-such-bucket/x", endpoint_url=moto_endpoint)
+    missing = ReportStore("s3://no-such-bucket/x", endpoint_url=s3_endpoint)
     with pytest.raises(Unavailable, match="no-such-bucket"):
         missing.check()
 
@@ -127,15 +90,15 @@ def test_unreachable_s3_endpoint_is_unavailable(monkeypatch):
         store.check()
 
 
-def test_s3_json_failure_removes_the_html(moto_endpoint, monkeypatch):
+def test_s3_json_failure_removes_the_html(s3_endpoint, monkeypatch):
     """The JSON upload fails after the HTML went in: no half run stays in the bucket."""
     import boto3
 
     from mlops_core import storage
 
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     s3.create_bucket(Bucket="half")
-    store = ReportStore("s3://half/r", endpoint_url=moto_endpoint)
+    store = ReportStore("s3://half/r", endpoint_url=s3_endpoint)
     real_write = storage.write_text
 
     def failing_json(url, text, **kwargs):
