@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export UV_LINK_MODE ?= copy
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format demo down clean bench airflow up gitops-push test-k8s
+.PHONY: help install test test-fast lint format demo down clean bench airflow up gitops-push test-k8s images base-image test-containers
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,15 @@ down: ## Stop what `make demo` and `make up` started: embedded services, then th
 	@if [ "$(DRY_RUN)" = "1" ]; then echo "+ .venv/bin/mlops down"; \
 	elif [ -x .venv/bin/mlops ]; then .venv/bin/mlops down || true; fi
 	DRY_RUN=$(DRY_RUN) bash scripts/platform.sh down
+
+images: ## Build the five stage images as `make up` does (PYTHON_IMAGE=<base>, EXTRA_CA_FILE=<pem>, IMAGE_TAG=<tag>)
+	DRY_RUN=$(DRY_RUN) bash scripts/build-images.sh
+
+base-image: ## Build a Python base image from a Debian mirror (no registry needed; root, debootstrap)
+	bash scripts/build-base-image.sh
+
+test-containers: install ## Build the images and run each as its chart runs it (needs a docker engine)
+	$(UV) run --frozen pytest -m containers tests/containers
 
 up: ## The whole platform on a local kind cluster, reconciled by Argo CD (DRY_RUN=1: print the plan)
 	DRY_RUN=$(DRY_RUN) bash scripts/platform.sh up

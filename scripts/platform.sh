@@ -115,11 +115,12 @@ build_images() {
   read_images
   say "Building the stage images and loading them into kind (${#IMAGE_STAGES[@]} images)"
   if [[ "$SKIP_BUILD" == 1 ]]; then echo "  SKIP_BUILD=1: skipped"; return; fi
-  local stage ref
+  # The one build path of `make images` (no provenance attestations, so kind load works
+  # with both of Docker's image stores); it prints each build command.
+  DRY_RUN="$DRY_RUN" bash "$ROOT/scripts/build-images.sh" "${IMAGE_STAGES[@]}"
+  local stage
   for stage in "${IMAGE_STAGES[@]}"; do
-    ref="$(image_ref "$stage")"
-    run docker build --target "$stage" --build-arg STAGE="$stage" --tag "$ref" .
-    run kind load docker-image "$ref" --name "$KIND_CLUSTER"
+    run kind load docker-image "$(image_ref "$stage")" --name "$KIND_CLUSTER"
   done
   # Rebuilt images keep their tag: restart what runs them (nothing yet on a new cluster).
   printf '+ kubectl --context %s --namespace mlops rollout restart deployment --selector app.kubernetes.io/part-of=mlops-platform\n' "$KCTX"
