@@ -58,6 +58,7 @@ COPY model_training/pyproject.toml model_training/
 COPY deployment_prep/pyproject.toml deployment_prep/
 COPY prediction_service/pyproject.toml prediction_service/
 COPY model_monitoring/pyproject.toml model_monitoring/
+COPY loop_runner/pyproject.toml loop_runner/
 RUN --mount=type=secret,id=extra_ca \
     --mount=type=bind,source=scripts/with-extra-ca.sh,target=/usr/local/bin/with-extra-ca \
     --mount=type=cache,target=/root/.cache/uv \

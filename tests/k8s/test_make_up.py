@@ -281,7 +281,9 @@ def test_the_plan_against_stand_ins_keeps_its_cluster_and_credentials(shimmed, t
     log = (shim_state / "log").read_text()
     assert log.count("kind create cluster --name mlops") == 1
     # Every Dockerfile target is built, and each image it tags is loaded into kind.
-    builds = re.findall(r"^docker build --target (\S+) .*--tag (\S+) \.$", log, re.MULTILINE)
+    builds = re.findall(
+        r"^(?:\S*/)?docker build --target (\S+) .*?--tag (\S+)(?: \S+)* \.$", log, re.MULTILINE
+    )
     assert {target for target, _ in builds} == dockerfile_targets()
     for _, tag in builds:
         assert f"kind load docker-image {tag} --name mlops" in log
