@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from mlops_core.apikeys import ApiKeySettings
 from mlops_core.schema import load_schema
 from mlops_core.services import ServiceManager, free_port
 from mlops_core.settings import get_settings
 from mlops_core.synthetic import generate
-from mlops_core.traffic import ApiKeySettings, BackgroundTraffic, PredictionClient
+from mlops_core.traffic import BackgroundTraffic, PredictionClient
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ def reload_service(platform: PlatformSettings, settings: PromoteSettings, cand) 
     """Make the embedded prediction service (when it runs) serve the new champion: its admin
     reload endpoint when an API key is configured; otherwise it follows the alias by polling,
     and this waits until GET /v1/model shows the new version."""
+    from mlops_core.apikeys import ApiKeySettings
     from mlops_core.services import ServiceManager
-    from mlops_core.traffic import ApiKeySettings
 
     if not settings.reload:
         return None

@@ -14,6 +14,7 @@ from typing import Any
 from loop_runner import report
 from loop_runner.scenario import client_records, drift_for, ingest_drift_args
 from loop_runner.steps import StepFailed, Steps
+from mlops_core.apikeys import ApiKeySettings
 from mlops_core.contracts import ExitCode, Service
 from mlops_core.contracts.deploy import PromoteResult
 from mlops_core.contracts.ingest import IngestResult
@@ -22,7 +23,7 @@ from mlops_core.contracts.pipeline import PipelineResult
 from mlops_core.contracts.train import TrainResult
 from mlops_core.errors import Unavailable
 from mlops_core.settings import get_settings
-from mlops_core.traffic import ApiKeySettings, BackgroundTraffic, PredictionClient
+from mlops_core.traffic import BackgroundTraffic, PredictionClient
 
 PREDICTION_SERVICE = "prediction-service"
 MONITOR_OUTCOMES = (int(ExitCode.OK), int(ExitCode.DRIFT), int(ExitCode.INSUFFICIENT_DATA))

@@ -12,47 +12,16 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
-from pydantic_settings import SettingsConfigDict
 
-from mlops_core.settings import StageSettings
+from mlops_core.apikeys import ApiKeySettings
 
 PREDICT = "/v1/predict"
 PREDICT_BATCH = "/v1/predict/batch"
 FEEDBACK = "/v1/feedback"
 MODEL = "/v1/model"
-
-
-class ApiKeySettings(StageSettings):
-    """The prediction service's own key settings (MLOPS_SERVE_*): a client sends the first."""
-
-    model_config = SettingsConfigDict(env_prefix="MLOPS_SERVE_")
-
-    api_keys: SecretStr | None = None
-    api_key_file: Path | None = None
-    api_key_header: str = "X-API-Key"
-
-    def key(self) -> str | None:
-        if self.api_keys is not None:
-            keys = [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
-            if keys:
-                return keys[0]
-        if self.api_key_file is not None:
-            try:
-                lines = self.api_key_file.read_text().splitlines()
-            except OSError:
-                return None
-            keys = [k.strip() for k in lines if k.strip() and not k.startswith("#")]
-            return keys[0] if keys else None
-        return None
-
-    def headers(self) -> dict[str, str]:
-        key = self.key()
-        return {self.api_key_header: key} if key else {}
 
 
 @dataclass
