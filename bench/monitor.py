@@ -181,8 +181,7 @@ def baseline(rows: int, model_path: str, store: str, url: str) -> dict:
     one request per row, and (the stronger peer) the batch endpoint."""
     import warnings
 
-    import httpx
-
+    from mlops_core.traffic import PredictionClient
     from model_monitoring.analysis import analyse, prediction_column
     from model_monitoring.policy import load_policy
 
@@ -191,20 +190,19 @@ def baseline(rows: int, model_path: str, store: str, url: str) -> dict:
     import evidently.presets  # noqa: F401
 
     records = json.loads(reference[schema.feature_names].to_json(orient="records"))
-    with httpx.Client(base_url=url, timeout=60) as client:
+    # The platform's own traffic client, as a client application sends records.
+    with PredictionClient(url, headers={}, timeout=60) as client:
         started = time.perf_counter()
         preds = []
         for record in records:
-            response = client.post("/v1/predict", json=record)
+            response = client.predict(record)
             response.raise_for_status()
             preds.append(response.json()["prediction"])
         per_row = time.perf_counter() - started
         started = time.perf_counter()
         batched = []
         for start in range(0, len(records), BATCH):
-            response = client.post(
-                "/v1/predict/batch", json={"records": records[start : start + BATCH]}
-            )
+            response = client.predict_batch(records[start : start + BATCH])
             response.raise_for_status()
             batched += response.json()["predictions"]
         batch = time.perf_counter() - started
