@@ -108,12 +108,19 @@ def unique_model_name(monkeypatch: pytest.MonkeyPatch) -> str:
     return name
 
 
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in {"1", "true"}:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for the session, or a skip that says why."""
+    """A fresh PostgreSQL database for the session, or a skip that says why (a failure
+    under CI=true, where .ci/run starts PostgreSQL: a missing server is a broken run)."""
     base = os.environ.get("MLOPS_TEST_POSTGRES_URL")
     if not base:
-        pytest.skip("PostgreSQL tests need MLOPS_TEST_POSTGRES_URL (.ci/run sets it)")
+        _unavailable("PostgreSQL tests need MLOPS_TEST_POSTGRES_URL (.ci/run sets it)")
     import sqlalchemy as sa
 
     engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
@@ -122,7 +129,7 @@ def postgres_url() -> Iterator[str]:
         with engine.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at MLOPS_TEST_POSTGRES_URL is not reachable: {exc}")
+        _unavailable(f"PostgreSQL at MLOPS_TEST_POSTGRES_URL is not reachable: {exc}")
     url = sa.engine.make_url(base).set(database=name)
     try:
         yield url.render_as_string(hide_password=False)
