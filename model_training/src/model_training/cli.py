@@ -92,7 +92,8 @@ def train(
 
 def summary(result, console) -> None:
     """The result for a person: the new challenger, its test metrics, the gate, the links."""
-    from model_training.runlog import experiment_url, run_url
+    from mlops_core.mlflow_utils.experiments import experiment_url
+    from model_training.runlog import run_url
 
     m = result.metrics
     console.print(
