@@ -27,13 +27,11 @@ def reload_service(platform: PlatformSettings, settings: PromoteSettings, cand) 
         return None
     import httpx
 
-    admin = ApiKeySettings()
-    key = admin.key()
-    headers = {admin.api_key_header: key} if key else {}
+    headers = ApiKeySettings().headers()
     base = info.url.rstrip("/")
     started = time.perf_counter()
     entry: dict = {"url": base, "model": cand.uri}
-    if key:
+    if headers:
         try:
             response = httpx.post(
                 f"{base}/v1/admin/reload",
