@@ -25,9 +25,36 @@ _PLATFORM_VARIABLES = (
 )
 
 
+REPO_MODELS = Path(__file__).resolve().parent / "models"
+
+
+def copy_model_folder(dest_root: Path, name: str, source: str = "house-price") -> Path:
+    """A copy of the repository's models/<source>/ as dest_root/<name>/ (the schema renamed
+    to match): a model of its own for a test, its columns still declared in one place."""
+    import yaml
+
+    dest = dest_root / name
+    dest.mkdir(parents=True)
+    for src in (REPO_MODELS / source).iterdir():
+        if src.is_file():
+            (dest / src.name).write_bytes(src.read_bytes())
+    schema_file = dest / "schema.yaml"
+    schema = yaml.safe_load(schema_file.read_text())
+    schema["name"] = name
+    schema_file.write_text(yaml.safe_dump(schema, sort_keys=False))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def make_model_folder():
+    """`copy_model_folder(dest_root, name, source="house-price")` for any fixture scope."""
+    return copy_model_folder
+
+
 @pytest.fixture
 def mlops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh MLOPS_HOME; no platform variable from the caller's shell leaks in."""
+    """A fresh MLOPS_HOME with a models folder holding house-price only; no platform
+    variable from the caller's shell leaks in."""
     for name in list(os.environ):
         if name.startswith("MLOPS_"):
             monkeypatch.delenv(name)
@@ -40,6 +67,9 @@ def mlops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("MLOPS_HOME", str(home))
     monkeypatch.setenv("MLOPS_LOG_FORMAT", "json")
+    models = tmp_path / "models"
+    copy_model_folder(models, "house-price")
+    monkeypatch.setenv("MLOPS_MODELS_DIR", str(models))
     return home
 
 
@@ -101,10 +131,14 @@ def tracking_uri(mlflow_server: str, mlops_home: Path, monkeypatch: pytest.Monke
 
 
 @pytest.fixture
-def unique_model_name(monkeypatch: pytest.MonkeyPatch) -> str:
-    """A registered-model name of its own, so tests sharing one MLflow server stay apart."""
+def unique_model_name(mlops_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A model of its own (a house-price copy in its own models folder, MLOPS_MODEL naming
+    it), so tests sharing one MLflow server stay apart."""
     name = f"test-model-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("MLOPS_MODEL_NAME", name)
+    models = tmp_path / "unique-models"
+    copy_model_folder(models, name)
+    monkeypatch.setenv("MLOPS_MODELS_DIR", str(models))
+    monkeypatch.setenv("MLOPS_MODEL", name)
     return name
 
 
@@ -145,7 +179,8 @@ class TrainedModel:
 
     home: Path  # the platform's MLOPS_HOME (shared by the session: treat it as read-only)
     tracking_uri: str  # the session's MLflow server
-    model_name: str  # registered model name, unique to this session
+    model_name: str  # model (folder and registered model) name, unique to this session
+    models_dir: Path  # the models folder holding it
     version: str  # the registered version: aliases `challenger` and `champion`
     run_id: str  # its training run
     data_version: str  # the data version it was trained on ("data-v1")
@@ -163,7 +198,8 @@ class TrainedModel:
         return {
             "MLOPS_MLFLOW_TRACKING_URI": self.tracking_uri,
             "MLFLOW_TRACKING_URI": self.tracking_uri,
-            "MLOPS_MODEL_NAME": self.model_name,
+            "MLOPS_MODEL": self.model_name,
+            "MLOPS_MODELS_DIR": str(self.models_dir),
             "MLOPS_DATA_REGISTRY": self.data_registry,
             "MLOPS_DVC_REMOTE": self.dvc_remote,
         }
@@ -217,6 +253,8 @@ def trained_model(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) 
 
     home = tmp_path_factory.mktemp("trained-model-home")
     name = f"trained-{uuid.uuid4().hex[:8]}"
+    models_dir = tmp_path_factory.mktemp("trained-model-models")
+    copy_model_folder(models_dir, name)
 
     def run(*args: str) -> dict:
         out, err = io.StringIO(), io.StringIO()
@@ -243,7 +281,8 @@ def trained_model(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) 
         mp.setenv("MLOPS_HOME", str(home))
         mp.setenv("MLOPS_LOG_FORMAT", "json")
         mp.setenv("MLOPS_MLFLOW_TRACKING_URI", mlflow_server)
-        mp.setenv("MLOPS_MODEL_NAME", name)
+        mp.setenv("MLOPS_MODEL", name)
+        mp.setenv("MLOPS_MODELS_DIR", str(models_dir))
         from mlops_core.settings import get_settings
 
         settings = get_settings()
@@ -262,6 +301,7 @@ def trained_model(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) 
         home=home,
         tracking_uri=mlflow_server,
         model_name=name,
+        models_dir=models_dir,
         version=str(trained["model_version"]),
         run_id=trained["run_id"],
         data_version=data_version,

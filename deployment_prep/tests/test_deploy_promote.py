@@ -275,7 +275,8 @@ def test_a_model_from_mlops_train_passes_the_checks(
     this test's own so its aliases can move, goes through the clean-process checks."""
     trained = trained_model
     trained.use(monkeypatch)
-    monkeypatch.setenv("MLOPS_MODEL_NAME", unique_model_name)
+    monkeypatch.setenv("MLOPS_MODEL", unique_model_name)
+    monkeypatch.setenv("MLOPS_MODELS_DIR", str(mlops_home.parent / "unique-models"))
     source = client.get_model_version(trained.model_name, trained.version)
     client.create_registered_model(unique_model_name)
     mv = client.create_model_version(

@@ -5,6 +5,8 @@ the retraining path as subprocesses."""
 
 from __future__ import annotations
 
+import os
+
 import json
 import re
 import time
@@ -123,7 +125,8 @@ def test_a_drifted_batch_triggers_retraining(tracking_uri, unique_model_name, ml
     assert trained.exit_code == 0, trained.stderr
     version = str(trained.json["model_version"])
     numeric = schema.numeric_features[0]
-    env = {"MLOPS_MLFLOW_TRACKING_URI": tracking_uri, "MLOPS_MODEL_NAME": unique_model_name}
+    env = {"MLOPS_MLFLOW_TRACKING_URI": tracking_uri, "MLOPS_MODEL": unique_model_name,
+           "MLOPS_MODELS_DIR": os.environ["MLOPS_MODELS_DIR"]}
     with serving(mlops_home, env, f"models:/{unique_model_name}/{version}") as served:
         ids = send_traffic(served, schema, 400, seed=41, drift=Drift(shift={numeric: 1.6}),
                            labelled=False)  # fmt: skip

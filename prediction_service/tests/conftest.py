@@ -115,7 +115,8 @@ def start_server(tmp_path_factory, trained_model) -> Iterator:
             home,
             {
                 "MLOPS_MLFLOW_TRACKING_URI": trained_model.tracking_uri,
-                "MLOPS_MODEL_NAME": trained_model.model_name,
+                "MLOPS_MODEL": trained_model.model_name,
+                "MLOPS_MODELS_DIR": str(trained_model.models_dir),
                 **(env or {}),
             },
             args or [],

@@ -139,7 +139,8 @@ def test_up_hook_starts_the_service_or_says_why_not(
     assert entry["started"] is False
     assert unique_model_name in entry["skipped"]
 
-    monkeypatch.setenv("MLOPS_MODEL_NAME", trained_model.model_name)
+    monkeypatch.setenv("MLOPS_MODEL", trained_model.model_name)
+    monkeypatch.setenv("MLOPS_MODELS_DIR", str(trained_model.models_dir))
     settings = get_settings()
     try:
         entry = up_hook(settings)

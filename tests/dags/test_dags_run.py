@@ -44,9 +44,12 @@ def training_config(folder: Path, name: str, refuse: bool = False) -> Path:
 
 
 @pytest.fixture(scope="module")
-def platform(airflow_db, mlflow_server, tmp_path_factory) -> dict[str, str]:
+def platform(airflow_db, mlflow_server, tmp_path_factory, make_model_folder) -> dict[str, str]:
     """Environment of the `airflow dags test` subprocesses: one temporary platform."""
     home = tmp_path_factory.mktemp("dags-platform")
+    model = f"dags-test-{uuid.uuid4().hex[:8]}"
+    models_dir = tmp_path_factory.mktemp("dags-models")
+    make_model_folder(models_dir, model)
     configs = tmp_path_factory.mktemp("train-configs")
     env = {
         name: value
@@ -60,7 +63,8 @@ def platform(airflow_db, mlflow_server, tmp_path_factory) -> dict[str, str]:
             "MLOPS_TASK_RUNNER": "local",
             "MLOPS_MLFLOW_TRACKING_URI": mlflow_server,
             "MLFLOW_TRACKING_URI": mlflow_server,
-            "MLOPS_MODEL_NAME": f"dags-test-{uuid.uuid4().hex[:8]}",
+            "MLOPS_MODEL": model,
+            "MLOPS_MODELS_DIR": str(models_dir),
             "MLOPS_PROMOTE_RELOAD": "false",
             # The DAG's wiring is tested here, not the deployable check's latency budget
             # (deployment_prep's tests): a busy 2-core runner measured a 270 ms p99.
@@ -159,7 +163,7 @@ def test_training_pipeline_ends_with_a_champion(platform, trained):
     from mlflow import MlflowClient
 
     client = MlflowClient(platform["MLOPS_MLFLOW_TRACKING_URI"])
-    champion = client.get_model_version_by_alias(platform["MLOPS_MODEL_NAME"], "champion")
+    champion = client.get_model_version_by_alias(platform["MLOPS_MODEL"], "champion")
     assert str(champion.version) == str(summary["model_version"])
     assert champion.tags.get("data_version") == "data-v1"
 
@@ -184,7 +188,7 @@ def test_a_refused_gate_ends_the_run_without_promotion(platform, trained):
     from mlflow import MlflowClient
 
     client = MlflowClient(platform["MLOPS_MLFLOW_TRACKING_URI"])
-    champion = client.get_model_version_by_alias(platform["MLOPS_MODEL_NAME"], "champion")
+    champion = client.get_model_version_by_alias(platform["MLOPS_MODEL"], "champion")
     assert str(champion.version) == str(trained["summary"]["model_version"])  # unchanged
     assert str(summary["model_version"]) != str(champion.version)
 
@@ -216,7 +220,7 @@ def write_drifted_traffic(env: dict[str, str], model_version: str, rows: int = 1
     )
     frame = generate(schema, rows, seed=99, drift=drift)
     features = frame[schema.feature_names]
-    model = mlflow.pyfunc.load_model(f"models:/{env['MLOPS_MODEL_NAME']}/{model_version}")
+    model = mlflow.pyfunc.load_model(f"models:/{env["MLOPS_MODEL"]}/{model_version}")
     predictions = model.predict(features)
     now = predlog.utcnow()
     records = features.astype(object).where(pd.notna(features), None).to_dict("records")
@@ -224,7 +228,7 @@ def write_drifted_traffic(env: dict[str, str], model_version: str, rows: int = 1
         {
             "request_id": uuid.uuid4().hex,
             "created_at": now,
-            "model_name": env["MLOPS_MODEL_NAME"],
+            "model_name": env["MLOPS_MODEL"],
             "model_version": str(model_version),
             "features": {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()},
             "prediction": float(p),

@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover
 
 # `mlops --help` lists the stages in the order a model goes through them, then the
 # embedded runtime's services; a command of none of these lists comes in between.
-PIPELINE_ORDER = ("ingest", "data", "train", "promote", "rollback", "serve", "monitor", "pipeline")
+PIPELINE_ORDER = ("models", "ingest", "data", "train", "promote", "rollback", "serve", "monitor", "pipeline")
 RUNTIME_ORDER = ("up", "down", "status", "mlflow", "airflow")
 
 
@@ -51,6 +51,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+# `mlops models ...`: stage packages add their commands here (new: ingestion, list: deployment).
+models_app = typer.Typer(
+    name="models",
+    help="The model folders (models/<name>/): draft one from a CSV, list them.",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
 
 
 def _version(value: bool) -> None:

@@ -19,15 +19,17 @@ def load_yaml_model(
     model: type[Model],
     path: str | Path | None,
     *,
-    package: str,
-    default: str,
     what: str,
+    package: str | None = None,
+    default: str | None = None,
     empty_ok: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> tuple[Model, str, str]:
     """Validate the YAML file at `path` (the packaged `package/default` without one) into
     `model`; returns (instance, source, text). `extra` adds keys built from the source."""
     if path is None:
+        if package is None or default is None:
+            raise BadInput(f"{what}: no file given")
         text = resources.files(package).joinpath(default).read_text()
         source = f"{package.replace('.', '/')}/{default} (packaged default)"
     else:

@@ -1,4 +1,5 @@
-"""The dataset schema: the one declaration of a dataset's columns, types, ranges and label."""
+"""A model's dataset schema (models/<name>/schema.yaml): the one declaration of its task,
+columns, types, ranges and label."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mlops_core.contracts.constants import Task
 
 DType = Literal["int", "float", "category"]
 
@@ -50,6 +53,7 @@ class DatasetSchema(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    task: Task = Task.REGRESSION
     description: str = ""
     label: Column
     features: tuple[Column, ...] = Field(min_length=1)
@@ -61,9 +65,30 @@ class DatasetSchema(BaseModel):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"columns declared twice: {', '.join(duplicated)}")
-        if not self.label.is_numeric:
-            raise ValueError("the label must be numeric (int or float) for regression")
+        if self.task is Task.REGRESSION and not self.label.is_numeric:
+            raise ValueError(
+                f"label {self.label.name!r}: a regression label must be numeric (int or float)"
+            )
+        if self.task is Task.CLASSIFICATION:
+            if self.label.dtype != "category":
+                raise ValueError(
+                    f"label {self.label.name!r}: a classification label is a category column "
+                    "whose 'categories' are the classes"
+                )
+            if len(self.label.categories or ()) < 2:
+                raise ValueError(f"label {self.label.name!r}: a classifier needs two classes or more")
         return self
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task is Task.CLASSIFICATION
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The label's classes in the order the schema lists them (classification only)."""
+        if not self.is_classification:
+            raise ValueError(f"{self.name} is a regression model: it has no classes")
+        return tuple(self.label.categories or ())
 
     @cached_property
     def feature_names(self) -> list[str]:
@@ -96,18 +121,9 @@ def normalise_category(value: str) -> str:
     return " ".join(str(value).split()).lower()
 
 
-DEFAULT_SCHEMA = "house_price.yaml"
-
-
-def load_schema(path: str | Path | None = None) -> DatasetSchema:
-    """Load a schema file; without a path, the packaged default."""
+def load_schema(path: str | Path) -> DatasetSchema:
+    """Load and validate a schema file; errors name the file and the field."""
     from mlops_core.configfile import load_yaml_model
 
-    schema, _, _ = load_yaml_model(
-        DatasetSchema,
-        path,
-        package="mlops_core.schemas",
-        default=DEFAULT_SCHEMA,
-        what="schema file",
-    )
+    schema, _, _ = load_yaml_model(DatasetSchema, path, what="schema file")
     return schema

@@ -13,7 +13,8 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlops_core.errors import Conflict
-from mlops_core.schema import DatasetSchema, load_schema
+from mlops_core.modelspec import ModelFolder, default_models_dir, discover_models, select_model
+from mlops_core.schema import DatasetSchema
 
 
 class StageSettings(BaseSettings):
@@ -29,10 +30,15 @@ class PlatformSettings(StageSettings):
         default=Path(".mlops"),
         description="State folder of the embedded runtime (data registry, MLflow, logs, ...).",
     )
-    schema_path: Path | None = Field(
+    models_dir: Path | None = Field(
         default=None,
-        validation_alias=AliasChoices("MLOPS_SCHEMA", "MLOPS_SCHEMA_PATH"),
-        description="Dataset schema file; the packaged house-price schema when unset.",
+        description="Folder of the model folders (models/<name>/schema.yaml, train.yaml, "
+        "monitor.yaml); the repository's models/ when unset.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="The model a stage command works on when --model is not given; "
+        "unset with one model folder: that one.",
     )
     log_format: Literal["auto", "rich", "json"] = Field(
         default="auto", description="rich in a terminal, json otherwise (auto)."
@@ -76,9 +82,6 @@ class PlatformSettings(StageSettings):
         description="Folder or s3:// prefix for monitoring reports; under MLOPS_HOME when unset.",
     )
     serve_port: int = Field(default=8000, ge=1, le=65535)
-    model_name: str | None = Field(
-        default=None, description="Registered model name; the schema's name when unset."
-    )
 
     @field_validator("home", mode="after")
     @classmethod
@@ -133,13 +136,30 @@ class PlatformSettings(StageSettings):
         """Pid files and logs of background services."""
         return self.home / "run"
 
-    def load_schema(self) -> DatasetSchema:
-        return load_schema(self.schema_path)
+    @property
+    def models_root(self) -> Path:
+        return (self.models_dir or default_models_dir()).expanduser().resolve()
+
+    def models(self) -> list[ModelFolder]:
+        """Every model folder, by name."""
+        return discover_models(self.models_root)
+
+    def model_folder(self, name: str | None = None) -> ModelFolder:
+        """The model a command works on: `name` (--model), else MLOPS_MODEL, else the only
+        model folder; BadInput names the known models when that is ambiguous or unknown."""
+        return select_model(self.models(), name or self.model, self.models_root)
+
+    def load_schema(self, model: str | None = None) -> DatasetSchema:
+        return self.model_folder(model).schema
+
+    def registered_model_for(self, model: str | None = None) -> str:
+        """The registered model's name: the model folder's name."""
+        return self.model_folder(model).name
 
     @property
     def registered_model(self) -> str:
-        """Registered model name: MLOPS_MODEL_NAME, else the dataset schema's name."""
-        return self.model_name or self.load_schema().name
+        """The registered model of the default model (MLOPS_MODEL, or the only folder)."""
+        return self.registered_model_for(None)
 
 
 def get_settings() -> PlatformSettings:

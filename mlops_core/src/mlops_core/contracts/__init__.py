@@ -23,6 +23,7 @@ from mlops_core.contracts.constants import (
     Service,
     Split,
     Tag,
+    Task,
 )
 
 # One module of result models per stage; importing this package imports them all.
@@ -41,6 +42,7 @@ __all__ = [
     "Service",
     "Split",
     "Tag",
+    "Task",
     "all_result_models",
     "parse_payload",
     "read_result",

@@ -6,7 +6,24 @@ from enum import StrEnum
 
 from mlops_core.errors import ExitCode
 
-__all__ = ["DATA_VERSION_PREFIX", "SPLITS", "Alias", "ExitCode", "Role", "Service", "Split", "Tag"]
+__all__ = [
+    "DATA_VERSION_PREFIX",
+    "SPLITS",
+    "Alias",
+    "ExitCode",
+    "Role",
+    "Service",
+    "Split",
+    "Tag",
+    "Task",
+]
+
+
+class Task(StrEnum):
+    """What a model predicts: a number (regression) or one of its classes (classification)."""
+
+    REGRESSION = "regression"
+    CLASSIFICATION = "classification"
 
 
 class Split(StrEnum):

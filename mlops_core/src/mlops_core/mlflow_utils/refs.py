@@ -132,7 +132,7 @@ def registered_model(mlflow_client, name: str):
         if classify(exc) in (Failure.NOT_FOUND, Failure.INVALID):
             raise BadInput(
                 f"registered model {name!r} does not exist in MLflow; train one with "
-                "`mlops train` (or set MLOPS_MODEL_NAME)"
+                "`mlops train` (or pass --model NAME)"
             ) from None
         raise registry_error(exc, _uri_of(mlflow_client)) from exc
 
