@@ -42,7 +42,7 @@ def test_one_model_is_the_default(tmp_path):
 
 def test_several_models_and_none_chosen_names_them(tmp_path):
     settings = PlatformSettings(models_dir=make_models(tmp_path / "m", "a", "b"), model=None)
-    with pytest.raises(BadInput, match="several models in .*: a, b; pass --model NAME"):
+    with pytest.raises(BadInput, match=r"several models in .*: a, b; pass --model NAME"):
         settings.model_folder()
     assert settings.model_folder("b").name == "b"
     assert PlatformSettings(models_dir=settings.models_root, model="a").model_folder().name == "a"
@@ -67,7 +67,7 @@ def test_a_schema_named_unlike_its_folder_is_refused(tmp_path):
     root = make_models(tmp_path / "m", "a")
     (root / "a" / "schema.yaml").write_text(SCHEMA.format(name="other"))
     with pytest.raises(BadInput, match="differs from its folder's name 'a'"):
-        discover_models(root)[0].schema
+        _ = discover_models(root)[0].schema
 
 
 def test_the_default_models_folder_is_found_walking_up(tmp_path):

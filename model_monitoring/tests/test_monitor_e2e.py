@@ -5,9 +5,8 @@ the retraining path as subprocesses."""
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import re
 import time
 from datetime import UTC, datetime
@@ -125,8 +124,11 @@ def test_a_drifted_batch_triggers_retraining(tracking_uri, unique_model_name, ml
     assert trained.exit_code == 0, trained.stderr
     version = str(trained.json["model_version"])
     numeric = schema.numeric_features[0]
-    env = {"MLOPS_MLFLOW_TRACKING_URI": tracking_uri, "MLOPS_MODEL": unique_model_name,
-           "MLOPS_MODELS_DIR": os.environ["MLOPS_MODELS_DIR"]}
+    env = {
+        "MLOPS_MLFLOW_TRACKING_URI": tracking_uri,
+        "MLOPS_MODEL": unique_model_name,
+        "MLOPS_MODELS_DIR": os.environ["MLOPS_MODELS_DIR"],
+    }
     with serving(mlops_home, env, f"models:/{unique_model_name}/{version}") as served:
         ids = send_traffic(served, schema, 400, seed=41, drift=Drift(shift={numeric: 1.6}),
                            labelled=False)  # fmt: skip

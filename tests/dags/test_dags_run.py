@@ -220,7 +220,7 @@ def write_drifted_traffic(env: dict[str, str], model_version: str, rows: int = 1
     )
     frame = generate(schema, rows, seed=99, drift=drift)
     features = frame[schema.feature_names]
-    model = mlflow.pyfunc.load_model(f"models:/{env["MLOPS_MODEL"]}/{model_version}")
+    model = mlflow.pyfunc.load_model(f"models:/{env['MLOPS_MODEL']}/{model_version}")
     predictions = model.predict(features)
     now = predlog.utcnow()
     records = features.astype(object).where(pd.notna(features), None).to_dict("records")

@@ -26,7 +26,17 @@ except ImportError:  # pragma: no cover
 
 # `mlops --help` lists the stages in the order a model goes through them, then the
 # embedded runtime's services; a command of none of these lists comes in between.
-PIPELINE_ORDER = ("models", "ingest", "data", "train", "promote", "rollback", "serve", "monitor", "pipeline")
+PIPELINE_ORDER = (
+    "models",
+    "ingest",
+    "data",
+    "train",
+    "promote",
+    "rollback",
+    "serve",
+    "monitor",
+    "pipeline",
+)
 RUNTIME_ORDER = ("up", "down", "status", "mlflow", "airflow")
 
 

@@ -76,7 +76,9 @@ class DatasetSchema(BaseModel):
                     "whose 'categories' are the classes"
                 )
             if len(self.label.categories or ()) < 2:
-                raise ValueError(f"label {self.label.name!r}: a classifier needs two classes or more")
+                raise ValueError(
+                    f"label {self.label.name!r}: a classifier needs two classes or more"
+                )
         return self
 
     @property
