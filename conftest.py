@@ -46,6 +46,14 @@ def copy_model_folder(dest_root: Path, name: str, source: str = "house-price") -
 
 
 @pytest.fixture(scope="session")
+def house_price_schema():
+    """The reference model's schema (models/house-price/schema.yaml), for any fixture scope."""
+    from mlops_core.schema import load_schema
+
+    return load_schema(REPO_MODELS / "house-price" / "schema.yaml")
+
+
+@pytest.fixture(scope="session")
 def make_model_folder():
     """`copy_model_folder(dest_root, name, source="house-price")` for any fixture scope."""
     return copy_model_folder

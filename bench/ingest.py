@@ -39,6 +39,8 @@ from pathlib import Path
 from mlops_core.contracts import read_result
 from mlops_core.contracts.ingest import IngestResult
 
+HOUSE_PRICE_SCHEMA = Path(__file__).resolve().parents[1] / "models" / "house-price" / "schema.yaml"
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -56,7 +58,7 @@ def child_ingest(rows: int) -> dict:
     from mlops_core.schema import load_schema
     from mlops_core.synthetic import Drift, generate
 
-    schema = load_schema()
+    schema = load_schema(HOUSE_PRICE_SCHEMA)
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -184,7 +186,7 @@ def child_baselines(rows: int) -> dict:
     from mlops_core.schema import load_schema
     from mlops_core.synthetic import Drift, generate
 
-    schema = load_schema()
+    schema = load_schema(HOUSE_PRICE_SCHEMA)
     drift = Drift(missing_rate=0.01, duplicate_rate=0.01, invalid_rate=0.01)
     frame = generate(schema, rows, seed=1, drift=drift)
 
@@ -240,7 +242,7 @@ def run_cli(rows: int) -> dict:
     """`mlops ingest --synthetic N` as a user runs it (interpreter start and imports count)."""
     exe = Path(sys.executable).parent / "mlops"
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "MLOPS_HOME": home, "MLOPS_LOG_FORMAT": "json"}
+        env = {**os.environ, "MLOPS_HOME": home, "MLOPS_LOG_FORMAT": "json", "MLOPS_MODEL": "house-price"}
         argv = [str(exe), "ingest", "--synthetic", str(rows), "--seed", "1"]
         argv += ["--missing-rate", "0.01", "--duplicate-rate", "0.01", "--invalid-rate", "0.01"]
         start = time.perf_counter()

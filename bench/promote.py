@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+HOUSE_PRICE_SCHEMA = Path(__file__).resolve().parents[1] / "models" / "house-price" / "schema.yaml"
+
 
 def timed(fn, record, n: int = 300) -> tuple[float, float]:
     for _ in range(10):
@@ -54,7 +56,7 @@ def main() -> None:
     from mlops_core.schema import load_schema
     from mlops_core.synthetic import generate
 
-    schema = load_schema()
+    schema = load_schema(HOUSE_PRICE_SCHEMA)
     frame = generate(schema, 6000, seed=3)
     train, test = frame.iloc[:5000], frame.iloc[5000:].reset_index(drop=True)
     features = schema.feature_names

@@ -123,9 +123,14 @@ def normalise_category(value: str) -> str:
     return " ".join(str(value).split()).lower()
 
 
-def load_schema(path: str | Path) -> DatasetSchema:
-    """Load and validate a schema file; errors name the file and the field."""
+def load_schema(path: str | Path | None = None) -> DatasetSchema:
+    """Load and validate a schema file (errors name the file and the field); without a
+    path, the schema of the default model (MLOPS_MODEL, or the only model folder)."""
     from mlops_core.configfile import load_yaml_model
 
+    if path is None:
+        from mlops_core.settings import get_settings
+
+        return get_settings().load_schema()
     schema, _, _ = load_yaml_model(DatasetSchema, path, what="schema file")
     return schema
