@@ -242,7 +242,12 @@ def run_cli(rows: int) -> dict:
     """`mlops ingest --synthetic N` as a user runs it (interpreter start and imports count)."""
     exe = Path(sys.executable).parent / "mlops"
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "MLOPS_HOME": home, "MLOPS_LOG_FORMAT": "json", "MLOPS_MODEL": "house-price"}
+        env = {
+            **os.environ,
+            "MLOPS_HOME": home,
+            "MLOPS_LOG_FORMAT": "json",
+            "MLOPS_MODEL": "house-price",
+        }
         argv = [str(exe), "ingest", "--synthetic", str(rows), "--seed", "1"]
         argv += ["--missing-rate", "0.01", "--duplicate-rate", "0.01", "--invalid-rate", "0.01"]
         start = time.perf_counter()
