@@ -108,13 +108,14 @@ def draft_schema(frame: pd.DataFrame, *, name: str, label: str, task: Task | Non
         )
     if len(columns) < 2:
         raise BadInput(
-            f"{source}: not a table of features and a label (one column read: {columns[0]!r})"
+            f"source {source}: not a table of features and a label "
+            f"(one column read: {columns[0]!r})"
         )
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if duplicated:
-        raise BadInput(f"{source}: duplicated column names {', '.join(duplicated)}")
+        raise BadInput(f"source {source}: duplicated column names {', '.join(duplicated)}")
     if not len(frame):
-        raise BadInput(f"{source}: the table has no rows")
+        raise BadInput(f"source {source}: the table has no rows")
     rows = len(frame)
     review: list[str] = []
 
@@ -136,7 +137,7 @@ def draft_schema(frame: pd.DataFrame, *, name: str, label: str, task: Task | Non
         features.append(_column(frame[column], column))
     if not features:
         shown = "; ".join(f"{c}: {why}" for c, why in dropped)
-        raise BadInput(f"{source}: no column is usable as a feature ({shown})")
+        raise BadInput(f"source {source}: no column is usable as a feature ({shown})")
 
     for c in [label_column, *features]:
         review.extend(_review(c, rows, is_label=c is label_column))
