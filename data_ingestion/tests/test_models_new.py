@@ -248,3 +248,56 @@ def test_a_failure_while_writing_leaves_no_folder(mlops, models, monkeypatch):
                      "--label", "species")  # fmt: skip
     assert error == f"model folder {models / 'penguins'} cannot be created: Permission denied"
     assert _leftovers(models) == []
+
+
+FAKE_TRAIN = """\
+seed: 42
+target_transform: log
+primary_metric: {metric}  # primary metric
+candidates:
+  - name: ridge
+    search:
+      target_transform: [log, none]
+"""
+
+
+@pytest.mark.parametrize(
+    ("label", "template_metric", "expected"),
+    [("species", "roc_auc", "f1_macro"), ("sex", "roc_auc", "roc_auc")],
+)
+def test_templates_are_copied_with_the_primary_metric_set(
+    mlops, models, monkeypatch, label, template_metric, expected
+):
+    """With the platform's templates installed, train.yaml is the task's template with the
+    line marked `# primary metric` set for two classes (roc_auc) or more (f1_macro)."""
+    import data_ingestion.draft_cli as draft_cli
+
+    texts = {
+        "train-classification.yaml": FAKE_TRAIN.format(metric=template_metric),
+        "monitor.yaml": "# the monitor template\nmin_rows: 123\n",
+    }
+    monkeypatch.setattr(draft_cli, "_template", texts.get)
+    draft = _new(mlops, "penguins", "--from-csv", _penguins("penguins.csv"), "--label", label)
+    assert draft.templates == {
+        "train.yaml": "mlops_core/templates/train-classification.yaml",
+        "monitor.yaml": "mlops_core/templates/monitor.yaml",
+    }
+    train = (Path(draft.path) / "train.yaml").read_text()
+    assert f"primary_metric: {expected}  # primary metric" in train
+    assert (Path(draft.path) / "monitor.yaml").read_text() == texts["monitor.yaml"]
+
+
+def test_a_label_that_is_not_positive_is_not_log_transformed(mlops, models, monkeypatch, tmp_path):
+    import data_ingestion.draft_cli as draft_cli
+
+    monkeypatch.setattr(
+        draft_cli, "_template", {"train-regression.yaml": FAKE_TRAIN.format(metric="rmse")}.get
+    )
+    path = tmp_path / "signed.csv"
+    x = [(7 * i) % 40 * 0.25 for i in range(40)]
+    pd.DataFrame({"x": x, "y": [v * 0.5 - 3 for v in x]}).to_csv(path, index=False)
+    draft = _new(mlops, "signed", "--from-csv", path, "--label", "y")
+    assert draft.task == "regression"
+    train = (Path(draft.path) / "train.yaml").read_text()
+    assert "target_transform: none" in train and "target_transform: [none]" in train
+    assert draft.templates["monitor.yaml"] == "minimal"
