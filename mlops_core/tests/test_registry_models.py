@@ -174,3 +174,14 @@ def test_migrate_on_an_empty_or_missing_registry_does_nothing(tmp_path):
     result = registry.migrate()
     assert (result.migrated, result.versions) == ([], [])
     assert not (tmp_path / "registry.git").exists()
+
+
+def test_a_remote_single_model_registry_is_refused_before_any_pull(tmp_path):
+    git_dir = _make_legacy(tmp_path)
+    remote = DataRegistry(
+        f"file://{git_dir}", str(tmp_path / "remote"), model="house-price", work_dir=tmp_path / "w"
+    )
+    with pytest.raises(LegacyRegistry, match=r"data-v1 \.\. data-v2"):
+        remote.pull("data-v1", tmp_path / "out")
+    remote.migrate()
+    assert set(remote.pull("data-v2", tmp_path / "out")) == set(SPLITS)

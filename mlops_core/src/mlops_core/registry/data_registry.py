@@ -21,7 +21,7 @@ from mlops_core.contracts.constants import SPLITS
 from mlops_core.errors import BadInput, Conflict, MlopsError
 from mlops_core.modelspec import validate_model_name
 from mlops_core.registry.dvc_store import DvcStore
-from mlops_core.registry.gitrepo import PushRejected, RegistryRepo
+from mlops_core.registry.gitrepo import PushRejected, RegistryRepo, is_local
 from mlops_core.registry.versions import (
     DATA_DIR,
     MANIFEST,
@@ -132,9 +132,12 @@ class DataRegistry:
         and dest/manifest.json. Returns {split: path}. Files appear complete or not at all."""
         tag_number(tag)
         dest = Path(dest)
-        with self._repo.git_dir() as git_dir:
-            if git_dir is not None:
-                self._refuse_legacy(git_dir)
+        if is_local(self.url):
+            with self._repo.git_dir() as git_dir:
+                if git_dir is not None:
+                    self._refuse_legacy(git_dir)
+        else:  # no clone just for this: ls-remote
+            self._refuse_legacy_tags([t for t in self._repo.remote_tags("data-v*") if "/" not in t])
         with self._repo.clone(ref=self.git_tag(tag)) as clone:
             if clone is None or not (clone / MANIFEST).exists():
                 raise self._unknown(tag)
@@ -299,7 +302,10 @@ class DataRegistry:
     # ---------------------------------------------------------------- helpers
 
     def _refuse_legacy(self, git_dir: Path) -> None:
-        legacy = legacy_tags(git_dir)
+        self._refuse_legacy_tags(legacy_tags(git_dir))
+
+    def _refuse_legacy_tags(self, tags: list[str]) -> None:
+        legacy = sorted((t for t in tags if _is_version(t)), key=tag_number)
         if legacy:
             shown = legacy[0] if len(legacy) == 1 else f"{legacy[0]} .. {legacy[-1]}"
             raise LegacyRegistry(
@@ -334,3 +340,11 @@ class MigrationResult:
     migrated: list[str]  # the single-model tags re-tagged by this run (empty: nothing to do)
     versions: list[str]  # the model's versions after it
     datasets: list[str]  # the `dataset` names the migrated manifests recorded
+
+
+def _is_version(tag: str) -> bool:
+    try:
+        tag_number(tag)
+    except BadInput:
+        return False
+    return True

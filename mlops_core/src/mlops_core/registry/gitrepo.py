@@ -125,6 +125,20 @@ class RegistryRepo:
                     git("read-tree", "--empty")
             yield clone
 
+    def remote_tags(self, pattern: str) -> list[str]:
+        """Tag names matching `pattern` (refs/tags/<pattern>), read with `git ls-remote`
+        (no clone); [] when a local registry does not exist."""
+        if is_local(self.url) and not Path(self.url).exists():
+            return []
+        with self._tempdir() as tmp:
+            try:
+                out = Git(tmp)("ls-remote", "--tags", "--refs", self.url, f"refs/tags/{pattern}")
+            except GitError as exc:
+                raise Unavailable(
+                    f"data registry {self.url} cannot be reached: {exc.output}"
+                ) from exc
+        return [line.split("\t", 1)[1].removeprefix("refs/tags/") for line in out.splitlines()]
+
     def git(self, clone: Path) -> Git:
         return Git(clone, identity=self.identity)
 
