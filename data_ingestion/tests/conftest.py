@@ -16,10 +16,14 @@ import pytest
 
 from mlops_core.schema import DatasetSchema, load_schema
 
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO / "models"
+
 
 @pytest.fixture(scope="session")
 def schema() -> DatasetSchema:
-    return load_schema()
+    """The house-price schema (the model the `mlops_home` fixture's models folder holds)."""
+    return load_schema(MODELS / "house-price" / "schema.yaml")
 
 
 def _registry_state(home: Path) -> str:
@@ -64,9 +68,12 @@ def _seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     home = tmp_path_factory.mktemp("seeded-home")
     registry = DataRegistry(
-        str(home / "data-registry.git"), str(home / "dvc-remote"), work_dir=home / "tmp"
+        str(home / "data-registry.git"),
+        str(home / "dvc-remote"),
+        model="house-price",
+        work_dir=home / "tmp",
     )
-    frame = generate(load_schema(), 300, seed=1)
+    frame = generate(load_schema(MODELS / "house-price" / "schema.yaml"), 300, seed=1)
     parts = {"train": frame[:200], "val": frame[200:250], "test": frame[250:]}
     folder = home / "parts"
     folder.mkdir()
@@ -81,7 +88,7 @@ def _seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def seeded_home(mlops_home: Path, _seeded_template: Path) -> Path:
-    """MLOPS_HOME with a registry that already holds data-v1."""
+    """MLOPS_HOME with a registry that already holds house-price's data-v1."""
     for name in ("data-registry.git", "dvc-remote"):
         shutil.copytree(_seeded_template / name, mlops_home / name)
     return mlops_home

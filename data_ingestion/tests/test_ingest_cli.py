@@ -234,7 +234,7 @@ def test_help_has_examples(mlops):
 def test_demo_command_from_the_makefile(tmp_path):
     """`make demo`'s command in a fresh MLOPS_HOME, as a subprocess: created, then no change."""
     env_home = tmp_path / "home"
-    argv = ["mlops", "ingest", "--synthetic", "5000", "--seed", "42"]
+    argv = ["mlops", "ingest", "--model", "house-price", "--synthetic", "5000", "--seed", "42"]
     env = {"MLOPS_HOME": str(env_home), "PATH": _venv_path()}
     first = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     assert first.returncode == 0, first.stderr
@@ -243,7 +243,8 @@ def test_demo_command_from_the_makefile(tmp_path):
     assert second.returncode == 0, second.stderr
     assert "no change" in second.stdout
     git = ["git", f"--git-dir={env_home / 'data-registry.git'}", "tag"]
-    assert subprocess.run(git, capture_output=True, text=True).stdout.split() == ["data-v1"]
+    tags = subprocess.run(git, capture_output=True, text=True).stdout.split()
+    assert tags == ["house-price/data-v1"]
 
 
 def _venv_path() -> str:
@@ -259,9 +260,10 @@ def test_concurrent_ingests_get_distinct_versions(tmp_path):
     both versions exist once each."""
     home = tmp_path / "home"
     env = {"MLOPS_HOME": str(home), "PATH": _venv_path(), "MLOPS_LOG_FORMAT": "json"}
+    argv = ["mlops", "ingest", "-m", "house-price", "--synthetic", "500", "--json"]
     procs = [
         subprocess.Popen(
-            ["mlops", "ingest", "--synthetic", "500", "--seed", str(seed), "--json"],
+            [*argv, "--seed", str(seed)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -278,8 +280,8 @@ def test_concurrent_ingests_get_distinct_versions(tmp_path):
     assert all(r.created for r in results)
     git = ["git", f"--git-dir={home / 'data-registry.git'}", "tag"]
     assert subprocess.run(git, capture_output=True, text=True).stdout.split() == [
-        "data-v1",
-        "data-v2",
+        "house-price/data-v1",
+        "house-price/data-v2",
     ]
 
 
@@ -300,7 +302,8 @@ def test_the_commands_are_registered(mlops):
     assert shown.exit_code == 0 and "commands of data_ingestion" not in shown.stderr
     command = typer.main.get_command(app)
     assert {"ingest", "data"} <= set(command.commands)
-    assert set(command.commands["data"].commands) == {"list", "pull"}
+    assert set(command.commands["data"].commands) == {"list", "pull", "migrate"}
+    assert "new" in command.commands["models"].commands
 
 
 def test_every_result_is_its_contract(mlops, mlops_home, tmp_path):
@@ -339,7 +342,7 @@ def test_output_into_a_pipe_cuts_nothing(mlops, mlops_home, schema, tmp_path):
 
     ingested = piped("ingest", "--source", str(path))
     registry = str(mlops_home / "data-registry.git")
-    assert f"created data-v1 in {registry}" in ingested
+    assert f"created data-v1 of house-price in {registry}" in ingested
     quarantine = next(line for line in ingested if line.startswith("quarantine: "))
     assert Path(quarantine.removeprefix("quarantine: ")).is_file()
 
@@ -349,5 +352,5 @@ def test_output_into_a_pipe_cuts_nothing(mlops, mlops_home, schema, tmp_path):
 
     dest = folder / "pulled-into-another-folder-with-a-long-name"
     assert piped("data", "pull", "latest", str(dest)) == [
-        f"data-v1 pulled into {dest}: train.parquet, val.parquet, test.parquet"
+        f"house-price data-v1 pulled into {dest}: train.parquet, val.parquet, test.parquet"
     ]

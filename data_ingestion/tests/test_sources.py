@@ -130,7 +130,7 @@ def test_real_dataset_we_did_not_write(mlops, mlops_home, monkeypatch, tmp_path)
     csv = tmp_path / "diabetes.csv.gz"
     with gzip.open(csv, "wt") as fh:
         features.to_csv(fh, index=False)
-    schema_file = tmp_path / "models" / "diabetes" / "schema.yaml"
+    schema_file = tmp_path / "diabetes-models" / "diabetes" / "schema.yaml"
     schema_file.parent.mkdir(parents=True)
     schema_file.write_text(DIABETES_SCHEMA)
     monkeypatch.setenv("MLOPS_MODELS_DIR", str(schema_file.parent.parent))

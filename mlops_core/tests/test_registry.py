@@ -37,14 +37,17 @@ def _refs(git_dir: Path) -> str:
 @pytest.fixture
 def registry(tmp_path: Path) -> DataRegistry:
     return DataRegistry(
-        str(tmp_path / "registry.git"), str(tmp_path / "remote"), work_dir=tmp_path / "work"
+        str(tmp_path / "registry.git"),
+        str(tmp_path / "remote"),
+        model="house-price",
+        work_dir=tmp_path / "work",
     )
 
 
 def test_empty_registry_has_no_version(registry):
     assert registry.versions() == []
     assert registry.latest() is None
-    with pytest.raises(BadInput, match=r"unknown data version 'data-v1'.*no version yet"):
+    with pytest.raises(BadInput, match=r"unknown data version 'data-v1'.*no data version yet"):
         registry.manifest("data-v1")
 
 
@@ -79,7 +82,7 @@ def test_publish_list_pull_and_identical_data(registry, tmp_path):
 
     # Nothing of the remote's address is tracked: it is given to DVC in memory.
     tracked = subprocess.run(
-        ["git", f"--git-dir={registry.url}", "grep", "-I", "remote", "data-v2"],
+        ["git", f"--git-dir={registry.url}", "grep", "-I", "remote", "house-price/data-v2"],
         capture_output=True,
         text=True,
     ).stdout
@@ -113,7 +116,10 @@ def test_failing_dvc_push_leaves_no_version(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the DVC remote's parent should be")
     registry = DataRegistry(
-        str(tmp_path / "registry.git"), str(blocker / "remote"), work_dir=tmp_path / "work"
+        str(tmp_path / "registry.git"),
+        str(blocker / "remote"),
+        model="house-price",
+        work_dir=tmp_path / "work",
     )
     with pytest.raises(MlopsError, match="dvc push"):
         registry.publish(_splits(tmp_path / "a"), {})
@@ -127,7 +133,7 @@ def test_rejected_git_push_leaves_no_tag(registry, tmp_path):
     hook = Path(registry.url) / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'registry is frozen' >&2\nexit 1\n")
     hook.chmod(0o755)
-    with pytest.raises(Conflict, match="refused data-v2"):
+    with pytest.raises(Conflict, match="refused house-price/data-v2"):
         registry.publish(_splits(tmp_path / "b", offset=5), {})
     assert _refs(Path(registry.url)) == before
     assert registry.latest() == "data-v1"
@@ -136,23 +142,34 @@ def test_rejected_git_push_leaves_no_tag(registry, tmp_path):
 def test_remote_git_url(tmp_path):
     bare = tmp_path / "shared.git"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    registry = DataRegistry(f"file://{bare}", str(tmp_path / "remote"), work_dir=tmp_path / "w")
+    registry = DataRegistry(
+        f"file://{bare}", str(tmp_path / "remote"), model="m", work_dir=tmp_path / "w"
+    )
     assert registry.publish(_splits(tmp_path / "a"), {}).tag == "data-v1"
     assert [v.tag for v in registry.versions()] == ["data-v1"]
     assert set(registry.pull("data-v1", tmp_path / "out")) == set(SPLITS)
 
 
 def test_unreachable_remote_git_url(tmp_path):
-    registry = DataRegistry("file:///nonexistent/registry.git", str(tmp_path / "remote"))
+    registry = DataRegistry("file:///nonexistent/registry.git", str(tmp_path / "remote"), model="m")
     with pytest.raises(MlopsError, match="cannot be reached"):
         registry.versions()
 
 
-def test_from_settings_defaults_under_home(tmp_path):
-    settings = PlatformSettings(home=tmp_path)
-    registry = DataRegistry.from_settings(settings)
+def test_from_settings_defaults_under_home(tmp_path, make_model_folder):
+    make_model_folder(tmp_path / "models", "only-one")
+    settings = PlatformSettings(home=tmp_path, models_dir=tmp_path / "models", model=None)
+    registry = DataRegistry.from_settings(settings, model="other")
     assert registry.url == str(tmp_path / "data-registry.git")
     assert registry.remote_url == str(tmp_path / "dvc-remote")
+    assert registry.model == "other"
+    # Without model=: the settings' model (the only folder here), for callers in transition.
+    assert DataRegistry.from_settings(settings).model == "only-one"
+
+
+def test_model_names_are_validated(tmp_path):
+    with pytest.raises(BadInput, match="model name 'Bad_Name'"):
+        DataRegistry(str(tmp_path / "r.git"), str(tmp_path / "remote"), model="Bad_Name")
 
 
 def test_frame_hash_ignores_storage_but_not_values():

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -5,10 +7,12 @@ from mlops_core.errors import BadInput
 from mlops_core.schema import load_schema
 from mlops_core.synthetic import Drift, generate
 
+MODELS = Path(__file__).resolve().parents[2] / "models"
+
 
 @pytest.fixture(scope="module")
 def schema():
-    return load_schema()
+    return load_schema(MODELS / "house-price" / "schema.yaml")
 
 
 def test_same_seed_same_rows(schema):

@@ -1,6 +1,9 @@
-"""Commands of the ingestion stage: `mlops ingest`, `mlops data list`, `mlops data pull`.
+"""Commands of the ingestion stage: `mlops ingest`, `mlops data list|pull|migrate` and
+`mlops models new`.
 
-Import-light on purpose: pandas, pandera and DVC are imported inside the commands.
+Every command works on one model (`--model NAME`, MLOPS_MODEL, or the only model folder)
+and only ever sees that model's data versions. Import-light on purpose: pandas, pandera and
+DVC are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mlops_core.cli_options import ModelOption
 from mlops_core.errors import BadInput
 from mlops_core.output import JsonOption, emit
 
@@ -18,7 +22,9 @@ if TYPE_CHECKING:
     from mlops_core.contracts.ingest import IngestResult
 
 data_app = typer.Typer(
-    help="The data registry: list versions, pull one anywhere.", no_args_is_help=True
+    help="The data registry: list a model's versions, pull one anywhere, migrate a "
+    "single-model registry.",
+    no_args_is_help=True,
 )
 
 SYNTHETIC_MIN = 100
@@ -26,6 +32,7 @@ SYNTHETIC_MAX = 10_000_000
 
 
 def ingest(
+    model: ModelOption = None,
     source: Annotated[
         str | None,
         typer.Option(
@@ -91,16 +98,17 @@ def ingest(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Ingest a dataset: clean, validate, split and version it in the data registry.
+    """Ingest a dataset: clean, validate, split and version it as a model's data version.
 
-    Rows are checked against the dataset schema (MLOPS_SCHEMA); invalid rows go to a
-    quarantine file under MLOPS_HOME/quarantine. Identical data makes no new version.
+    Rows are checked against the model's schema (models/NAME/schema.yaml); invalid rows go
+    to a quarantine file under MLOPS_HOME/quarantine. Identical data makes no new version.
+    A classifier's split is stratified on the class.
 
     Examples:
 
-      mlops ingest --synthetic 5000 --seed 42
+      mlops ingest --model house-price --synthetic 5000 --seed 42
 
-      mlops ingest --source houses.csv --json
+      mlops ingest --model churn --source customers.csv --json
 
       mlops ingest --source s3://bucket/houses.parquet
 
@@ -122,7 +130,8 @@ def ingest(
         stage = IngestSettings()
     except Exception as exc:
         raise BadInput(f"invalid ingestion settings: {exc}") from exc
-    schema = settings.load_schema()
+    folder = settings.model_folder(model)
+    schema = folder.schema
     seed = stage.seed if seed is None else seed
 
     import pandas  # noqa: F401  (import cost outside the timed steps)
@@ -147,7 +156,7 @@ def ingest(
         quarantine_dir=stage.quarantine_dir or settings.home / "quarantine",
         dry_run=dry_run,
     )
-    registry = DataRegistry.from_settings(settings)
+    registry = DataRegistry.from_settings(settings, model=folder.name)
     work_dir = settings.home / "tmp"
     started = time.perf_counter()
 
@@ -259,41 +268,52 @@ def _generate(
 def _human_ingest(console, result: IngestResult) -> None:
     # soft_wrap: into a pipe, rich would break a long path at 80 columns.
     rows = result.rows
+    console.print(f"model {result.model} ({result.task})", highlight=False, soft_wrap=True)
     line = (
         f"{rows.in_:,} rows read: {rows.duplicates:,} duplicates and "
         f"{rows.missing_label:,} without label dropped, {rows.quarantined:,} quarantined, "
         f"{rows.out:,} kept (train {rows.train:,}, val {rows.val:,}, test {rows.test:,})"
     )
     console.print(line, highlight=False, soft_wrap=True)
+    if result.class_distribution:
+        for split, counts in result.class_distribution.items():
+            shown = ", ".join(f"{c} {n:,}" for c, n in counts.items())
+            console.print(f"classes in {split}: {shown}", highlight=False, soft_wrap=True)
     if result.quarantine:
         console.print(f"quarantine: {result.quarantine}", highlight=False, soft_wrap=True)
     if result.dry_run:
         console.print("dry run: no version created", highlight=False, soft_wrap=True)
     elif result.created:
         console.print(
-            f"[green]created {result.data_version}[/] in {result.registry}",
+            f"[green]created {result.data_version}[/] of {result.model} in {result.registry}",
             highlight=False,
             soft_wrap=True,
         )
     else:
         console.print(
-            f"no change: the data is identical to {result.data_version}",
+            f"no change: the data is identical to {result.data_version} of {result.model}",
             highlight=False,
             soft_wrap=True,
         )
 
 
-@data_app.command("list")
-def data_list(as_json: JsonOption = False) -> None:
-    """List the data versions with their row counts and dates.
-
-    Example: mlops data list --json
-    """
-    from mlops_core.contracts.ingest import DataListResult, DataVersionEntry
+def _registry(model: str | None):
     from mlops_core.registry import DataRegistry
     from mlops_core.settings import get_settings
 
-    registry = DataRegistry.from_settings(get_settings())
+    settings = get_settings()
+    return DataRegistry.from_settings(settings, model=settings.model_folder(model).name)
+
+
+@data_app.command("list")
+def data_list(model: ModelOption = None, as_json: JsonOption = False) -> None:
+    """List a model's data versions with their row counts and dates.
+
+    Example: mlops data list --model house-price --json
+    """
+    from mlops_core.contracts.ingest import DataListResult, DataVersionEntry
+
+    registry = _registry(model)
     versions = registry.versions()
     entries = [
         DataVersionEntry(
@@ -304,7 +324,10 @@ def data_list(as_json: JsonOption = False) -> None:
         for v in versions
     ]
     result = DataListResult(
-        registry=registry.url, latest=versions[-1].tag if versions else None, versions=entries
+        model=registry.model,
+        registry=registry.url,
+        latest=versions[-1].tag if versions else None,
+        versions=entries,
     )
     emit(result, as_json, lambda console: _human_list(console, result))
 
@@ -313,8 +336,13 @@ def _human_list(console, result) -> None:
     from rich.table import Table
 
     if not result.versions:
-        console.print(f"no data version yet in {result.registry}", highlight=False, soft_wrap=True)
+        console.print(
+            f"model {result.model} has no data version yet in {result.registry}",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
+    console.print(f"data versions of {result.model}", highlight=False, soft_wrap=True)
     table = Table("version", "created", "train", "val", "test", "quarantined", "source", "hash")
     for column in table.columns:
         column.overflow = "fold"  # a terminal too narrow wraps a value, never cuts it
@@ -350,31 +378,88 @@ def print_whole(console, table) -> None:
 def data_pull(
     version: Annotated[str, typer.Argument(help="A data version (data-vN) or 'latest'.")],
     dest: Annotated[Path, typer.Argument(help="Folder to write train/val/test.parquet into.")],
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Materialise a data version's splits (and manifest.json) in a folder.
+    """Materialise a model's data version (its splits and manifest.json) in a folder.
 
-    Example: mlops data pull data-v1 ./data
+    Example: mlops data pull data-v1 ./data --model house-price
     """
     from mlops_core.contracts.ingest import DataPullResult
-    from mlops_core.registry import DataRegistry
-    from mlops_core.settings import get_settings
 
-    registry = DataRegistry.from_settings(get_settings())
+    registry = _registry(model)
     if version == "latest":
         latest = registry.latest()
         if latest is None:
-            raise BadInput(f"the data registry {registry.url} has no version yet")
+            raise BadInput(f"model {registry.model!r} has no data version yet in {registry.url}")
         version = latest
     files = registry.pull(version, dest)
-    line = f"{version} pulled into {dest}: " + ", ".join(p.name for p in files.values())
+    line = f"{registry.model} {version} pulled into {dest}: " + ", ".join(
+        p.name for p in files.values()
+    )
     emit(
-        DataPullResult(data_version=version, files={k: str(v) for k, v in files.items()}),
+        DataPullResult(
+            model=registry.model,
+            data_version=version,
+            files={k: str(v) for k, v in files.items()},
+        ),
         as_json,
         lambda console: console.print(line, highlight=False, soft_wrap=True),
     )
 
 
+@data_app.command("migrate")
+def data_migrate(model: ModelOption = None, as_json: JsonOption = False) -> None:
+    """Make a single-model registry's versions (tags data-vN that name no model) a model's.
+
+    Each tag data-vN becomes the model's data-vN on the same commit (same manifest, same
+    data; the old tag is kept under refs/migrated/), in one atomic push. Running it again
+    does nothing. Other commands refuse such a registry until it has run.
+
+    Example: mlops data migrate --model house-price
+    """
+    from mlops_core.contracts.ingest import DataMigrateResult
+
+    registry = _registry(model)
+    done = registry.migrate()
+    result = DataMigrateResult(
+        model=done.model,
+        registry=registry.url,
+        migrated=done.migrated,
+        versions=done.versions,
+        datasets=done.datasets,
+    )
+
+    def human(console) -> None:
+        if not result.migrated:
+            console.print(
+                f"nothing to migrate: {registry.url} holds no single-model version "
+                f"({result.model}: {', '.join(result.versions) or 'no version'})",
+                highlight=False,
+                soft_wrap=True,
+            )
+            return
+        console.print(
+            f"[green]migrated {', '.join(result.migrated)}[/] to model {result.model} "
+            f"in {result.registry}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        others = [d for d in result.datasets if d != result.model]
+        if others:
+            console.print(
+                f"note: their manifests name the dataset {', '.join(others)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    emit(result, as_json, human)
+
+
 def register(app: typer.Typer) -> None:
+    from data_ingestion.draft_cli import models_new
+    from mlops_core.cli import models_app
+
     app.command("ingest")(ingest)
     app.add_typer(data_app, name="data")
+    models_app.command("new")(models_new)

@@ -24,12 +24,19 @@ def build_manifest(
     split: dict[str, Any],
     statistics: dict[str, Any],
     split_hashes: dict[str, str],
+    class_distribution: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     from data_ingestion import __version__
 
-    return {
+    stratify = (
+        f"{schema.label.name} classes"
+        if schema.is_classification
+        else f"{schema.label.name} quantiles"
+    )
+    manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "dataset": schema.name,
+        "task": str(schema.task),
         "source": source,
         "rows": rows,
         "dropped_columns": dropped_columns,
@@ -38,12 +45,28 @@ def build_manifest(
             "strategy": {"numeric": "median", "category": "mode"},
             "values": imputation,
         },
-        "split": {**split, "stratify": f"{schema.label.name} quantiles"},
+        "split": {**split, "stratify": stratify},
         "schema": schema.as_dict(),
         "statistics": statistics,
         "splits": {name: {"content_hash": h} for name, h in split_hashes.items()},
         "producer": {"package": "data-ingestion", "version": __version__},
     }
+    if class_distribution is not None:
+        manifest["class_distribution"] = class_distribution
+        for name, counts in class_distribution.items():
+            manifest["splits"][name]["classes"] = counts
+    return manifest
+
+
+def class_distribution(
+    splits: dict[str, pd.DataFrame], schema: DatasetSchema
+) -> dict[str, dict[str, int]]:
+    """Rows per class (in the schema's order) in each split."""
+    out: dict[str, dict[str, int]] = {}
+    for name, frame in splits.items():
+        counts = frame[schema.label.name].astype(object).value_counts()
+        out[name] = {c: int(counts.get(c, 0)) for c in schema.classes}
+    return out
 
 
 def summarise(frame: pd.DataFrame, schema: DatasetSchema, missing: dict[str, int]) -> dict:

@@ -7,7 +7,8 @@
 3. validate (validate): types, allowed categories and ranges; invalid rows go to a
    quarantine file with a reason per row (quarantine); too many of them fail the run;
 4. impute (impute) missing features on the valid rows: median (numeric), mode (category);
-5. split (split) into train/val/test stratified on label quantiles;
+5. split (split) into train/val/test stratified on label quantiles (regression) or on the
+   class (classification);
 6. version: Parquet files plus the manifest (manifest) into the data registry, unless
    identical data already is a version.
 
@@ -36,7 +37,7 @@ from data_ingestion.clean import (
     to_output,
 )
 from data_ingestion.impute import finalise, fit_imputation
-from data_ingestion.manifest import build_manifest, summarise
+from data_ingestion.manifest import build_manifest, class_distribution, summarise
 from data_ingestion.quarantine import check_threshold, quarantine_frame, write_quarantine
 from data_ingestion.split import SplitOptions, stratified_split
 from data_ingestion.validate import coerce_types, combine_reasons, select_columns, validate
@@ -199,12 +200,18 @@ def _split_and_version(
     )
     step("split")
     try:
-        parts = stratified_split(cleaned.frame, schema.label.name, options.split)
+        parts = stratified_split(
+            cleaned.frame,
+            schema.label.name,
+            options.split,
+            classes=schema.classes if schema.is_classification else None,
+        )
     except DataQualityError as exc:
         raise DataQualityError(f"source {shown}: {exc.message}", details=exc.details) from exc
     splits = {name: to_output(part, schema) for name, part in parts.items()}
     split_hashes = {name: frame_hash(splits[name]) for name in SPLITS}
     content_hash = combined_hash(split_hashes)
+    distribution = class_distribution(splits, schema) if schema.is_classification else None
     manifest = build_manifest(
         schema=schema,
         source=source,
@@ -215,8 +222,11 @@ def _split_and_version(
         split=options.split.as_dict(),
         statistics=summarise(cleaned.frame, schema, cleaned.missing),
         split_hashes=split_hashes,
+        class_distribution=distribution,
     )
     result = IngestResult(
+        model=registry.model,
+        task=schema.task,
         dataset=schema.name,
         data_version=None,
         created=False,
@@ -226,6 +236,7 @@ def _split_and_version(
         invalid_by_column=cleaned.invalid_by_column,
         registry=registry.url,
         source=SourceInfo.model_validate(source),
+        class_distribution=distribution,
     )
     if options.dry_run:
         result.dry_run = True

@@ -143,7 +143,11 @@ def pandera_schema(schema: DatasetSchema) -> pa.DataFrameSchema:
             columns[column.name] = pa.Column("float64", checks, nullable=True)
         else:
             allowed = list(column.categories or ())
-            checks.append(pa.Check.isin(allowed, error=f"not one of {', '.join(allowed)}"))
+            if column.name == schema.label.name:
+                error = f"is not a class of the label ({', '.join(allowed)})"
+            else:
+                error = f"not one of {', '.join(allowed)}"
+            checks.append(pa.Check.isin(allowed, error=error))
             # Categoricals after normalise_categories; the dtype is checked there.
             columns[column.name] = pa.Column(None, checks, nullable=True)
     return pa.DataFrameSchema(columns, strict=True, ordered=False, name=schema.name)

@@ -2,6 +2,18 @@
 
 The demo, the tests and the benchmarks use it, since no machine here reaches the internet.
 Drift is injected by name, so the same code shifts any dataset.
+
+The label (the schema's top-level `synthetic.label`) is a score of the features:
+`intercept + sum(terms) + interactions + noise`, each term `coefficient * transform(x)` of
+a numeric feature or `levels: {category: coefficient}` of a category feature.
+- regression: `link: log` (label = exp(score)) or `identity` (label = score);
+- binary classification: `link: logistic`, `positive: CLASS`; P(positive) = sigmoid(score),
+  the class is drawn from it (seeded);
+- classification with any number of classes: `link: softmax` and `classes: {CLASS: {intercept,
+  terms, interactions}}`, one score per class (a class left out scores 0); P = softmax of
+  the scores, the class is drawn from it.
+Drift changes the features; a classifier's classes follow from the drifted features through
+the same label model (covariate shift, so the class mix moves with it).
 """
 
 from __future__ import annotations
@@ -37,6 +49,13 @@ class Drift:
     invalid_rate: float = 0.0
 
     def validate(self, schema: DatasetSchema) -> None:
+        for name in [*self.shift, *self.category_weights]:
+            if name == schema.label.name:
+                option = "shift" if name in self.shift else "category weights"
+                raise BadInput(
+                    f"{option}: {name!r} is the label; drift changes features "
+                    "(the label follows from them)"
+                )
         for name in self.shift:
             _column(schema, name, numeric=True, option="shift")
         for name, weights in self.category_weights.items():
@@ -82,10 +101,9 @@ def generate(
     """Generate `rows` labelled rows (plus any injected duplicates)."""
     if not MIN_ROWS <= rows <= MAX_ROWS:
         raise BadInput(f"rows must be between {MIN_ROWS} and {MAX_ROWS:,}, got {rows:,}")
-    if not schema.synthetic or "label" not in schema.synthetic:
-        raise BadInput(f"schema {schema.name!r} has no 'synthetic' section to generate from")
     drift = drift or Drift()
     drift.validate(schema)
+    check_label_model(schema)
     rng = np.random.default_rng(seed)
     data: dict[str, np.ndarray] = {}
     for column in schema.features:
@@ -94,6 +112,8 @@ def generate(
     frame[schema.label.name] = _label(schema, frame, rng)
     for column in schema.categorical_features:
         frame[column] = frame[column].astype(object)
+    if schema.is_classification:
+        frame[schema.label.name] = frame[schema.label.name].astype(object)
     if drift.invalid_rate:
         _make_invalid(schema, frame, rng, drift.invalid_rate)
     if drift.missing_rate:
@@ -154,6 +174,20 @@ def _feature(column: Column, rows: int, rng: np.random.Generator, drift: Drift) 
 
 def _label(schema: DatasetSchema, frame: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     spec = schema.synthetic["label"]  # type: ignore[index]
+    if schema.is_classification:
+        return _classes(schema, spec, frame, rng)
+    label = _score(schema, spec, frame, rng)
+    if spec.get("link") == "log":
+        label = np.exp(label)
+    if schema.label.dtype == "int":
+        return np.rint(label).astype("int64")
+    return np.round(label, 2)
+
+
+def _score(
+    schema: DatasetSchema, spec: Mapping, frame: pd.DataFrame, rng: np.random.Generator | None
+) -> np.ndarray:
+    """intercept + terms + interactions (+ noise when `rng` is given)."""
     eta = np.full(len(frame), float(spec.get("intercept", 0.0)))
     for name, term in (spec.get("terms") or {}).items():
         eta += _term(frame, name, term)
@@ -169,11 +203,114 @@ def _label(schema: DatasetSchema, frame: pd.DataFrame, rng: np.random.Generator)
                 - float(term.get("center", 0.0))
             )
         eta += np.where(active, float(term["coefficient"]) * base, 0.0)
-    eta += rng.normal(0.0, float(spec.get("noise_sd", 0.0)), len(frame))
-    label = np.exp(eta) if spec.get("link") == "log" else eta
-    if schema.label.dtype == "int":
-        return np.rint(label).astype("int64")
-    return np.round(label, 2)
+    if rng is not None:
+        eta += rng.normal(0.0, float(spec.get("noise_sd", 0.0)), len(frame))
+    return eta
+
+
+def class_probabilities(schema: DatasetSchema, frame: pd.DataFrame) -> np.ndarray:
+    """P(class | features) of a classification schema's label model, one column per class
+    in the schema's order (rows x classes): what an ideal classifier would predict."""
+    check_label_model(schema)
+    spec = schema.synthetic["label"]  # type: ignore[index]
+    classes = list(schema.classes)
+    if spec["link"] == "logistic":
+        positive = spec["positive"]
+        p = 1.0 / (1.0 + np.exp(-_score(schema, spec, frame, None)))
+        return np.column_stack([p if c == positive else 1.0 - p for c in classes])
+    per_class = spec.get("classes") or {}
+    scores = np.column_stack([_score(schema, per_class.get(c) or {}, frame, None) for c in classes])
+    scores -= scores.max(axis=1, keepdims=True)
+    e = np.exp(scores)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _classes(
+    schema: DatasetSchema, spec: Mapping, frame: pd.DataFrame, rng: np.random.Generator
+) -> np.ndarray:
+    classes = list(schema.classes)
+    if spec["link"] == "logistic":
+        positive = spec["positive"]
+        negative = next(c for c in classes if c != positive)
+        score = _score(schema, spec, frame, rng)
+        p = 1.0 / (1.0 + np.exp(-score))
+        drawn = rng.random(len(frame)) < p
+        return np.where(drawn, positive, negative).astype(object)
+    per_class = spec.get("classes") or {}
+    scores = np.column_stack([_score(schema, per_class.get(c) or {}, frame, rng) for c in classes])
+    scores -= scores.max(axis=1, keepdims=True)
+    p = np.exp(scores)
+    p /= p.sum(axis=1, keepdims=True)
+    u = rng.random(len(frame))[:, None]
+    index = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), len(classes) - 1)
+    return np.asarray(classes, dtype=object)[index]
+
+
+_LINKS = {False: ("identity", "log"), True: ("logistic", "softmax")}
+
+
+def check_label_model(schema: DatasetSchema) -> None:
+    """BadInput naming the field when the schema's `synthetic.label` does not fit its task."""
+    if not schema.synthetic or "label" not in schema.synthetic:
+        raise BadInput(f"schema {schema.name!r} has no 'synthetic' section to generate from")
+    spec = schema.synthetic["label"]
+    where = f"schema {schema.name!r}: synthetic.label"
+    if not isinstance(spec, Mapping):
+        raise BadInput(f"{where}: expected a mapping (link, intercept, terms, ...)")
+    classification = schema.is_classification
+    default = None if classification else "identity"
+    link = spec.get("link", default)
+    if link not in _LINKS[classification]:
+        allowed = " or ".join(_LINKS[classification])
+        raise BadInput(f"{where}.link: {link!r} does not fit a {schema.task} label (use {allowed})")
+    known = set(schema.feature_names)
+    bodies: list[tuple[str, Mapping]] = [(where, spec)]
+    if link == "logistic":
+        classes = schema.classes
+        if len(classes) != 2:
+            raise BadInput(
+                f"{where}.link: logistic is for two classes, {schema.label.name!r} has "
+                f"{len(classes)} ({', '.join(classes)}): use softmax"
+            )
+        if spec.get("positive") not in classes:
+            raise BadInput(
+                f"{where}.positive: {spec.get('positive')!r} is not a class ({', '.join(classes)})"
+            )
+    elif link == "softmax":
+        per_class = spec.get("classes")
+        if not isinstance(per_class, Mapping) or not per_class:
+            raise BadInput(f"{where}.classes: softmax needs {{CLASS: {{intercept, terms}}}}")
+        unknown = sorted(set(per_class) - set(schema.classes))
+        if unknown:
+            raise BadInput(
+                f"{where}.classes: {', '.join(map(repr, unknown))} "
+                f"{'is' if len(unknown) == 1 else 'are'} not a class "
+                f"({', '.join(schema.classes)})"
+            )
+        bodies = [(f"{where}.classes.{c}", body or {}) for c, body in per_class.items()]
+    for at, body in bodies:
+        for name, term in (body.get("terms") or {}).items():
+            if name not in known:
+                raise BadInput(f"{at}.terms: {name!r} is not a feature of {schema.name!r}")
+            column = schema.column(name)
+            if "levels" in term:
+                bad = sorted(set(term["levels"]) - set(column.categories or ()))
+                if column.is_numeric or bad:
+                    raise BadInput(
+                        f"{at}.terms.{name}.levels: {bad or 'levels'} not categories of {name!r}"
+                    )
+            elif not column.is_numeric or "coefficient" not in term:
+                raise BadInput(
+                    f"{at}.terms.{name}: a numeric feature takes 'coefficient', a category "
+                    "feature 'levels'"
+                )
+        for term in body.get("interactions") or []:
+            missing = [f for f in term.get("features", []) if f not in known]
+            if missing or "coefficient" not in term:
+                raise BadInput(
+                    f"{at}.interactions: needs 'features' (of {schema.name!r}) and "
+                    f"'coefficient' (unknown: {missing})"
+                )
 
 
 def _term(frame: pd.DataFrame, name: str, term: Mapping) -> np.ndarray:

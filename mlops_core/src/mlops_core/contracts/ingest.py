@@ -1,4 +1,5 @@
-"""Results of `mlops ingest`, `mlops data list`, `mlops data pull` (data_ingestion)."""
+"""Results of `mlops ingest`, `mlops data list|pull|migrate` and `mlops models new`
+(data_ingestion)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_core.contracts.base import Result
+from mlops_core.contracts.constants import Task
 
 
 class SyntheticDrift(BaseModel):
@@ -63,9 +65,12 @@ class IngestResult(Result):
 
     command: ClassVar[str] = "`mlops ingest`"
 
-    dataset: str = Field(..., description="the schema's name")
+    model: str = Field(..., description="the model (folder) whose data version this is")
+    task: Task = Field(Task.REGRESSION, description="the model's task")
+    dataset: str = Field(..., description="the schema's name (the model's name)")
     data_version: str | None = Field(
-        ..., description="the version holding the data (data-vN); null on a dry run"
+        ...,
+        description="the model's version holding the data (data-vN); null on a dry run",
     )
     created: bool = Field(
         ..., description="false when identical data already was a version (or a dry run)"
@@ -81,6 +86,11 @@ class IngestResult(Result):
     )
     registry: str = Field(..., description="URL of the data registry")
     source: SourceInfo | None = Field(None, description="where the rows came from")
+    class_distribution: dict[str, dict[str, int]] | None = Field(
+        None,
+        description="classification: rows per class in each split (train, val, test); "
+        "null for regression",
+    )
     seconds: float | None = Field(None, description="wall time of the command")
 
 
@@ -102,6 +112,7 @@ class DataListResult(Result):
 
     command: ClassVar[str] = "`mlops data list`"
 
+    model: str = Field(..., description="the model whose versions these are")
     registry: str = Field(..., description="URL of the data registry")
     latest: str | None = Field(..., description="the newest version, null when there is none")
     versions: list[DataVersionEntry] = Field(..., description="every version, oldest first")
@@ -112,5 +123,73 @@ class DataPullResult(Result):
 
     command: ClassVar[str] = "`mlops data pull`"
 
+    model: str = Field(..., description="the model whose version was pulled")
     data_version: str = Field(..., description="the version pulled ('latest' resolved)")
     files: dict[str, str] = Field(..., description="split name -> path of its Parquet file")
+
+
+class DataMigrateResult(Result):
+    """A single-model registry's versions (tags data-vN naming no model) made one model's."""
+
+    command: ClassVar[str] = "`mlops data migrate`"
+
+    model: str = Field(..., description="the model the versions now belong to")
+    registry: str = Field(..., description="URL of the data registry")
+    migrated: list[str] = Field(
+        ..., description="versions re-tagged by this run; empty when there was nothing to do"
+    )
+    versions: list[str] = Field(..., description="the model's versions after the run")
+    datasets: list[str] = Field(
+        default_factory=list, description="the dataset names the migrated manifests record"
+    )
+
+
+class DraftColumn(BaseModel):
+    """One column of a drafted schema, with what was read to infer it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="the column's name, as in the CSV header")
+    dtype: str = Field(..., description="int, float or category")
+    role: str = Field(..., description="label or feature")
+    min: float | None = Field(None, description="numeric: the drafted minimum (with a margin)")
+    max: float | None = Field(None, description="numeric: the drafted maximum (with a margin)")
+    observed_min: float | None = Field(None, description="numeric: the smallest value read")
+    observed_max: float | None = Field(None, description="numeric: the largest value read")
+    categories: list[str] | None = Field(
+        None, description="category: the allowed values (normal form), most frequent first"
+    )
+    missing: int = Field(0, description="rows where the value is missing")
+
+
+class DroppedColumn(BaseModel):
+    """A column of the CSV left out of the drafted schema, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="the column's name")
+    reason: str = Field(..., description="why it was left out (identifier, constant, ...)")
+
+
+class ModelDraftResult(Result):
+    """A model folder drafted from a CSV: schema.yaml, train.yaml and monitor.yaml."""
+
+    command: ClassVar[str] = "`mlops models new`"
+
+    model: str = Field(..., description="the model's name (its folder's name)")
+    path: str = Field(..., description="the model folder written")
+    files: list[str] = Field(..., description="the files written in it")
+    source: str = Field(..., description="the CSV the draft was inferred from")
+    rows: int = Field(..., description="data rows read from the CSV")
+    task: Task = Field(..., description="regression or classification")
+    task_reason: str = Field(..., description="why this task (given, or inferred from the label)")
+    label: str = Field(..., description="the label column")
+    classes: list[str] | None = Field(None, description="classification: the classes")
+    columns: list[DraftColumn] = Field(..., description="the columns of the schema")
+    dropped: list[DroppedColumn] = Field(..., description="CSV columns left out, and why")
+    templates: dict[str, str] = Field(
+        ...,
+        description="train.yaml / monitor.yaml -> the template copied, or 'minimal' when "
+        "none was installed",
+    )
+    review: list[str] = Field(..., description="what a person should check before use")

@@ -1,8 +1,15 @@
 """The data registry: a git repository of DVC metafiles plus a DVC remote holding the data.
 
-A version is a git tag `data-vN`. Its commit holds `manifest.json` (cheap to list: no data
-is downloaded) and the DVC metafiles of `data/{train,val,test}.parquet`; the Parquet files
-themselves live in the DVC remote.
+Versions are per model. Model `m`'s version `data-vN` is the git tag `m/data-vN` on the
+branch `models/m`; a DataRegistry is bound to one model (`DataRegistry.from_settings(settings,
+model=NAME)`) and its callers only ever see that model's `data-vN`. A version's commit holds
+`manifest.json` (cheap to list: no data is downloaded) and the DVC metafiles of
+`data/{train,val,test}.parquet`; the Parquet files themselves live in the DVC remote (one
+remote for every model: content-addressed, so identical files are stored once).
+
+A registry of the single-model layout (tags `data-vN` naming no model) is refused with the
+way forward: `mlops data migrate --model NAME` (DataRegistry.migrate) re-tags its versions
+as NAME's, atomically, keeping the old tags under refs/migrated/.
 
 The registry repository is a bare git repository under MLOPS_HOME by default, or any git
 URL. The DVC remote is a folder by default, or `s3://bucket/prefix` with the endpoint URL
@@ -20,7 +27,7 @@ Modules: `versions` (tags, manifests, content hashes), `gitrepo` (the git reposi
 """
 
 from mlops_core.contracts.constants import SPLITS
-from mlops_core.registry.data_registry import DataRegistry
+from mlops_core.registry.data_registry import DataRegistry, LegacyRegistry, MigrationResult
 from mlops_core.registry.gitrepo import BRANCH
 from mlops_core.registry.versions import (
     DATA_DIR,
@@ -31,6 +38,7 @@ from mlops_core.registry.versions import (
     VersionInfo,
     combined_hash,
     frame_hash,
+    git_tag,
     tag_number,
 )
 
@@ -41,10 +49,13 @@ __all__ = [
     "SPLITS",
     "TAG_PREFIX",
     "DataRegistry",
+    "LegacyRegistry",
+    "MigrationResult",
     "PublishResult",
     "RegistryError",
     "VersionInfo",
     "combined_hash",
     "frame_hash",
+    "git_tag",
     "tag_number",
 ]

@@ -1,7 +1,10 @@
 """The registry's git repository: a local bare repository (created on first use) or any git
 URL. Reads go to the repository itself when it is local, else to a temporary bare clone;
 writes go through a temporary working clone and one `git push --atomic` of the branch and
-the tag together, so the registry changes completely or not at all."""
+the tag together, so the registry changes completely or not at all.
+
+Each model has its own branch (`models/<model>`, one commit per version) and its own tags
+(`<model>/data-vN`): a push for one model never touches another model's refs."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from pathlib import Path
 from mlops_core.errors import BadInput, Conflict, Unavailable
 from mlops_core.git import Git, GitError
 
-BRANCH = "main"
+BRANCH = "main"  # the single-model layout's branch (and the bare repository's HEAD)
 _DEFAULT_IDENTITY = ("mlops data registry", "mlops@localhost")
 # What git says when another run pushed the branch or the tag first.
 _RACE_MARKERS = (
@@ -90,15 +93,16 @@ class RegistryRepo:
             yield target
 
     @contextmanager
-    def clone(self, ref: str | None) -> Iterator[Path | None]:
-        """A temporary working clone at `ref` (the branch head when None), deleted after.
-        None when the registry or the ref does not exist."""
+    def clone(self, ref: str | None, *, branch: str = BRANCH) -> Iterator[Path | None]:
+        """A temporary working clone at `ref`, deleted after; with ref None, a clone of every
+        branch and tag with `branch` checked out (a new, empty branch when it does not exist
+        yet). None when the registry or the ref does not exist."""
         if is_local(self.url) and not Path(self.url).exists():
             yield None
             return
         with self._tempdir() as tmp:
             clone = tmp / "clone"
-            args = ["-q"]
+            args = ["-q"] if ref is not None else ["-q", "--no-checkout"]
             if ref is not None:
                 args += ["--depth", "1", "--branch", ref]
                 if is_local(self.url):
@@ -113,21 +117,48 @@ class RegistryRepo:
             if ref is None:
                 git = self.git(clone)
                 git("fetch", "-q", "--tags", "origin")
-                git("symbolic-ref", "HEAD", f"refs/heads/{BRANCH}")
+                remote = f"refs/remotes/origin/{branch}"
+                if git("for-each-ref", "--format=%(refname)", remote).strip() == remote:
+                    git("checkout", "-q", "-B", branch, remote)
+                else:
+                    git("symbolic-ref", "HEAD", f"refs/heads/{branch}")
+                    git("read-tree", "--empty")
             yield clone
+
+    def remote_tags(self, pattern: str) -> list[str]:
+        """Tag names matching `pattern` (refs/tags/<pattern>), read with `git ls-remote`
+        (no clone); [] when a local registry does not exist."""
+        if is_local(self.url) and not Path(self.url).exists():
+            return []
+        with self._tempdir() as tmp:
+            try:
+                out = Git(tmp)("ls-remote", "--tags", "--refs", self.url, f"refs/tags/{pattern}")
+            except GitError as exc:
+                raise Unavailable(
+                    f"data registry {self.url} cannot be reached: {exc.output}"
+                ) from exc
+        return [line.split("\t", 1)[1].removeprefix("refs/tags/") for line in out.splitlines()]
 
     def git(self, clone: Path) -> Git:
         return Git(clone, identity=self.identity)
 
-    def commit_and_push(self, clone: Path, tag: str, message: str) -> None:
+    def commit_and_push(
+        self, clone: Path, tag: str, message: str, *, branch: str = BRANCH, note: str = ""
+    ) -> None:
         """Commit everything in `clone`, tag it and push both atomically. PushRejected when
         another run pushed first, Conflict when the registry refuses, else Unavailable."""
         git = self.git(clone)
         git("add", "-A", ".")
         git("commit", "-q", "-m", message)
-        git("tag", "-a", tag, "-m", f"data version {tag}")
+        git("tag", "-a", tag, "-m", note or f"data version {tag}")
+        self.push(clone, [f"HEAD:refs/heads/{branch}", f"refs/tags/{tag}"], what=tag)
+
+    def push(self, clone: Path, refspecs: list[str], *, what: str) -> None:
+        """`git push --atomic` of `refspecs`: all of them or none (errors as commit_and_push)."""
+        git = self.git(clone)
+        tag = what
         try:
-            git("push", "--atomic", "-q", "origin", f"HEAD:refs/heads/{BRANCH}", tag)
+            git("push", "--atomic", "-q", "origin", *refspecs)
         except GitError as exc:
             if "hook declined" in exc.output or "protected" in exc.output:
                 raise Conflict(f"the data registry {self.url} refused {tag}: {exc.output}") from exc

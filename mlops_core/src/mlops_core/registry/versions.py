@@ -1,6 +1,11 @@
 """Data versions: the `data-vN` tags, their manifests and the content hashes that tell whether
 the same data is already a version. Reads refs and manifests straight from a git directory:
-listing versions downloads no data."""
+listing versions downloads no data.
+
+Versions are per model: model `m`'s version `data-v3` is the git tag `m/data-v3`. Callers
+only ever see `data-vN` of the model they name; the namespace is this module's business
+(`git_tag`, `list_tags(git_dir, model)`). A tag `data-vN` without a namespace comes from the
+single-model layout: `legacy_tags` finds them, `mlops data migrate` re-tags them."""
 
 from __future__ import annotations
 
@@ -24,6 +29,18 @@ TAG_PREFIX = DATA_VERSION_PREFIX
 MANIFEST = "manifest.json"
 DATA_DIR = "data"
 _TAG_RE = re.compile(rf"^{re.escape(TAG_PREFIX)}([1-9][0-9]*)$")
+# Branch holding a model's versions (one commit per version); tags `<model>/data-vN`.
+BRANCH_PREFIX = "models/"
+
+
+def git_tag(model: str, tag: str) -> str:
+    """The git tag of a model's data version: `<model>/data-vN`."""
+    tag_number(tag)
+    return f"{model}/{tag}"
+
+
+def model_branch(model: str) -> str:
+    return f"{BRANCH_PREFIX}{model}"
 
 
 class RegistryError(MlopsError):
@@ -97,21 +114,35 @@ def combined_hash(split_hashes: Mapping[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def list_tags(git_dir: Path) -> list[str]:
-    """The data versions of a git directory, oldest first (by N)."""
-    out = Git(git_dir=git_dir)(
-        "for-each-ref", "--format=%(refname:short)", f"refs/tags/{TAG_PREFIX}*"
-    )
-    tags = [t for t in out.split() if _TAG_RE.match(t)]
+def list_tags(git_dir: Path, model: str) -> list[str]:
+    """The data versions (data-vN) of `model` in a git directory, oldest first (by N)."""
+    prefix = f"refs/tags/{model}/"
+    out = Git(git_dir=git_dir)("for-each-ref", "--format=%(refname)", f"{prefix}{TAG_PREFIX}*")
+    tags = [
+        t.removeprefix(prefix)
+        for t in out.split()
+        if t.startswith(prefix) and _TAG_RE.match(t.removeprefix(prefix))
+    ]
     return sorted(tags, key=tag_number)
 
 
-def read_manifests(git_dir: Path, tags: list[str]) -> dict[str, dict[str, Any]]:
-    """{tag: manifest} of the given tags, read in one `git cat-file --batch`."""
+def legacy_tags(git_dir: Path) -> list[str]:
+    """Tags `data-vN` of the single-model layout (no model namespace), oldest first."""
+    out = Git(git_dir=git_dir)("for-each-ref", "--format=%(refname)", f"refs/tags/{TAG_PREFIX}*")
+    tags = [t.removeprefix("refs/tags/") for t in out.split()]
+    return sorted((t for t in tags if _TAG_RE.match(t)), key=tag_number)
+
+
+def read_manifests(
+    git_dir: Path, tags: list[str], model: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """{tag: manifest} of the given tags (of `model`, or legacy tags when None), read in one
+    `git cat-file --batch`."""
     if not tags:
         return {}
+    refs = [f"refs/tags/{model}/{tag}" if model else f"refs/tags/{tag}" for tag in tags]
     out = Git(git_dir=git_dir).output(
-        "cat-file", "--batch", input="".join(f"{tag}:{MANIFEST}\n" for tag in tags)
+        "cat-file", "--batch", input="".join(f"{ref}:{MANIFEST}\n" for ref in refs)
     )
     manifests: dict[str, dict[str, Any]] = {}
     pos = 0
@@ -158,11 +189,15 @@ def complete_manifest(
     tag: str,
     content_hash: str,
     info: dict[str, dict[str, Any]],
+    *,
+    model: str,
 ) -> dict[str, Any]:
-    """The manifest.json of a new version: the caller's, with data_version, created,
-    content_hash and per-split rows and hashes."""
+    """The manifest.json of a new version: the caller's, with model, data_version, its git
+    tag, created, content_hash and per-split rows and hashes."""
     full = dict(manifest)
+    full["model"] = model
     full["data_version"] = tag
+    full["git_tag"] = git_tag(model, tag)
     full["created"] = datetime.now(UTC).isoformat(timespec="seconds")
     full["content_hash"] = content_hash
     splits = {name: dict((manifest.get("splits") or {}).get(name) or {}) for name in SPLITS}
