@@ -113,7 +113,12 @@ def test_train_from_the_data_registry_then_gate_against_the_champion(
         "ridge",
         "random_forest",
         "hist_gradient_boosting",
+        "baseline_linear",
+        "baseline_random_forest",
+        "baseline_gradient_boosting",
     }
+    assert contract.task == "regression" and contract.primary_metric == "rmse"
+    assert set(contract.baselines) == {"linear", "random_forest", "gradient_boosting"}
     assert out["ok"] is True
     assert out["gate"] == "passed"
     assert out["model_name"] == unique_model_name
@@ -200,7 +205,7 @@ def test_the_summary_names_the_challenger_and_links_the_run_and_experiment():
         champion_metrics=None,
         alias="challenger",
         candidate="ridge",
-        regressor="Ridge",
+        estimator="Ridge",
         params={"alpha": 1.0},
         metrics=metrics,
         candidates=[],
@@ -212,7 +217,7 @@ def test_the_summary_names_the_challenger_and_links_the_run_and_experiment():
     text = console.export_text()
     lines = text.splitlines()
     assert lines[0].startswith("house-price v7 is the new challenger")
-    assert "mape" in text and "0.125" in text
+    assert "mape 0.125" in text
     # Links are printed whole on one line, however narrow the terminal.
     assert "  run: http://127.0.0.1:5050/#/experiments/4/runs/abc123" in lines
     assert (
