@@ -58,15 +58,15 @@ def decide(
     (default gate.metric, else rmse)."""
     failures: list[str] = []
     notes: list[str] = []
-    for metric, bound in sorted(gate.thresholds.items()):
-        value = new[metric]
+    for name, bound in sorted(gate.thresholds.items()):
+        value = new[name]
         if value != value:  # NaN: e.g. roc_auc on a test split holding one class
-            failures.append(f"test {metric} could not be computed on the test split")
+            failures.append(f"test {name} could not be computed on the test split")
             continue
         if bound.min is not None and value < bound.min:
-            failures.append(f"test {metric} {_fmt(value)} is below the minimum {bound.min:g}")
+            failures.append(f"test {name} {_fmt(value)} is below the minimum {bound.min:g}")
         if bound.max is not None and value > bound.max:
-            failures.append(f"test {metric} {_fmt(value)} is above the maximum {bound.max:g}")
+            failures.append(f"test {name} {_fmt(value)} is above the maximum {bound.max:g}")
     if champion is not None:
         metric = metric or gate.metric or "rmse"
         worse = relative_worsening(metric, new[metric], champion[metric])
