@@ -455,7 +455,10 @@ def _train(
         key = f"{BASELINE_PREFIX}{strongest.name}"
         overruled = best.candidate
         selected_by = "baseline"
-        best = next(s for s in scores if s.candidate == key)
+        best = next(
+            (s for s in scores if s.candidate == key),
+            CandidateScore(key, strongest.estimator, {}, {}, 0.0, baseline=True),
+        )
         pipeline = fitted[key]
         refit_frame = base_rows
         selected_key = key
@@ -474,7 +477,7 @@ def _train(
     for split in SPLITS:
         if split == "test":
             values = test_scores[selected_key]
-        elif split == "val" and use_cv:
+        elif split == "val" and use_cv and best.val:
             values = best.val  # out-of-fold: val is part of the refit rows
         else:
             # Train metrics (an overfitting check) on a sample when large; val in full.
