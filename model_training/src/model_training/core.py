@@ -132,27 +132,27 @@ def labels(frame: pd.DataFrame, schema: DatasetSchema, where: str = "split") -> 
                 f"{len(bad)} row(s), first at row {int(bad[0])}"
             )
         return label
-    values = column.to_numpy(dtype=object)
-    missing = pd.isna(values)
-    normal = np.array(
-        [None if gone else normalise_category(v) for v, gone in zip(values, missing, strict=True)],
-        dtype=object,
-    )
-    known = set(schema.classes)
-    bad = np.flatnonzero([v not in known for v in normal])
+    values = column.astype(object)
+    present = values.notna()
+    spelling = {v: normalise_category(v) for v in pd.unique(values[present])}
+    normal = values.map(spelling).where(present, None)
+    bad = np.flatnonzero(~normal.isin(schema.classes).to_numpy())
     if len(bad):
         first = int(bad[0])
-        shown = "missing" if normal[first] is None else repr(values[first])
+        shown = "missing" if not present.iloc[first] else repr(values.iloc[first])
         raise DataQualityError(
             f"{where}: label {schema.label.name!r} is not one of the classes "
             f"{', '.join(schema.classes)} in {len(bad)} row(s), first at row {first} ({shown})"
         )
-    return normal
+    return normal.to_numpy(dtype=object)
 
 
 def class_codes(y: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
-    index = {c: i for i, c in enumerate(classes)}
-    return np.array([index[v] for v in y], dtype=int)
+    """The index of each class string in `classes` (the schema's order)."""
+    codes = pd.Categorical(np.asarray(y, dtype=object), categories=list(classes)).codes
+    if (codes < 0).any():
+        raise ValueError(f"a value outside the classes {', '.join(classes)}")
+    return codes.astype(int)
 
 
 def class_probabilities(pipeline: Any, x: pd.DataFrame, classes: tuple[str, ...]) -> np.ndarray:

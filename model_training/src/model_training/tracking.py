@@ -12,6 +12,7 @@ model version tags data_version, data_hash, validation_status, validation_reason
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -163,7 +164,8 @@ def training_result(
         folds=result.folds,
         selected_by=result.selected_by,
         overruled=result.overruled,
-        metrics=result.metrics,
+        # A metric that could not be computed (roc_auc on one class) is left out of JSON.
+        metrics={k: v for k, v in result.metrics.items() if math.isfinite(v)},
         baselines={b.name: baseline_score(b) for b in result.baselines},
         candidates=[
             CandidateScore(
@@ -181,8 +183,6 @@ def training_result(
 
 
 def baseline_score(b) -> BaselineScore:
-    import math
-
     ci = (b.margin_low, b.margin_high)
     return BaselineScore(
         estimator=b.estimator,
