@@ -185,7 +185,7 @@ class Baselines(_Strict):
 
     enabled: bool = True
     # Cap the rows a baseline is fitted on (a seeded sample; null: the winner's rows).
-    max_rows: int | None = Field(default=100_000, ge=10)
+    max_rows: int | None = Field(default=50_000, ge=10)
 
 
 class Bound(_Strict):

@@ -368,6 +368,7 @@ def _train(
         x_sel, y_sel = xy(sel_train, schema)
         x_sval, y_sval = xy(sel_val, schema)
         selection_rows, selection_val_rows = len(sel_train), len(sel_val)
+    selection_fits: dict[str, Any] = {}  # baselines fitted on the selection sample
     for candidate in candidates:
         for params in candidate.combinations():
             t0 = time.perf_counter()
@@ -386,6 +387,8 @@ def _train(
                 pipeline = make_pipeline(schema, candidate.estimator, params, config, seed)
                 pipeline.fit(x_sel, y_sel)
                 val = evaluate(pipeline, x_sval, y_sval, schema)
+                if candidate.name.startswith(BASELINE_PREFIX):
+                    selection_fits[candidate.name] = pipeline
             score = CandidateScore(
                 candidate.name,
                 candidate.estimator,
@@ -436,6 +439,8 @@ def _train(
             baseline_of[key] = estimator
             if best.candidate == key and len(base_rows) == len(refit_frame):
                 fitted[key] = pipeline
+            elif key in selection_fits and base_rows.index.equals(sel_train.index):
+                fitted[key] = selection_fits[key]  # already fitted on these very rows
             else:
                 fitted[key] = make_pipeline(schema, estimator, {}, config, seed)
                 fitted[key].fit(x_base, y_base)
