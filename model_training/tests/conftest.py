@@ -8,13 +8,16 @@ import pandas as pd
 import pytest
 
 CONFIGS = Path(__file__).parent / "configs"
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO / "models"
 
 
 @pytest.fixture(scope="session")
 def schema():
+    """The house-price model's schema (models/house-price/schema.yaml)."""
     from mlops_core.schema import load_schema
 
-    return load_schema()
+    return load_schema(MODELS / "house-price" / "schema.yaml")
 
 
 def split_frame(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -36,7 +39,7 @@ def frames(schema) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="session")
-def fast_config():
+def fast_config(schema):
     from model_training.config import load_config
 
-    return load_config(CONFIGS / "fast.yaml")[0]
+    return load_config(CONFIGS / "fast.yaml", schema)[0]

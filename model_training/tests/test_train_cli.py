@@ -113,7 +113,12 @@ def test_train_from_the_data_registry_then_gate_against_the_champion(
         "ridge",
         "random_forest",
         "hist_gradient_boosting",
+        "baseline_linear",
+        "baseline_random_forest",
+        "baseline_gradient_boosting",
     }
+    assert contract.task == "regression" and contract.primary_metric == "rmse"
+    assert set(contract.baselines) == {"linear", "random_forest", "gradient_boosting"}
     assert out["ok"] is True
     assert out["gate"] == "passed"
     assert out["model_name"] == unique_model_name
@@ -200,7 +205,7 @@ def test_the_summary_names_the_challenger_and_links_the_run_and_experiment():
         champion_metrics=None,
         alias="challenger",
         candidate="ridge",
-        regressor="Ridge",
+        estimator="Ridge",
         params={"alpha": 1.0},
         metrics=metrics,
         candidates=[],
@@ -218,3 +223,100 @@ def test_the_summary_names_the_challenger_and_links_the_run_and_experiment():
     assert (
         "  experiment: http://127.0.0.1:5050/#/experiments/4?workflowType=machine_learning" in lines
     )
+
+
+@pytest.mark.slow
+def test_a_classifier_on_real_data_through_ingest_and_train(
+    mlops, tracking_uri, mlops_home, tmp_path, monkeypatch
+):
+    """scikit-learn's breast cancer table as a model folder of its own: ingest, train (the
+    classification template), the metrics, the baselines, the gate, the run's plots; then
+    a second training gated against the first as champion (scored with probabilities)."""
+    import uuid
+
+    from mlflow import MlflowClient
+    from train_helpers import (
+        breast_cancer_frame,
+        breast_cancer_schema,
+        classification_template,
+        write_model_folder,
+    )
+
+    name = f"breast-cancer-{uuid.uuid4().hex[:6]}"
+    frame = breast_cancer_frame()
+    csv = tmp_path / "breast_cancer.csv"
+    frame.to_csv(csv, index=False)
+    models = tmp_path / "bc-models"
+    write_model_folder(models, breast_cancer_schema(frame, name), classification_template())
+    monkeypatch.setenv("MLOPS_MODELS_DIR", str(models))
+
+    ingested = mlops("ingest", "--source", csv, "--json")
+    assert ingested.exit_code == 0, ingested.stderr
+    first = mlops("train", "--model", name, "--json")
+    assert first.exit_code == 0, first.stderr
+    result = read_result(first.stdout, TrainResult)
+    print("\n" + first.stdout.strip().splitlines()[-1])
+    assert result.model_name == name and result.task == "classification"
+    assert result.classes == ["malignant", "benign"]
+    assert result.primary_metric == "roc_auc" and result.selection == "cv"
+    assert result.gate == "passed" and "thresholds met" in result.reason
+    for metric in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss", "brier"):
+        assert f"test_{metric}" in result.metrics
+    assert result.metrics["test_roc_auc"] > 0.95
+    assert set(result.baselines) == {"linear", "random_forest", "gradient_boosting"}
+    assert result.baselines["linear"].estimator == "LogisticRegression"
+    assert all(b.verdict != "worse" for b in result.baselines.values())
+
+    client = MlflowClient(tracking_uri)
+    artifacts = {
+        f.path
+        for folder in ("plots", "evaluation", "selection")
+        for f in client.list_artifacts(result.run_id, folder)
+    }
+    assert {
+        "plots/calibration.png",
+        "plots/confusion_matrix.png",
+        "evaluation/confusion_matrix.csv",
+        "selection/baselines.csv",
+    } <= artifacts
+    run = client.get_run(result.run_id)
+    assert run.data.tags["task"] == "classification"
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(result.metrics["test_roc_auc"])
+
+    client.set_registered_model_alias(name, "champion", result.model_version)
+    second = mlops("train", "--model", name, "--json")
+    assert second.exit_code == 0, second.stderr
+    assert (
+        f"test roc_auc {result.metrics['test_roc_auc']:.4g} vs champion v1"
+        in (second.json["reason"])
+    )
+    assert second.json["champion_metrics"]["log_loss"] == pytest.approx(
+        result.metrics["test_log_loss"]
+    )
+
+
+def test_a_config_of_the_other_task_is_refused_naming_the_candidate(
+    mlops, tracking_uri, mlops_home, tmp_path, monkeypatch
+):
+    from train_helpers import breast_cancer_frame, breast_cancer_schema, write_model_folder
+
+    models = tmp_path / "bc-models"
+    write_model_folder(
+        models,
+        breast_cancer_schema(breast_cancer_frame(), "bc-wrong"),
+        "candidates: [{name: forest, regressor: RandomForestRegressor}]\n",
+    )
+    monkeypatch.setenv("MLOPS_MODELS_DIR", str(models))
+    result = mlops("train", "--model", "bc-wrong", "--json")
+    assert result.exit_code == 2
+    error = one_line_error(result)
+    assert "candidates.0 (forest): RandomForestRegressor is a regressor" in error
+    assert "classification model" in error and "train.yaml" in error
+    assert nothing_tracked(tracking_uri, "bc-wrong")
+
+
+def test_an_unknown_model_names_the_known_ones(mlops, mlops_home):
+    result = mlops("train", "--model", "nope", "--json")
+    assert result.exit_code == 2
+    error = one_line_error(result)
+    assert "unknown model 'nope'" in error and "house-price" in error

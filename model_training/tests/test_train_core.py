@@ -7,7 +7,14 @@ import pytest
 
 from mlops_core.errors import DataQualityError
 from model_training.config import load_config
-from model_training.core import SPLITS, build_pipeline, feature_importance, metrics, train
+from model_training.core import (
+    BASELINES,
+    SPLITS,
+    build_pipeline,
+    feature_importance,
+    metrics,
+    train,
+)
 
 
 def test_metrics_on_known_arrays():
@@ -30,12 +37,18 @@ def test_pipeline_columns_come_from_the_schema(schema):
 def test_train_selects_on_validation_and_reports_every_candidate(schema, frames, fast_config):
     result = train(frames, schema, fast_config)
     combos = sum(len(c.combinations()) for c in fast_config.candidates)
-    assert len(result.candidates) == combos
-    assert {s.candidate for s in result.candidates} == {c.name for c in fast_config.candidates}
+    baselines = {f"baseline_{name}" for name in BASELINES[schema.task]}
+    assert len(result.candidates) == combos + len(baselines)
+    assert {s.candidate for s in result.candidates} == {
+        c.name for c in fast_config.candidates
+    } | baselines
+    assert result.selection == "validation" and result.folds is None
     best_val = min(s.val["rmse"] for s in result.candidates)
     assert result.best.val["rmse"] == best_val
     names = {f"{s}_{m}" for s in SPLITS for m in ("rmse", "mae", "r2", "mape")}
-    assert set(result.metrics) == names
+    assert set(result.metrics) == names | {"test_rmse_ci_low", "test_rmse_ci_high"}
+    low, high = result.metrics["test_rmse_ci_low"], result.metrics["test_rmse_ci_high"]
+    assert low < result.metrics["test_rmse"] < high
     assert all(np.isfinite(v) for v in result.metrics.values())
     assert result.metrics["test_r2"] > 0.3
     # Refitted on the whole training split (the selection sample may be smaller).
@@ -65,7 +78,7 @@ def test_selection_samples_large_training_data(schema, frames, fast_config):
 def config_of(tmp_path, text: str):
     path = tmp_path / "config.yaml"
     path.write_text(text)
-    return load_config(path)[0]
+    return load_config(path, schema=None)[0]
 
 
 @pytest.mark.parametrize(("split", "row", "value"), [("val", 4, 0.0), ("test", 7, -120.0)])
@@ -128,11 +141,13 @@ def test_target_transform_is_searched_like_a_parameter(schema, frames, tmp_path)
     path.write_text(
         "candidates: [{name: ridge, regressor: Ridge,"
         " search: {alpha: [1.0], target_transform: [log, none]}}]\n"
+        "baselines: {enabled: false}\n"
     )
-    config, _, _ = load_config(path)
+    config, _, _ = load_config(path, schema)
     result = train(frames, schema, config)
-    assert sorted(s.params["target_transform"] for s in result.candidates) == ["log", "none"]
-    assert result.candidates[0].val != result.candidates[1].val
+    searched = [s for s in result.candidates if not s.baseline]
+    assert sorted(s.params["target_transform"] for s in searched) == ["log", "none"]
+    assert searched[0].val != searched[1].val
     final = result.pipeline.named_steps["regressor"]
     is_log = isinstance(final, TransformedTargetRegressor)
     assert is_log == (result.best.params["target_transform"] == "log")

@@ -56,8 +56,10 @@ def test_the_training_run_records_lineage_metrics_and_artifacts(trained_model):
 
     from mlops_core.schema import load_schema
     from model_training.config import load_config
+    from model_training.core import candidates_of
 
-    schema = load_schema()
+    folder = trained_model.models_dir / trained_model.model_name
+    schema = load_schema(folder / "schema.yaml")
     client = MlflowClient(trained_model.tracking_uri)
     run = client.get_run(trained_model.run_id)
     tags = run.data.tags
@@ -83,6 +85,7 @@ def test_the_training_run_records_lineage_metrics_and_artifacts(trained_model):
     }
     assert {
         "plots/residuals.png",
+        "selection/baselines.csv",
         "plots/feature_importance.png",
         "importance/feature_importance.csv",
         "selection/selection.csv",
@@ -98,13 +101,14 @@ def test_the_training_run_records_lineage_metrics_and_artifacts(trained_model):
         assert input_tags["data_hash"] == tags["data_hash"]
         assert item.dataset.source_type == "dvc"
 
-    # Every candidate parameter set of the (packaged) config: a nested run with its score.
-    config, _, _ = load_config()
+    # Every candidate parameter set of the model's config and every baseline: a nested run
+    # with its score (cross-validated: the fixture's data is small).
+    config, _, _ = load_config(folder / "train.yaml", schema)
     nested = client.search_runs(
         [run.info.experiment_id], f"tags.mlflow.parentRunId = '{trained_model.run_id}'"
     )
-    assert len(nested) == sum(len(c.combinations()) for c in config.candidates)
-    assert all("val_rmse" in r.data.metrics for r in nested)
+    assert len(nested) == sum(len(c.combinations()) for c in candidates_of(config, schema))
+    assert all("cv_rmse" in r.data.metrics for r in nested)
     assert sum(r.data.tags["selected"] == "true" for r in nested) == 1
 
     version = client.get_model_version(trained_model.model_name, trained_model.version)

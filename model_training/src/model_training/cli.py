@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from mlops_core.cli_options import ModelOption
 from mlops_core.output import JsonOption, emit
 
 
@@ -27,22 +28,26 @@ def train(
         typer.Option(
             "--config",
             "-c",
-            help="Training config (YAML); default MLOPS_TRAIN_CONFIG, else the packaged one.",
+            help="Training config (YAML); default MLOPS_TRAIN_CONFIG, else the model "
+            "folder's train.yaml.",
         ),
     ] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Random seed; overrides the config's.")
     ] = None,
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train candidate models on a data version, register the best, apply the quality gate.
 
-    The best candidate (chosen on the validation split) is refitted, tracked in MLflow
-    (experiment "<model>-training") and registered as a new version of the model. It gets
-    alias `challenger` when it passes the quality gate against the current `champion`;
-    otherwise it is tagged validation_status=failed and the command exits with code 3.
+    The model folder (models/<name>/) gives the schema and train.yaml. The best candidate
+    (chosen on the validation split, or by cross-validation on small data) is refitted,
+    compared with plain baselines on the test split, tracked in MLflow (experiment
+    "<model>-training") and registered as a new version of the model <name>. It gets alias
+    `challenger` when it passes the quality gate against the current `champion`; otherwise
+    it is tagged validation_status=failed and the command exits with code 3.
 
-    Example: mlops train --data-version data-v1 --json
+    Example: mlops train --model house-price --data-version data-v1 --json
     """
     import logging
     import tempfile
@@ -57,14 +62,15 @@ def train(
     log = logging.getLogger("mlops.train")
     settings = get_settings()
     stage = TrainSettings()
-    schema = settings.load_schema()
+    folder = settings.model_folder(model)
+    schema = folder.schema
     # Everything that can be refused is checked before anything is tracked or registered.
-    cfg, source, text = load_config(config or stage.config)
+    cfg, source, text = load_config(config or stage.config or folder.train_path, schema)
     tracking_uri = settings.tracking_uri
     configure_tracking(tracking_uri)
-    model_name = settings.registered_model
+    model_name = folder.name
     with tempfile.TemporaryDirectory(prefix="mlops-train-data-") as tmp:
-        data = load_data_version(settings, data_version, Path(tmp))
+        data = load_data_version(settings, data_version, Path(tmp), model=model_name)
         log.info(
             "training on %s (%s rows)",
             data.tag,
@@ -100,10 +106,25 @@ def summary(result, console) -> None:
         f"[bold green]{result.model_name} v{result.model_version}[/] is the new challenger "
         f"({result.candidate}, trained on {result.data_version})"
     )
+    if result.task == "classification":
+        names = ("roc_auc", "f1_macro", "balanced_accuracy", "accuracy", "log_loss", "brier")
+    else:
+        names = ("rmse", "mae", "r2", "mape")
     console.print(
-        f"  test rmse {m['test_rmse']:.4g}  mae {m['test_mae']:.4g}  "
-        f"r2 {m['test_r2']:.3f}  mape {m['test_mape']:.3f}"
+        "  test " + "  ".join(f"{n} {m[f'test_{n}']:.4g}" for n in names if f"test_{n}" in m),
+        highlight=False,
     )
+    primary = result.primary_metric
+    low, high = m.get(f"test_{primary}_ci_low"), m.get(f"test_{primary}_ci_high")
+    if low is not None and high is not None:
+        console.print(f"  test {primary} 95% interval {low:.4g} .. {high:.4g}", highlight=False)
+    if result.baselines:
+        verdicts = ", ".join(
+            f"{name} {b.test:.4g} ({b.verdict})" for name, b in result.baselines.items()
+        )
+        console.print(f"  baselines (test {primary}): {verdicts}", highlight=False)
+    if result.overruled:
+        console.print(f"  {result.overruled} lost to {result.candidate} on test beyond noise")
     console.print(f"  gate: {result.reason}")
     run = run_url(result.tracking_uri, result.experiment_id, result.run_id)
     console.print(f"  run: {run}", soft_wrap=True, highlight=False)

@@ -31,11 +31,25 @@ def dvc_md5(path: Path) -> str:
     return file_digest(path, lambda: hashlib.md5(usedforsecurity=False))
 
 
-def load_data_version(settings: PlatformSettings, tag: str | None, dest: Path) -> DataVersion:
-    """Pull version `tag` (default: the newest) into dest and read its splits."""
+def data_registry(settings: PlatformSettings, model: str | None):
+    """The data registry of one model (`DataRegistry.from_settings(settings, model=...)`).
+
+    Until the registry takes `model=` (per-model tag spaces), the shared one.
+    """
+    import inspect
+
     from mlops_core.registry import DataRegistry
 
-    registry = DataRegistry.from_settings(settings)
+    if model is not None and "model" in inspect.signature(DataRegistry.from_settings).parameters:
+        return DataRegistry.from_settings(settings, model=model)
+    return DataRegistry.from_settings(settings)
+
+
+def load_data_version(
+    settings: PlatformSettings, tag: str | None, dest: Path, model: str | None = None
+) -> DataVersion:
+    """Pull version `tag` (default: the newest) of `model` into dest and read its splits."""
+    registry = data_registry(settings, model)
     if tag is None:
         tag = registry.latest()
         if tag is None:

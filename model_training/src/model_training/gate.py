@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model_training.config import LOWER_IS_BETTER, Gate
+from mlops_core.contracts.constants import Task
+from model_training.config import LOWER_IS_BETTER, TASK_METRICS, Gate
 
-GATE_METRICS = ("rmse", "mae", "r2", "mape")
+GATE_METRICS = TASK_METRICS[Task.REGRESSION]  # the regression gate's (the name before tasks)
 
 
 @dataclass(frozen=True)
@@ -51,18 +52,23 @@ def decide(
     gate: Gate,
     champion: dict[str, float] | None = None,
     champion_version: str | None = None,
+    metric: str | None = None,
 ) -> GateDecision:
-    """new/champion: {rmse, mae, r2, mape} on the same test split."""
+    """new/champion: the task's metrics on the same test split; `metric` compares them
+    (default gate.metric, else rmse)."""
     failures: list[str] = []
     notes: list[str] = []
-    for metric, bound in sorted(gate.thresholds.items()):
-        value = new[metric]
+    for name, bound in sorted(gate.thresholds.items()):
+        value = new[name]
+        if value != value:  # NaN: e.g. roc_auc on a test split holding one class
+            failures.append(f"test {name} could not be computed on the test split")
+            continue
         if bound.min is not None and value < bound.min:
-            failures.append(f"test {metric} {_fmt(value)} is below the minimum {bound.min:g}")
+            failures.append(f"test {name} {_fmt(value)} is below the minimum {bound.min:g}")
         if bound.max is not None and value > bound.max:
-            failures.append(f"test {metric} {_fmt(value)} is above the maximum {bound.max:g}")
+            failures.append(f"test {name} {_fmt(value)} is above the maximum {bound.max:g}")
     if champion is not None:
-        metric = gate.metric
+        metric = metric or gate.metric or "rmse"
         worse = relative_worsening(metric, new[metric], champion[metric])
         comparison = (
             f"test {metric} {_fmt(new[metric])} vs champion v{champion_version} "
@@ -81,16 +87,22 @@ def decide(
 
 
 def judge(
-    test_metrics: dict[str, float], gate: Gate, champion: Champion | None, data_version: str
+    test_metrics: dict[str, float],
+    gate: Gate,
+    champion: Champion | None,
+    data_version: str,
+    *,
+    task: Task = Task.REGRESSION,
+    metric: str | None = None,
 ) -> GateDecision:
     """The decision for a new version given its `test_<metric>` scores and the champion's.
 
     A champion that cannot score the new test split refuses the new version: the
     comparison the gate promises cannot be made.
     """
-    new = {m: test_metrics[f"test_{m}"] for m in GATE_METRICS}
+    new = {m: test_metrics[f"test_{m}"] for m in TASK_METRICS[task]}
     if champion is None:
-        return decide(new, gate)
+        return decide(new, gate, metric=metric)
     if champion.metrics is None:
         return GateDecision(
             False,
@@ -98,4 +110,4 @@ def judge(
             f"{data_version}: {champion.error}",
             champion.version,
         )
-    return decide(new, gate, champion.metrics, champion.version)
+    return decide(new, gate, champion.metrics, champion.version, metric)

@@ -10,7 +10,7 @@ import pandas as pd
 from mlops_core.contracts import Alias, Tag
 from mlops_core.mlflow_utils import find_alias, load_model
 from mlops_core.schema import DatasetSchema
-from model_training.core import metrics, xy
+from model_training.core import evaluate, metrics, xy
 from model_training.gate import Champion, GateDecision
 from model_training.mlflow_quiet import quiet_warnings
 
@@ -28,6 +28,10 @@ def score_champion(
     x, y = xy(test, schema)
     try:
         with quiet_warnings():
+            if schema.is_classification:
+                # The sklearn flavour: probabilities (roc_auc, log_loss, brier) need it.
+                model = load_model(ref, "sklearn")
+                return Champion(ref.version, evaluate(model, x, y, schema))
             model = load_model(ref)
             predicted = np.asarray(model.predict(x), dtype=float).ravel()
         return Champion(ref.version, metrics(y, predicted))

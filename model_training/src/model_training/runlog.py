@@ -50,7 +50,11 @@ def run_tags(
         **lineage_tags(data, commit),
         "package_version": package,
         "selected_candidate": result.best.candidate,
-        "selected_regressor": result.best.regressor,
+        "selected_estimator": result.best.estimator,
+        "selected_by": result.selected_by,
+        "selection": result.selection,
+        "task": result.task.value,
+        "primary_metric": result.primary_metric,
         "gate": gate_status,
         "mlops.stage": "train",
     }
@@ -76,7 +80,7 @@ def run_params(
         "seed": seed,
         "config_source": source,
         "candidate": result.best.candidate,
-        "regressor": result.best.regressor,
+        "estimator": result.best.estimator,
         "selection_rows": result.selection_rows,
         "selection_val_rows": result.selection_val_rows,
         "refit_rows": result.refit_rows,
@@ -84,7 +88,7 @@ def run_params(
     for split in SPLITS:
         params[f"{split}_rows"] = len(data.frames[split])
     for key, value in result.best.params.items():
-        params[f"regressor.{key}"] = value
+        params[f"estimator.{key}"] = value
     _flatten("config", config.model_dump(mode="json", exclude={"candidates"}), params)
     return {k: str(v) for k, v in params.items()}
 
@@ -136,7 +140,8 @@ def log_candidates(
     metric: str,
     out: Path,
 ) -> None:
-    """Every candidate's validation scores: a nested run each, and selection/selection.csv.
+    """Every candidate's selection scores (`val_*` on the validation split, `cv_*` the mean
+    over the folds): a nested run each, and selection/selection.csv.
 
     One create, one batch and one update per nested run: cheap on a busy server.
     """
@@ -144,6 +149,7 @@ def log_candidates(
     from mlflow.entities import Metric, Param, RunTag
 
     now = int(time.time() * 1000)
+    prefix = "cv" if result.selection == "cv" else "val"
     for i, score in enumerate(result.candidates):
         child = client.create_run(
             experiment_id,
@@ -156,13 +162,15 @@ def log_candidates(
         )
         child_params = {
             "candidate": score.candidate,
-            "regressor": score.regressor,
-            **{f"regressor.{k}": str(v) for k, v in score.params.items()},
+            "estimator": score.estimator,
+            **{f"estimator.{k}": str(v) for k, v in score.params.items()},
         }
         child_metrics = {
-            **{f"val_{k}": v for k, v in score.val.items()},
+            **{f"{prefix}_{k}": v for k, v in score.val.items() if v == v},
             "fit_seconds": score.fit_seconds,
         }
+        if score.std is not None:
+            child_metrics[f"cv_{metric}_std"] = score.std
         client.log_batch(
             child.info.run_id,
             metrics=[Metric(k, float(v), now, 0) for k, v in child_metrics.items()],
@@ -171,14 +179,15 @@ def log_candidates(
         )
         client.set_terminated(child.info.run_id)
     for name, score in best_per_candidate(result.candidates, metric).items():
-        mlflow.log_metric(f"selection_{name}_val_{metric}", score.val[metric])
+        mlflow.log_metric(f"selection_{name}_{prefix}_{metric}", score.val[metric])
     selection = pd.DataFrame(
         [
             {
                 "candidate": s.candidate,
-                "regressor": s.regressor,
+                "estimator": s.estimator,
                 "params": json.dumps(s.params, sort_keys=True),
-                **{f"val_{k}": v for k, v in s.val.items()},
+                **{f"{prefix}_{k}": v for k, v in s.val.items()},
+                f"cv_{metric}_std": s.std,
                 "fit_seconds": s.fit_seconds,
                 "selected": s is result.best,
             }
@@ -187,3 +196,32 @@ def log_candidates(
     )
     selection.to_csv(out / "selection.csv", index=False)
     mlflow.log_artifact(str(out / "selection.csv"), "selection")
+
+
+def log_baselines(result: TrainingResult, out: Path) -> None:
+    """Each baseline's test primary metric (`baseline_<name>_test_<metric>`) and the
+    comparison with the selected model (selection/baselines.csv)."""
+    import mlflow
+
+    metric = result.primary_metric
+    mlflow.log_metrics(
+        {f"baseline_{b.name}_test_{metric}": b.test for b in result.baselines if b.test == b.test}
+    )
+    table = pd.DataFrame(
+        [
+            {
+                "baseline": b.name,
+                "estimator": b.estimator,
+                f"test_{metric}": b.test,
+                f"selected_test_{metric}": b.selected_test,
+                "margin": b.margin,
+                "margin_ci_low": b.margin_low,
+                "margin_ci_high": b.margin_high,
+                "verdict": b.verdict,
+            }
+            for b in result.baselines
+        ]
+    )
+    if len(table):
+        table.to_csv(out / "baselines.csv", index=False)
+        mlflow.log_artifact(str(out / "baselines.csv"), "selection")

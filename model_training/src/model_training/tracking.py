@@ -12,13 +12,14 @@ model version tags data_version, data_hash, validation_status, validation_reason
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from pathlib import Path
 
 from mlops_core import mlflow_utils
 from mlops_core.contracts import Alias, Tag
-from mlops_core.contracts.train import CandidateScore, TrainResult
+from mlops_core.contracts.train import BaselineScore, CandidateScore, TrainResult
 from mlops_core.schema import DatasetSchema
 from model_training import artifacts, runlog
 from model_training.config import TrainingConfig
@@ -51,19 +52,28 @@ def train_and_register(
     seed = config.seed if seed is None else seed
     started = time.perf_counter()
     result = train(data.frames, schema, config, seed=seed, log=log)
-    metric = config.selection.metric
+    metric = config.selection_metric
     log.info(
-        "selected %s %s (val %s %.4g)",
+        "selected %s %s (%s %s %.4g)%s",
         result.best.candidate,
         result.best.params,
+        "cv" if result.selection == "cv" else "val",
         metric,
         result.best.val[metric],
+        f", replacing {result.overruled}" if result.overruled else "",
     )
 
     # The champion is scored before the new version exists, so the version is created
     # with its final validation tags in one go.
     champion = score_champion(model_name, data.frames["test"], schema, tracking_uri)
-    decision = judge(result.metrics, config.gate, champion, data.tag)
+    decision = judge(
+        result.metrics,
+        config.gate,
+        champion,
+        data.tag,
+        task=config.task,
+        metric=config.gate_metric,
+    )
     log.info("quality gate %s: %s", decision.status, decision.reason)
 
     client = mlflow_utils.client(tracking_uri)
@@ -89,6 +99,7 @@ def train_and_register(
         runlog.log_candidates(client, experiment.experiment_id, run_id, data, result, metric, out)
         mlflow.log_metrics(result.metrics)
         mlflow.log_metrics(result.timings)
+        runlog.log_baselines(result, out)
         if champion is not None and champion.metrics:
             mlflow.log_metrics({f"champion_test_{k}": v for k, v in champion.metrics.items()})
         artifacts.log_diagnostics(result.pipeline, data.frames, schema, config, seed, out)
@@ -144,17 +155,41 @@ def training_result(
         champion_metrics=decision.champion_metrics,
         alias=Alias.CHALLENGER.value if decision.passed else None,
         candidate=result.best.candidate,
-        regressor=result.best.regressor,
+        task=result.task,
+        classes=list(result.classes) if result.classes else None,
+        primary_metric=result.primary_metric,
+        estimator=result.best.estimator,
         params=result.best.params,
-        metrics=result.metrics,
+        selection=result.selection,
+        folds=result.folds,
+        selected_by=result.selected_by,
+        overruled=result.overruled,
+        # A metric that could not be computed (roc_auc on one class) is left out of JSON.
+        metrics={k: v for k, v in result.metrics.items() if math.isfinite(v)},
+        baselines={b.name: baseline_score(b) for b in result.baselines},
         candidates=[
             CandidateScore(
                 candidate=s.candidate,
+                estimator=s.estimator,
                 params=s.params,
-                **{f"val_{k}": v for k, v in s.val.items()},
+                scores=s.val,
+                std=s.std,
             )
             for s in result.candidates
         ],
         tracking_uri=tracking_uri,
         seconds=seconds,
+    )
+
+
+def baseline_score(b) -> BaselineScore:
+    ci = (b.margin_low, b.margin_high)
+    return BaselineScore(
+        estimator=b.estimator,
+        test=b.test,
+        selected_test=b.selected_test,
+        beaten=b.beaten,
+        margin=b.margin,
+        margin_ci=ci if all(math.isfinite(v) for v in ci) else None,
+        verdict=b.verdict,
     )
