@@ -10,10 +10,9 @@ import warnings
 
 import pandas as pd
 import pytest
-from deploy_helpers import champion
+from deploy_helpers import champion, house_schema
 
 from deployment_prep.check_worker import check_latency, check_predictions, check_signature
-from mlops_core.schema import load_schema
 
 
 class Scaled:
@@ -40,11 +39,11 @@ def spec(split_files) -> dict:
 
 
 def _median_label(split_files) -> float:
-    return float(pd.read_parquet(split_files["train"])[load_schema().label.name].median())
+    return float(pd.read_parquet(split_files["train"])[house_schema().label.name].median())
 
 
 def test_predictions_in_range_pass_and_implausible_ones_are_named(spec, split_files):
-    schema = load_schema()
+    schema = house_schema()
     median = _median_label(split_files)
     ok, stats = check_predictions(Scaled(median), spec, schema)
     assert ok["ok"], ok
@@ -67,7 +66,7 @@ def test_predictions_in_range_pass_and_implausible_ones_are_named(spec, split_fi
 def test_signature_must_match_the_dataset_schema(split_files):
     from mlflow.models import infer_signature
 
-    schema = load_schema()
+    schema = house_schema()
     frame = pd.read_parquet(split_files["train"]).head(50)
     features = frame[schema.feature_names]
     label = frame[schema.label.name].to_numpy()
@@ -88,7 +87,7 @@ def test_signature_must_match_the_dataset_schema(split_files):
 
 
 def test_latency_budget(spec, split_files):
-    schema = load_schema()
+    schema = house_schema()
     model = Scaled(_median_label(split_files))
     fine, stats = check_latency(model, spec, schema)
     assert fine["ok"] and stats["samples"] == 20 and stats["p99_ms"] >= stats["p50_ms"]

@@ -37,10 +37,20 @@ class PredictionStats(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rows: int = Field(..., description="test rows predicted")
-    plausible_range: list[float] = Field(
-        ..., description="[low, high]: the training labels' range widened by the margin"
+    plausible_range: list[float] | None = Field(
+        None,
+        description="regression: [low, high], the training labels' range widened by the margin",
     )
-    out_of_range_share: float = Field(..., description="share of predictions outside it")
+    out_of_range_share: float = Field(
+        ..., description="share of predictions outside it (classification: not a class)"
+    )
+    classes: list[str] | None = Field(None, description="classification: the schema's classes")
+    predicted_classes: dict[str, int] | None = Field(
+        None, description="classification: predictions per class"
+    )
+    accuracy: float | None = Field(
+        None, description="classification: accuracy on those rows, when every one is a class"
+    )
     min: float | None = Field(None, description="smallest finite prediction")
     max: float | None = Field(None, description="largest finite prediction")
     rmse: float | None = Field(None, description="RMSE on those rows, when all are finite")
@@ -120,7 +130,14 @@ class ChampionChange(Result):
     )
     envs: list[str] = Field(..., description="the environments whose files were written")
     values_files: list[str] = Field(
-        ..., description="gitops/envs/<env>/model-values.yaml of each, relative to the repo"
+        ...,
+        description="gitops/envs/<env>/models/<model>.yaml of each, relative to the repo "
+        "(the only files the commit touches)",
+    )
+    migrated_files: list[str] = Field(
+        default_factory=list,
+        description="files a commit of its own moved from the single-model layout "
+        "(envs/<env>/model-values.yaml) before this change; empty when none",
     )
     gitops_repo: str = Field(..., description="the GitOps checkout")
     remote: str | None = Field(None, description="its remote's URL (none: a local repository)")
