@@ -69,6 +69,7 @@ def render_model_values(name: str, version: str | None, data_version: str | None
     body = {"model": {"name": name, "version": version, "dataVersion": data_version or ""}}
     text = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
     text = text.replace(f"version: '{version}'", f'version: "{version}"')
+    text = text.replace("dataVersion: ''", 'dataVersion: ""')
     return HEADER + text
 
 
