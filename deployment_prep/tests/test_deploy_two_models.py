@@ -125,3 +125,14 @@ def test_promotion_and_rollback_of_one_model_never_touch_the_other(
     none = mlops("rollback", "--model", b, "--json")
     assert none.exit_code == 2 and "no previous champion" in none.json["error"]
     assert a2 != a1
+
+    # `mlops models list` sees both, each with its own aliases and promotions.
+    listed = mlops("models", "list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    by_name = {m["name"]: m for m in listed.json["models"]}
+    assert set(by_name) == {a, b}
+    assert by_name[a]["champion"] == a1
+    assert by_name[a]["promoted"] == {"kind": a1, "prod": a1}
+    assert by_name[a]["champion_envs"] == ["kind", "prod"]
+    assert by_name[b]["champion"] == b1 and by_name[b]["promoted"] == {"kind": b1}
+    assert by_name[a]["latest_data_version"] == DATA_VERSION

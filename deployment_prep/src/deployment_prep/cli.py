@@ -116,6 +116,54 @@ def _human(console, r: ChampionChange) -> None:
         console.print(f"  prediction service: {state}")
 
 
+def list_models(as_json: JsonOption = False) -> None:
+    """Every model folder: its task, latest data version, champion and challenger versions,
+    and where each is promoted (env -> version of gitops/envs/<env>/models/<model>.yaml).
+
+    A model MLflow has no registered model of yet shows none; an unreachable tracking
+    server is exit 5.
+
+    Example: mlops models list --json
+    """
+    from deployment_prep.listing import list_models as run
+
+    result = run()
+    emit(result, as_json, lambda console: _human_list(console, result))
+
+
+def _human_list(console, r) -> None:
+    from rich.table import Table
+
+    if not r.models:
+        console.print(
+            f"no model folder in {r.models_dir}; draft one with "
+            "`mlops models new NAME --from-csv FILE --label COLUMN`"
+        )
+        return
+    table = Table(title=f"models in {r.models_dir}")
+    for column in ("model", "task", "data", "champion", "challenger", "promoted"):
+        table.add_column(column)
+    for m in r.models:
+        promoted = ", ".join(f"{env}: v{v}" for env, v in m.promoted.items()) or "-"
+        table.add_row(
+            m.name,
+            m.task,
+            m.latest_data_version or "-",
+            f"v{m.champion}" if m.champion else "-",
+            f"v{m.challenger}" if m.challenger else "-",
+            promoted,
+        )
+    console.print(table)
+    for m in r.models:
+        if not m.registered:
+            console.print(f"  {m.name}: not registered in MLflow yet (run `mlops train`)")
+        if m.error:
+            console.print(f"  [yellow]{m.name}: {m.error}[/]")
+
+
 def register(app: typer.Typer) -> None:
+    from mlops_core.cli import models_app
+
     app.command("promote")(promote)
     app.command("rollback")(rollback)
+    models_app.command("list")(list_models)
