@@ -117,8 +117,10 @@ def _human(console, r: ChampionChange) -> None:
 
 
 def list_models(as_json: JsonOption = False) -> None:
-    """Every model folder: its task, latest data version, champion and challenger versions,
-    and where each is promoted (env -> version of gitops/envs/<env>/models/<model>.yaml).
+    """List every model: task, latest data version, champion, challenger, promotions.
+
+    Where each is promoted comes from the GitOps files (env -> version of
+    gitops/envs/<env>/models/<model>.yaml).
 
     A model MLflow has no registered model of yet shows none; an unreachable tracking
     server is exit 5.
