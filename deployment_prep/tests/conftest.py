@@ -9,9 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from deploy_helpers import DATA_VERSION, git
-
-from mlops_core.schema import load_schema
+from deploy_helpers import DATA_VERSION, git, house_schema
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +27,7 @@ def split_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """train/val/test Parquet files of one synthetic data version."""
     from mlops_core.synthetic import generate
 
-    schema = load_schema()
+    schema = house_schema()
     frame = generate(schema, 1500, seed=7)
     folder = tmp_path_factory.mktemp("splits")
     parts = {"train": frame.iloc[:1000], "val": frame.iloc[1000:1200], "test": frame.iloc[1200:]}
@@ -62,7 +60,7 @@ def register(tracking_uri: str, unique_model_name: str, split_files) -> Callable
     from sklearn.preprocessing import OneHotEncoder
     from sklearn.tree import DecisionTreeRegressor
 
-    schema = load_schema()
+    schema = house_schema()
     train = pd.read_parquet(split_files["train"])
     client = MlflowClient(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)

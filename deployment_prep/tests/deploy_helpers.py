@@ -24,3 +24,12 @@ def champion(client, name: str) -> str | None:
         return str(client.get_model_version_by_alias(name, "champion").version)
     except Exception:
         return None
+
+
+def house_schema():
+    """The repository's house-price schema (models/house-price/schema.yaml): the shape of
+    every test model here (each a copy of that folder under its own name)."""
+    from deployment_prep.settings import repo_root
+    from mlops_core.schema import load_schema
+
+    return load_schema(repo_root() / "models" / "house-price" / "schema.yaml")

@@ -38,7 +38,7 @@ def test_promoted_values_render_the_pinned_model(
         for path in (
             repo / "gitops" / "images.yaml",
             repo / "gitops" / "envs" / env / "prediction-service.yaml",
-            repo / "gitops" / "envs" / env / "model-values.yaml",
+            repo / "gitops" / "envs" / env / "models" / f"{unique_model_name}.yaml",
         ):
             values = _merge(values, yaml.safe_load(path.read_text()) or {})
         rendered = helm_python.Chart.load(str(CHART)).render(

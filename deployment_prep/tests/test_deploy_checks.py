@@ -10,10 +10,9 @@ import warnings
 
 import pandas as pd
 import pytest
-from deploy_helpers import champion
+from deploy_helpers import champion, house_schema
 
 from deployment_prep.check_worker import check_latency, check_predictions, check_signature
-from mlops_core.schema import load_schema
 
 
 class Scaled:
@@ -40,11 +39,11 @@ def spec(split_files) -> dict:
 
 
 def _median_label(split_files) -> float:
-    return float(pd.read_parquet(split_files["train"])[load_schema().label.name].median())
+    return float(pd.read_parquet(split_files["train"])[house_schema().label.name].median())
 
 
 def test_predictions_in_range_pass_and_implausible_ones_are_named(spec, split_files):
-    schema = load_schema()
+    schema = house_schema()
     median = _median_label(split_files)
     ok, stats = check_predictions(Scaled(median), spec, schema)
     assert ok["ok"], ok
@@ -67,7 +66,7 @@ def test_predictions_in_range_pass_and_implausible_ones_are_named(spec, split_fi
 def test_signature_must_match_the_dataset_schema(split_files):
     from mlflow.models import infer_signature
 
-    schema = load_schema()
+    schema = house_schema()
     frame = pd.read_parquet(split_files["train"]).head(50)
     features = frame[schema.feature_names]
     label = frame[schema.label.name].to_numpy()
@@ -88,7 +87,7 @@ def test_signature_must_match_the_dataset_schema(split_files):
 
 
 def test_latency_budget(spec, split_files):
-    schema = load_schema()
+    schema = house_schema()
     model = Scaled(_median_label(split_files))
     fine, stats = check_latency(model, spec, schema)
     assert fine["ok"] and stats["samples"] == 20 and stats["p99_ms"] >= stats["p50_ms"]
@@ -122,3 +121,64 @@ def test_a_version_without_lineage_is_refused(
     result = mlops("promote", "--version", orphan, "--json")
     assert result.exit_code == 3 and "data_version" in result.json["error"]
     assert champion(client, unique_model_name) is None
+
+
+@pytest.fixture
+def classifier_case(split_files, tmp_path):
+    """A classification schema over the house-price features (label: price band "high" /
+    "low", the classes as the schema writes them) and its test split."""
+    from mlops_core.schema import DatasetSchema
+
+    base = house_schema()
+    label = base.label.name
+    schema = DatasetSchema.model_validate(
+        {
+            **base.as_dict(),
+            "name": "price-band",
+            "task": "classification",
+            "label": {"name": "band", "dtype": "category", "categories": ["high", "low"]},
+        }
+    )
+    test = pd.read_parquet(split_files["test"])
+    median = float(test[label].median())
+    test["band"] = ["high" if v > median else "low" for v in test[label]]
+    path = tmp_path / "test.parquet"
+    test.drop(columns=[label]).to_parquet(path)
+    spec = {"train": str(path), "test": str(path), "check_rows": 100}
+    return schema, spec
+
+
+class Constant:
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def predict(self, frame: pd.DataFrame):
+        return pd.DataFrame({"prediction": [self.value] * len(frame)})
+
+
+def test_a_classifier_predicts_one_of_its_classes(classifier_case):
+    schema, spec = classifier_case
+    ok, stats = check_predictions(Constant("high"), spec, schema)
+    assert ok["ok"], ok
+    assert stats["classes"] == ["high", "low"] and stats["predicted_classes"]["high"] == 100
+    assert 0.0 < stats["accuracy"] < 1.0 and stats["out_of_range_share"] == 0.0
+
+    wrong, stats = check_predictions(Constant("maybe"), spec, schema)
+    assert not wrong["ok"] and "'maybe'" in wrong["detail"] and "high" in wrong["detail"]
+    assert stats["out_of_range_share"] == 1.0 and "accuracy" not in stats
+    numeric, _ = check_predictions(Constant(0.7), spec, schema)
+    assert not numeric["ok"] and "not one of the classes" in numeric["detail"]
+
+
+def test_a_classifier_signature_answers_one_class_per_row(classifier_case, split_files):
+    from mlflow.models import infer_signature
+
+    schema, _ = classifier_case
+    frame = pd.read_parquet(split_files["train"]).head(20)[schema.feature_names]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        classes = infer_signature(frame, pd.Series(["high", "low"] * 10, name="prediction"))
+        two = infer_signature(frame, pd.DataFrame({"high": [0.5] * 20, "low": [0.5] * 20}))
+    assert check_signature(classes, schema)["ok"]
+    bad = check_signature(two, schema)
+    assert not bad["ok"] and "one class per row" in bad["detail"]

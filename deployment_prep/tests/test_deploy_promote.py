@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from deploy_helpers import DATA_VERSION, champion, git
-
-from mlops_core.schema import load_schema
+from deploy_helpers import DATA_VERSION, champion, git, house_schema
 
 
 @pytest.mark.slow
@@ -36,7 +34,7 @@ def test_promote_challenger_into_the_embedded_gitops_repo(
 
     repo = mlops_home / "gitops"
     assert Path(out["gitops_repo"]) == repo
-    text = (repo / "gitops/envs/kind/model-values.yaml").read_text()
+    text = (repo / f"gitops/envs/kind/models/{unique_model_name}.yaml").read_text()
     assert text.startswith("# Written by `mlops promote` / `mlops rollback` only.\n")
     assert f'version: "{version}"' in text
     assert yaml.safe_load(text) == {
@@ -44,8 +42,10 @@ def test_promote_challenger_into_the_embedded_gitops_repo(
     }
     # Only the kind environment's file changed (prod keeps what it had).
     assert git(repo, "show", "--name-only", "--format=", "HEAD") == (
-        "gitops/envs/kind/model-values.yaml"
+        f"gitops/envs/kind/models/{unique_model_name}.yaml"
     )
+    assert out["values_files"] == [f"gitops/envs/kind/models/{unique_model_name}.yaml"]
+    assert out["migrated_files"] == []
     message = git(repo, "log", "-1", "--format=%B")
     for part in (unique_model_name, f"v{version}", DATA_VERSION, "test_rmse=123"):
         assert part in message
@@ -79,7 +79,7 @@ def test_promote_challenger_into_the_embedded_gitops_repo(
 
 @pytest.mark.slow  # real deployable checks in a clean process
 def test_promote_seeds_from_the_repository_gitops_folder(
-    mlops, register, data_registry, mlops_home
+    mlops, register, data_registry, mlops_home, unique_model_name
 ):
     from deployment_prep.settings import repo_root
 
@@ -88,9 +88,10 @@ def test_promote_seeds_from_the_repository_gitops_folder(
     assert result.exit_code == 0, result.stderr
     repo = mlops_home / "gitops"
     for env in ("kind", "prod"):
-        assert (repo / f"gitops/envs/{env}/model-values.yaml").exists()
+        assert (repo / f"gitops/envs/{env}/models/{unique_model_name}.yaml").exists()
+        assert not (repo / f"gitops/envs/{env}/model-values.yaml").exists()
     seeded = repo_root() / "gitops"
-    files = [p for p in seeded.rglob("*") if p.is_file() and p.name != "model-values.yaml"]
+    files = [p for p in seeded.rglob("*") if p.is_file()]
     assert files, f"no gitops tree under {seeded}"
     for path in files:
         assert (repo / "gitops" / path.relative_to(seeded)).exists(), path
@@ -111,7 +112,7 @@ def test_promote_pushes_and_rollback_adds_a_commit(
     assert champion(client, unique_model_name) == v2
     pushed = git(remote, "rev-parse", "main")
     assert pushed == second.json["commit"]
-    shown = git(remote, "show", "main:gitops/envs/kind/model-values.yaml")
+    shown = git(remote, "show", f"main:gitops/envs/kind/models/{unique_model_name}.yaml")
     assert yaml.safe_load(shown)["model"]["version"] == v2
 
     back = mlops("rollback", "--json")
@@ -125,7 +126,7 @@ def test_promote_pushes_and_rollback_adds_a_commit(
     assert git(remote, "rev-parse", "main~1") == pushed
     assert head == out["commit"]
     for env in ("kind", "prod"):
-        shown = git(remote, "show", f"main:gitops/envs/{env}/model-values.yaml")
+        shown = git(remote, "show", f"main:gitops/envs/{env}/models/{unique_model_name}.yaml")
         assert yaml.safe_load(shown)["model"]["version"] == v1
     message = git(remote, "log", "-1", "--format=%B", "main")
     assert f"v{v1}" in message and "Roll back" in message
@@ -167,7 +168,9 @@ def test_rejected_push_leaves_alias_and_gitops_as_they_were(
     assert git(remote, "rev-parse", "main") == before_remote
     assert git(clone, "rev-parse", "HEAD") == before_remote
     assert git(clone, "status", "--porcelain") == ""
-    values = yaml.safe_load((clone / "gitops/envs/kind/model-values.yaml").read_text())
+    values = yaml.safe_load(
+        (clone / f"gitops/envs/kind/models/{unique_model_name}.yaml").read_text()
+    )
     assert values["model"]["version"] == v1
 
     rollback = mlops("rollback", "--to", v1, "--json")
@@ -209,14 +212,14 @@ def test_dirty_or_diverged_checkout_is_refused_before_anything_moves(
 
 @pytest.mark.slow  # real deployable checks in a clean process
 def test_bare_remote_setting_is_cloned_under_mlops_home(
-    mlops, register, data_registry, remote, monkeypatch, mlops_home
+    mlops, register, data_registry, remote, monkeypatch, mlops_home, unique_model_name
 ):
     monkeypatch.setenv("MLOPS_PROMOTE_GITOPS_REPO", str(remote))
     version = register()
     result = mlops("promote", "--env", "prod", "--json")
     assert result.exit_code == 0, result.stderr
     assert Path(result.json["gitops_repo"]).is_relative_to(mlops_home)
-    shown = git(remote, "show", "main:gitops/envs/prod/model-values.yaml")
+    shown = git(remote, "show", f"main:gitops/envs/prod/models/{unique_model_name}.yaml")
     assert yaml.safe_load(shown)["model"]["version"] == version
 
 
@@ -259,12 +262,12 @@ def test_a_model_failing_a_check_moves_nothing(
     result = mlops("promote", "--json")
     assert result.exit_code == 3
     assert "signature" in result.json["error"]
-    assert load_schema().feature_names[-1] in result.json["error"]
+    assert house_schema().feature_names[-1] in result.json["error"]
     assert champion(client, unique_model_name) is None
     assert git(clone, "rev-parse", "HEAD") == head
     tags = client.get_model_version(unique_model_name, version).tags
     assert tags["deploy_check"] == "failed"
-    assert load_schema().feature_names[-1] in tags["deploy_check_reason"]
+    assert house_schema().feature_names[-1] in tags["deploy_check_reason"]
 
 
 @pytest.mark.slow

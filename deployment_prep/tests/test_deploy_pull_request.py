@@ -73,7 +73,7 @@ def test_token_opens_a_pull_request_instead_of_pushing(
     assert champion(client, unique_model_name) == version
     assert git(remote, "rev-parse", "main") == base  # the branch waits for the review
     branch = out["pr_branch"]
-    shown = git(remote, "show", f"{branch}:gitops/envs/kind/model-values.yaml")
+    shown = git(remote, "show", f"{branch}:gitops/envs/kind/models/{unique_model_name}.yaml")
     assert yaml.safe_load(shown)["model"]["version"] == version
     assert git(clone, "rev-parse", "HEAD") == base and git(clone, "status", "--porcelain") == ""
 
@@ -124,3 +124,26 @@ def test_a_token_without_a_remote_is_refused_before_anything_moves(
     assert champion(client, unique_model_name) is None
     # Refused before the checks ran: they record their verdict on the version.
     assert "deploy_check" not in client.get_model_version(unique_model_name, version).tags
+
+
+def test_a_single_model_checkout_is_not_migrated_behind_a_pull_request(
+    mlops, register, unique_model_name, clone, remote, github, client
+):
+    legacy = clone / "gitops/envs/kind/model-values.yaml"
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    legacy.write_text(
+        f'# old layout\nmodel:\n  name: {unique_model_name}\n  version: ""\n  dataVersion: ""\n'
+    )
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", "single-model layout")
+    git(clone, "push", "-q", "origin", "main")
+    head = git(remote, "rev-parse", "main")
+    register()
+    result = mlops("promote", "--json")
+    assert result.exit_code == 2, result.stderr
+    error = result.json["error"]
+    assert "single-model layout" in error and "gitops/envs/kind/model-values.yaml" in error
+    assert "git mv gitops/envs/kind/model-values.yaml gitops/envs/kind/models/" in error
+    assert git(remote, "rev-parse", "main") == head and git(clone, "rev-parse", "HEAD") == head
+    assert legacy.exists() and github.requests == []
+    assert champion(client, unique_model_name) is None

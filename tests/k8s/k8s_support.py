@@ -6,11 +6,12 @@ environments."""
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
@@ -20,7 +21,7 @@ GITOPS = ROOT / "gitops"
 ENVS = ("kind", "prod")
 KUBE_VERSION = "1.36.0"  # the kind node runs 1.36.4; kubernetes-validate's schemas are per minor
 # Custom resources that kubernetes-validate has no schema for; checked field by field instead.
-CUSTOM_KINDS = {"Application", "AppProject", "ServiceMonitor"}
+CUSTOM_KINDS = {"Application", "ApplicationSet", "AppProject", "ServiceMonitor"}
 # Namespaces that exist before gitops/namespaces is applied (Argo CD's own, Kubernetes').
 BOOTSTRAP_NAMESPACES = {"argocd", "default", "kube-system"}
 # The namespace each chart is installed into (as in gitops/apps).
@@ -31,6 +32,10 @@ CHART_NAMESPACE = {
     "platform-stores": "mlops-data",
 }
 SAMPLE_MODEL = {"model": {"name": "house-price", "version": "7", "dataVersion": "data-v3"}}
+# A second model's file beside it: the two releases must coexist in one namespace.
+SECOND_MODEL = {"model": {"name": "churn", "version": "2", "dataVersion": "data-v1"}}
+# The model file the repository ships for each environment (unpinned).
+REPO_MODEL = "house-price"
 
 
 @dataclass(frozen=True)
@@ -74,16 +79,18 @@ def deep_merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def env_value_files(chart: str, env: str) -> list[Path]:
-    """The values files Argo CD passes to `chart` in `env` (as in the env's overlay)."""
+def env_value_files(chart: str, env: str, model: str = REPO_MODEL) -> list[Path]:
+    """The values files Argo CD passes to `chart` in `env` (as in the env's overlay; the
+    prediction service: as the ApplicationSet passes them to `model`'s application)."""
     files = [GITOPS / "images.yaml", GITOPS / "envs" / env / f"{chart}.yaml"]
     if chart == "prediction-service":
-        files.append(GITOPS / "envs" / env / "model-values.yaml")
+        files.append(GITOPS / "envs" / env / "models" / f"{model}.yaml")
     return files
 
 
 def values_cases() -> list[tuple[str, str, dict]]:
-    """(chart, case label, values): defaults, each environment, and a promoted model."""
+    """(chart, case label, values): defaults, each environment, and (prediction service)
+    a promoted model and a second promoted model."""
     cases: list[tuple[str, str, dict]] = []
     for chart in chart_names():
         cases.append((chart, "defaults", {}))
@@ -94,7 +101,14 @@ def values_cases() -> list[tuple[str, str, dict]]:
             cases.append((chart, env, values))
             if chart == "prediction-service":
                 cases.append((chart, f"{env}+model", deep_merge(values, SAMPLE_MODEL)))
+                cases.append((chart, f"{env}+second-model", deep_merge(values, SECOND_MODEL)))
     return cases
+
+
+def release_name(chart: str, values: dict) -> str:
+    """The Helm release Argo CD installs: prediction-service-<model> per model file."""
+    name = (values.get("model") or {}).get("name") if chart == "prediction-service" else None
+    return f"{chart}-{name}" if name else chart
 
 
 @cache
@@ -103,7 +117,7 @@ def render(chart: str, label: str) -> tuple[Rendered, ...]:
 
     values = next(v for c, lab, v in values_cases() if c == chart and lab == label)
     out = helm_python.Chart.load(str(CHARTS / chart)).render(
-        values, name=chart, namespace=CHART_NAMESPACE[chart], is_install=True
+        values, name=release_name(chart, values), namespace=CHART_NAMESPACE[chart], is_install=True
     )
     objs: list[Rendered] = []
     for template, text in sorted(out.items()):
@@ -121,12 +135,14 @@ def all_chart_objects() -> list[Rendered]:
 
 def plain_manifest_files() -> list[Path]:
     """Every Kubernetes manifest in gitops/ (not kustomizations, values or the kind config)."""
-    skip_names = {"kustomization.yaml", "images.yaml", "model-values.yaml"}
+    skip_names = {"kustomization.yaml", "images.yaml"}
     files = []
     for path in sorted(GITOPS.rglob("*.yaml")):
         rel = path.relative_to(GITOPS)
         if path.name in skip_names or rel.parts[0] == "kind":
             continue
+        if rel.parts[0] == "envs" and len(rel.parts) == 4 and rel.parts[2] == "models":
+            continue  # per-model Helm values files (gitops/envs/<env>/models/<name>.yaml)
         if (
             rel.parts[0] == "envs"
             and len(rel.parts) == 3
@@ -174,4 +190,101 @@ def kustomize_build(env: str) -> tuple[Rendered, ...]:
 
 
 def applications(env: str) -> list[dict]:
+    """The Application objects of the environment's kustomize build (not the generated)."""
     return [r.obj for r in kustomize_build(env) if r.kind == "Application"]
+
+
+def application_sets(env: str) -> list[dict]:
+    return [r.obj for r in kustomize_build(env) if r.kind == "ApplicationSet"]
+
+
+# -- the ApplicationSet git files generator, as Argo CD runs it ---------------------------
+# Parameters of a file (goTemplate: true): its YAML content as nested keys, and `path`
+# (path: the file's folder, basename: that folder's name, filename, filenameNormalized,
+# basenameNormalized, segments). Only `{{ .a.b }}` lookups are used by this repository's
+# templates; anything else is refused so a new construct is not silently mis-rendered.
+_LOOKUP = re.compile(r"\{\{\s*\.([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*\}\}")
+
+
+class TemplateError(Exception):
+    pass
+
+
+def _normalize(value: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9-.]", "-", value)[:253]
+
+
+def file_parameters(root: Path, rel: str) -> dict:
+    """The parameters the git files generator gives the template for one file."""
+    content = yaml.safe_load((root / rel).read_text()) or {}
+    if not isinstance(content, dict):
+        raise TemplateError(f"{rel}: the generator needs a YAML mapping")
+    folder = PurePosixPath(rel).parent
+    params = dict(content)
+    params["path"] = {
+        "path": str(folder),
+        "basename": folder.name,
+        "basenameNormalized": _normalize(folder.name),
+        "filename": PurePosixPath(rel).name,
+        "filenameNormalized": _normalize(PurePosixPath(rel).name),
+        "segments": list(folder.parts),
+    }
+    return params
+
+
+def render_template_value(value, params: dict, missingkey_error: bool = True):
+    if isinstance(value, dict):
+        return {k: render_template_value(v, params, missingkey_error) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_template_value(v, params, missingkey_error) for v in value]
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+
+    def lookup(match: re.Match) -> str:
+        node = params
+        for key in match.group(1).split("."):
+            if not isinstance(node, dict) or key not in node:
+                if missingkey_error:
+                    raise TemplateError(f"map has no entry for key {match.group(1)!r}")
+                return "<no value>"
+            node = node[key]
+        return str(node)
+
+    out = _LOOKUP.sub(lookup, value)
+    if "{{" in out:
+        raise TemplateError(f"unsupported template construct in {value!r}")
+    return out
+
+
+def generate_applications(appset: dict, root: Path = ROOT) -> list[dict]:
+    """The Applications `appset` generates from the files of the repository at `root`."""
+    spec = appset["spec"]
+    assert spec.get("goTemplate") is True, "the templates here are Go templates"
+    missing_error = "missingkey=error" in spec.get("goTemplateOptions", [])
+    apps = []
+    for generator in spec["generators"]:
+        git = generator["git"]
+        matched: list[str] = []
+        for item in git.get("files", []):
+            found = sorted(str(p.relative_to(root)) for p in root.glob(item["path"]))
+            if item.get("exclude"):
+                matched = [m for m in matched if m not in found]
+            else:
+                matched += [m for m in found if m not in matched]
+        for rel in matched:
+            params = file_parameters(root, rel)
+            app = render_template_value(copy.deepcopy(spec["template"]), params, missing_error)
+            app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **app}
+            app["metadata"].setdefault("namespace", appset["metadata"]["namespace"])
+            app["metadata"].setdefault("annotations", {})["generated-from"] = rel
+            apps.append(app)
+    return apps
+
+
+def generated_applications(env: str, root: Path = ROOT) -> list[dict]:
+    return [app for appset in application_sets(env) for app in generate_applications(appset, root)]
+
+
+def all_applications(env: str) -> list[dict]:
+    """The environment's Applications, with those its ApplicationSets generate."""
+    return applications(env) + generated_applications(env)

@@ -10,12 +10,15 @@ from k8s_support import (
     CHART_NAMESPACE,
     CHARTS,
     CUSTOM_KINDS,
+    ENVS,
     KUBE_VERSION,
     SAMPLE_MODEL,
+    SECOND_MODEL,
     chart_names,
     deep_merge,
     load_all,
     load_yaml,
+    release_name,
     render,
     values_cases,
 )
@@ -53,7 +56,8 @@ def test_rendered_objects_are_valid_kubernetes(chart, label):
     import kubernetes_validate
 
     objs = render(chart, label)
-    assert objs, "rendered nothing"
+    # The prediction service's defaults name no model: nothing to render (tested below).
+    assert objs or (chart, label) == ("prediction-service", "defaults"), "rendered nothing"
     errors = []
     for r in objs:
         if r.kind in CUSTOM_KINDS:
@@ -92,6 +96,114 @@ def test_prediction_service_serves_the_promoted_model_version():
     assert env["MLOPS_SERVE_HOST"] == "0.0.0.0"
     assert env["MLOPS_SERVE_MIGRATE"] == "false"
     assert deploy["metadata"]["annotations"]["mlops.platform/data-version"] == model["dataVersion"]
+    assert deploy["metadata"]["name"] == f"prediction-service-{model['name']}"
+    labels = deploy["spec"]["template"]["metadata"]["labels"]
+    assert labels["mlops.platform/model"] == model["name"]
+    assert labels["mlops.platform/model-version"] == model["version"]
+
+
+def _names(objs) -> set[tuple[str, str]]:
+    return {(r.kind, r.name) for r in objs}
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_two_models_render_as_two_releases_side_by_side_in_one_namespace(env):
+    first = render("prediction-service", f"{env}+model")
+    second = render("prediction-service", f"{env}+second-model")
+    assert not _names(first) & _names(second), "two models' objects would collide"
+    for objs, values in ((first, SAMPLE_MODEL), (second, SECOND_MODEL)):
+        model = values["model"]
+        full = f"prediction-service-{model['name']}"
+        assert {r.name.removesuffix("-migrate") for r in objs} == {full}
+        deploy = next(r.obj for r in objs if r.kind == "Deployment")
+        server = deploy["spec"]["template"]["spec"]["containers"][0]
+        env_vars = {e["name"]: e.get("value") for e in server["env"]}
+        assert env_vars["MLOPS_SERVE_MODEL"] == f"models:/{model['name']}/{model['version']}"
+        assert {r.obj["metadata"]["namespace"] for r in objs} == {"mlops"}
+    # Every selector of one release selects only its own pods.
+    for mine, theirs in ((first, second), (second, first)):
+        their_pods = [
+            r.obj["spec"]["template"]["metadata"]["labels"]
+            for r in theirs
+            if r.kind in ("Deployment", "Job")
+        ]
+        for r in mine:
+            selector = (
+                r.obj["spec"].get("selector", {}).get("matchLabels")
+                or r.obj["spec"].get("selector")
+                or r.obj["spec"].get("podSelector", {}).get("matchLabels")
+            )
+            if r.kind in ("Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"):
+                assert selector, r
+                assert not any(_selects(selector, pod) for pod in their_pods), r
+    hpa = [r.obj for r in first + second if r.kind == "HorizontalPodAutoscaler"]
+    deployments = {r.name for r in first + second if r.kind == "Deployment"}
+    assert {h["spec"]["scaleTargetRef"]["name"] for h in hpa} == (
+        deployments if env == "prod" else set()
+    )
+
+
+def test_only_the_mapped_model_takes_the_kind_node_port():
+    services = {
+        label: next(r.obj for r in render("prediction-service", label) if r.kind == "Service")
+        for label in ("kind+model", "kind+second-model")
+    }
+    assert services["kind+model"]["spec"]["ports"][0]["nodePort"] == 30085
+    assert "nodePort" not in services["kind+second-model"]["spec"]["ports"][0]
+    assert services["kind+second-model"]["spec"]["type"] == "NodePort"
+
+
+def test_prod_spreads_each_model_over_nodes_on_its_own_pods():
+    deploy = next(
+        r.obj for r in render("prediction-service", "prod+model") if r.kind == "Deployment"
+    )
+    term = deploy["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ][0]["podAffinityTerm"]
+    assert term["labelSelector"]["matchLabels"] == deploy["spec"]["selector"]["matchLabels"]
+    assert term["labelSelector"]["matchLabels"]["mlops.platform/model"] == "house-price"
+
+
+def _render_prediction_service(values: dict) -> list[dict]:
+    import helm_python
+
+    out = helm_python.Chart.load(str(CHARTS / "prediction-service")).render(
+        values,
+        name=release_name("prediction-service", values),
+        namespace="mlops",
+        is_install=True,
+    )
+    return [d for text in out.values() for d in load_all(text)]
+
+
+def test_long_model_names_are_cut_with_a_hash_and_stay_apart():
+    import kubernetes_validate
+
+    base = next(v for c, lab, v in values_cases() if (c, lab) == ("prediction-service", "prod"))
+    stem = "a" * 55
+    names = {}
+    for suffix in ("-one", "-two"):
+        model = {"model": {"name": stem + suffix, "version": "1", "dataVersion": "data-v1"}}
+        docs = _render_prediction_service(deep_merge(base, model))
+        for doc in docs:
+            assert len(doc["metadata"]["name"]) <= 63, doc["metadata"]["name"]
+            if doc["kind"] != "ServiceMonitor":
+                kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+        names[suffix] = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert not names["-one"] & names["-two"]
+
+
+def test_a_bad_model_name_or_version_is_refused_by_the_values_schema():
+    import helm_python
+
+    base = next(v for c, lab, v in values_cases() if (c, lab) == ("prediction-service", "kind"))
+    for model in ({"name": "House_Price", "version": "1"}, {"name": "churn", "version": "v1"}):
+        with pytest.raises(helm_python.HelmError, match="model"):
+            _render_prediction_service(deep_merge(base, {"model": model}))
 
 
 def test_prediction_service_has_its_production_objects():
@@ -112,7 +224,7 @@ def test_prediction_service_has_its_production_objects():
     )
     out = helm_python.Chart.load(str(CHARTS / "prediction-service")).render(
         deep_merge(values, {"serviceMonitor": {"enabled": True}}),
-        name="prediction-service",
+        name=release_name("prediction-service", values),
         namespace="mlops",
         is_install=True,
     )
@@ -128,7 +240,8 @@ def test_prediction_service_has_its_production_objects():
 
 
 def test_prediction_service_without_a_promoted_model_renders_no_workload():
-    for label in ("defaults", "kind", "prod"):
+    assert render("prediction-service", "defaults") == (), "no model named: nothing at all"
+    for label in ("kind", "prod"):  # the repository's unpinned house-price file
         kinds = _kinds(render("prediction-service", label))
         assert "Deployment" not in kinds and "Job" not in kinds, label
         assert "Service" in kinds

@@ -173,7 +173,8 @@ def test_a_remote_repository_replaces_the_in_cluster_git_server(state):
         for p in app["spec"]["source"]["kustomize"]["patches"]
         for op in load_all(p["patch"])[0]
     ]
-    assert patch_values == [url, "release-1", url, "release-1"]
+    # The labelled Applications, the ApplicationSet's generator and template, airflow's git-sync.
+    assert patch_values == [url, "release-1"] * 4
     assert "+ git push" not in proc.stdout
     assert "--- # gitops/bootstrap/git-server.yaml" not in proc.stdout
     assert f"After a commit: git push to {url}" in proc.stdout

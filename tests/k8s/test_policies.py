@@ -185,7 +185,7 @@ def declared_namespaces() -> set[str]:
 
 
 def test_every_referenced_namespace_exists():
-    from k8s_support import ENVS, applications
+    from k8s_support import ENVS, all_applications
 
     known = declared_namespaces() | BOOTSTRAP_NAMESPACES
     referenced: dict[str, str] = {}
@@ -197,7 +197,7 @@ def test_every_referenced_namespace_exists():
             if subject.get("namespace"):
                 referenced.setdefault(subject["namespace"], f"{r} subject")
     for env in ENVS:
-        for app in applications(env):
+        for app in all_applications(env):
             ns = app["spec"]["destination"].get("namespace")
             if ns:
                 referenced.setdefault(ns, f"Application {app['metadata']['name']} ({env})")

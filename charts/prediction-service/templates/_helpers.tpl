@@ -1,12 +1,24 @@
 {{- define "ps.name" -}}prediction-service{{- end -}}
 
+{{/* The model this release serves (its folder's and its registered model's name). */}}
+{{- define "ps.model" -}}{{ .Values.model.name }}{{- end -}}
+
+{{/* prediction-service-<model>: every object of a release is named for its model, so the
+releases of several models live in one namespace. Longer than 55 characters: cut, with a
+hash of the whole name (room for the "-migrate" suffix within 63). */}}
 {{- define "ps.fullname" -}}
-{{- if eq .Release.Name "prediction-service" -}}prediction-service{{- else -}}{{ printf "%s-prediction-service" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end -}}
+{{- $name := printf "prediction-service-%s" .Values.model.name -}}
+{{- if gt (len $name) 55 -}}
+{{- printf "%s-%s" (trunc 46 $name | trimSuffix "-") (sha256sum $name | trunc 8) -}}
+{{- else -}}
+{{- $name -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "ps.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "ps.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
+mlops.platform/model: {{ include "ps.model" . }}
 {{- end -}}
 
 {{- define "ps.labels" -}}

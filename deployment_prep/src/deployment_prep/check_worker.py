@@ -55,7 +55,9 @@ def check_signature(signature, schema) -> dict:
         if got is not None and got not in EXPECTED[column.dtype]:
             problems.append(f"input {column.name!r} is {got}, the schema says {column.dtype}")
     outputs = signature.outputs
-    if outputs is not None:
+    if outputs is not None and schema.is_classification:
+        problems += _classifier_output_problems(outputs)
+    elif outputs is not None:
         if outputs.is_tensor_spec():
             import numpy as np
 
@@ -75,9 +77,75 @@ def check_signature(signature, schema) -> dict:
     }
 
 
+def _classifier_output_problems(outputs) -> list[str]:
+    """A classifier's pyfunc answers one class per row (a column, or a 1-d tensor)."""
+    if outputs.is_tensor_spec():
+        specs = outputs.inputs
+        shape = tuple(specs[0].shape or ()) if specs else ()
+        if len(specs) != 1 or len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+            return [f"output must be one class per row, got {outputs}"]
+        return []
+    names = outputs.input_names()
+    if len(names) != 1 and "prediction" not in names:
+        return [f"output must be one class per row (one column, or `prediction`), got {names}"]
+    return []
+
+
+def _class_column(predictions):
+    """The predicted classes of a pyfunc answer: a column `prediction` of a frame, its only
+    column, or the array itself."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(predictions, pd.DataFrame):
+        column = "prediction" if "prediction" in predictions.columns else predictions.columns[0]
+        predictions = predictions[column]
+    return np.asarray(predictions, dtype=object).reshape(-1)
+
+
+def check_class_predictions(model, spec: dict, schema) -> tuple[dict, dict]:
+    """A classifier: one prediction per row, each one of the schema's classes."""
+    import numpy as np
+    import pandas as pd
+
+    test = pd.read_parquet(spec["test"])
+    rows = test.head(spec["check_rows"])
+    features = rows[schema.feature_names]
+    predictions = _class_column(model.predict(features))
+    classes = [str(c) for c in schema.classes]
+    problems = []
+    if predictions.shape[0] != len(features):
+        problems.append(f"{predictions.shape[0]} predictions for {len(features)} rows")
+    as_text = np.array(["" if p is None else str(p) for p in predictions], dtype=object)
+    unknown = ~np.isin(as_text, classes)
+    share = float(unknown.mean()) if len(as_text) else 0.0
+    if unknown.any():
+        first = int(np.flatnonzero(unknown)[0])
+        problems.append(
+            f"{int(unknown.sum())} predictions are not one of the classes {classes} "
+            f"(first: {as_text[first]!r} at test row {first})"
+        )
+    stats: dict[str, Any] = {
+        "rows": len(features),
+        "out_of_range_share": share,
+        "classes": classes,
+        "predicted_classes": {c: int((as_text == c).sum()) for c in classes},
+    }
+    if not problems and len(as_text):
+        truth = rows[schema.label.name].astype(str).to_numpy(dtype=object)
+        stats["accuracy"] = float((truth == as_text).mean())
+    detail = "; ".join(problems) or (
+        f"{len(features)} test rows: every prediction one of {', '.join(classes)}"
+    )
+    return {"name": "predictions", "ok": not problems, "detail": detail}, stats
+
+
 def check_predictions(model, spec: dict, schema) -> tuple[dict, dict]:
     import numpy as np
     import pandas as pd
+
+    if schema.is_classification:
+        return check_class_predictions(model, spec, schema)
 
     train = pd.read_parquet(spec["train"], columns=[schema.label.name])
     test = pd.read_parquet(spec["test"])

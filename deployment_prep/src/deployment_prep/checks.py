@@ -14,11 +14,20 @@ from mlops_core.contracts.deploy import CheckReport
 from mlops_core.errors import GateRefused, Unavailable
 
 
-def pull_splits(platform, data_version: str, dest: Path) -> dict[str, Path]:
-    """The train/val/test Parquet files of a data version, from the data registry."""
+def data_registry(platform, model: str):
+    """The data registry of one model (its own data-vN tags)."""
+    import inspect
+
     from mlops_core.registry import DataRegistry
 
-    return DataRegistry.from_settings(platform).pull(data_version, dest)
+    if "model" in inspect.signature(DataRegistry.from_settings).parameters:
+        return DataRegistry.from_settings(platform, model=model)
+    return DataRegistry.from_settings(platform)  # a registry without per-model tags yet
+
+
+def pull_splits(platform, model: str, data_version: str, dest: Path) -> dict[str, Path]:
+    """The train/val/test Parquet files of one model's data version."""
+    return data_registry(platform, model).pull(data_version, dest)
 
 
 class Worker:
@@ -61,24 +70,25 @@ def start_worker(tracking_uri: str) -> Worker:
 
 
 def run_checks(
-    platform, settings, candidate, work: Path, worker: Worker | None = None
+    platform, folder, settings, candidate, work: Path, worker: Worker | None = None
 ) -> CheckReport:
-    """Check `candidate` as a deployable; returns the worker's report (GateRefused on a
-    failed check, Unavailable when the registry cannot be read)."""
+    """Check `candidate` (a version of the model `folder`) as a deployable against that
+    model's schema; returns the worker's report (GateRefused on a failed check,
+    Unavailable when the registry cannot be read)."""
     if not candidate.data_version:
         raise GateRefused(
             f"model {candidate.name} version {candidate.version} has no data_version tag "
             "(neither on the version nor on its run): its lineage is unknown",
             details={"model_version": candidate.version},
         )
-    splits = pull_splits(platform, candidate.data_version, work / "data")
+    splits = pull_splits(platform, folder.name, candidate.data_version, work / "data")
     spec = {
         "model_uri": candidate.uri,
         "tracking_uri": platform.tracking_uri,
         "model_dir": str(work / "model"),
         "train": str(splits["train"]),
         "test": str(splits["test"]),
-        "schema": platform.load_schema().as_dict(),
+        "schema": folder.schema.as_dict(),
         "check_rows": settings.check_rows,
         "range_margin": settings.range_margin,
         "max_out_of_range": settings.max_out_of_range,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mlops_core.cli_options import ModelOption
 from mlops_core.contracts.deploy import ChampionChange, PromoteResult
 from mlops_core.output import JsonOption, emit
 
@@ -14,8 +15,8 @@ EnvOption = Annotated[
     list[str] | None,
     typer.Option(
         "--env",
-        help="Environment whose gitops/envs/<env>/model-values.yaml is written (kind, prod); "
-        "repeat for several. Default: MLOPS_PROMOTE_ENVS (kind).",
+        help="Environment whose gitops/envs/<env>/models/<model>.yaml is written (kind, "
+        "prod); repeat for several. Default: MLOPS_PROMOTE_ENVS (kind).",
     ),
 ]
 
@@ -36,20 +37,22 @@ def promote(
             "pinned requirements) into this new folder.",
         ),
     ] = None,
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check the challenger (or --version N) as a deployable and make it the champion.
 
     Loads the version in a clean process, checks its signature against the dataset schema,
     its predictions on its data version's test split, its single-record p99 latency and its
-    size; then moves alias `champion` and commits gitops/envs/<env>/model-values.yaml to the
-    GitOps repository (pushed, or a pull request with MLOPS_PROMOTE_GITHUB_TOKEN).
+    size; then moves alias `champion` and commits that model's
+    gitops/envs/<env>/models/<model>.yaml (no other model's file) to the GitOps repository
+    (pushed, or a pull request with MLOPS_PROMOTE_GITHUB_TOKEN).
 
-    Example: mlops promote --env kind --env prod --json
+    Example: mlops promote --model house-price --env kind --env prod --json
     """
     from deployment_prep.promote import promote as run
 
-    result = run(str(version) if version else None, env, build_context)
+    result = run(str(version) if version else None, env, build_context, model)
     emit(result, as_json, lambda console: _human(console, result))
 
 
@@ -59,17 +62,19 @@ def rollback(
         typer.Option("--to", min=1, help="Version to roll back to (default: previous champion)."),
     ] = None,
     env: EnvOption = None,
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Move `champion` back to the previous champion (or --to N) and commit the change.
 
-    The GitOps change is a new commit (history is never rewritten).
+    The GitOps change is a new commit touching only that model's files (history is never
+    rewritten).
 
-    Example: mlops rollback --json
+    Example: mlops rollback --model house-price --json
     """
     from deployment_prep.promote import rollback as run
 
-    result = run(str(to) if to else None, env)
+    result = run(str(to) if to else None, env, model)
     emit(result, as_json, lambda console: _human(console, result))
 
 
@@ -91,6 +96,8 @@ def _human(console, r: ChampionChange) -> None:
         console.print(f"  artifact size: {r.artifact_size_bytes / 1e6:.2f} MB")
     if r.metrics:
         console.print("  metrics: " + ", ".join(f"{k}={v:g}" for k, v in r.metrics.items()))
+    if r.migrated_files:
+        console.print(f"  migrated to one file per model: {', '.join(r.migrated_files)}")
     console.print(f"  gitops: {r.gitops_repo} ({', '.join(r.values_files)})")
     if r.commit:
         console.print(f"  commit: {r.commit[:12]} on {r.branch}")
@@ -109,6 +116,56 @@ def _human(console, r: ChampionChange) -> None:
         console.print(f"  prediction service: {state}")
 
 
+def list_models(as_json: JsonOption = False) -> None:
+    """List every model: task, latest data version, champion, challenger, promotions.
+
+    Where each is promoted comes from the GitOps files (env -> version of
+    gitops/envs/<env>/models/<model>.yaml).
+
+    A model MLflow has no registered model of yet shows none; an unreachable tracking
+    server is exit 5.
+
+    Example: mlops models list --json
+    """
+    from deployment_prep.listing import list_models as run
+
+    result = run()
+    emit(result, as_json, lambda console: _human_list(console, result))
+
+
+def _human_list(console, r) -> None:
+    from rich.table import Table
+
+    if not r.models:
+        console.print(
+            f"no model folder in {r.models_dir}; draft one with "
+            "`mlops models new NAME --from-csv FILE --label COLUMN`"
+        )
+        return
+    table = Table(title=f"models in {r.models_dir}")
+    for column in ("model", "task", "data", "champion", "challenger", "promoted"):
+        table.add_column(column)
+    for m in r.models:
+        promoted = ", ".join(f"{env}: v{v}" for env, v in m.promoted.items()) or "-"
+        table.add_row(
+            m.name,
+            m.task,
+            m.latest_data_version or "-",
+            f"v{m.champion}" if m.champion else "-",
+            f"v{m.challenger}" if m.challenger else "-",
+            promoted,
+        )
+    console.print(table)
+    for m in r.models:
+        if not m.registered:
+            console.print(f"  {m.name}: not registered in MLflow yet (run `mlops train`)")
+        if m.error:
+            console.print(f"  [yellow]{m.name}: {m.error}[/]")
+
+
 def register(app: typer.Typer) -> None:
+    from mlops_core.cli import models_app
+
     app.command("promote")(promote)
     app.command("rollback")(rollback)
+    models_app.command("list")(list_models)

@@ -16,46 +16,34 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from filelock import FileLock, Timeout
 
+from mlops_core import gitops_layout as layout
 from mlops_core.errors import BadInput, Conflict, Unavailable
 from mlops_core.git import Git, GitError, is_git_url
 from mlops_core.storage import write_text
 
-HEADER = "# Written by `mlops promote` / `mlops rollback` only.\n"
-VALUES_FILE = "model-values.yaml"
+HEADER = layout.HEADER
 
 
 def is_url(value: str) -> bool:
     return is_git_url(value)
 
 
-def values_path(env: str, gitops_dir: str = "gitops") -> str:
-    return f"{gitops_dir}/envs/{env}/{VALUES_FILE}"
+def values_path(env: str, name: str, gitops_dir: str = "gitops") -> str:
+    """gitops/envs/<env>/models/<name>.yaml (mlops_core.gitops_layout)."""
+    return layout.model_values_path(env, name, gitops_dir)
 
 
 def render_values(name: str, version: str, data_version: str | None) -> str:
-    body = {"model": {"name": name, "version": str(version), "dataVersion": data_version or ""}}
-    # version is a string ("3"), quoted so Helm never reads it as a number.
-    text = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
-    text = text.replace(f"version: '{version}'", f'version: "{version}"')
-    return HEADER + text
+    return layout.render_model_values(name, version, data_version)
 
 
 def parse_values(text: str) -> dict | None:
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
+        return layout.parse_model_values(text)
+    except BadInput:
         return None
-    model = data.get("model") if isinstance(data, dict) else None
-    if not isinstance(model, dict):
-        return None
-    return {
-        "name": model.get("name"),
-        "version": None if model.get("version") is None else str(model.get("version")),
-        "data_version": model.get("dataVersion") or None,
-    }
 
 
 @dataclass
@@ -79,11 +67,17 @@ class Checkout:
         out = self.git("rev-parse", "--verify", "-q", "HEAD", check=False)
         return out or None
 
-    def read_values(self, env: str) -> dict | None:
-        file = self.path / values_path(env, self.gitops_dir)
-        if not file.exists():
+    def read_values(self, env: str, name: str) -> dict | None:
+        """What envs/<env>/models/<name>.yaml pins (None: no file); BadInput names a file
+        that is not a values file or pins another model."""
+        pin = layout.read_pin(self.path, env, name, self.gitops_dir)
+        if pin is None:
             return None
-        return parse_values(file.read_text())
+        return {"name": pin.name, "version": pin.version, "data_version": pin.data_version}
+
+    def legacy_files(self) -> list[str]:
+        """The single-model files of the old layout still here (envs/<env>/model-values.yaml)."""
+        return layout.legacy_files(self.path, self.gitops_dir)
 
     def remote_url(self) -> str | None:
         if not self.remote:
@@ -176,26 +170,70 @@ class Checkout:
     def commit_values(
         self, envs: list[str], name: str, version: str, data_version: str | None, message: str
     ) -> str | None:
-        """Write each env's values file and commit; None when nothing changed."""
-        for env in envs:
-            target = self.path / values_path(env, self.gitops_dir)
-            write_text(str(target), render_values(name, version, data_version))
-        paths = [values_path(env, self.gitops_dir) for env in envs]
+        """Write this model's file in each env and commit only those paths; None when
+        nothing changed. No other model's file is read, written or staged."""
+        paths = [values_path(env, name, self.gitops_dir) for env in envs]
+        for path in paths:
+            write_text(str(self.path / path), render_values(name, version, data_version))
         self.git("add", "--", *paths)
-        if not self.git("diff", "--cached", "--name-only"):
+        if not self.git("diff", "--cached", "--name-only", "--", *paths):
             return None
-        self.git(
-            "-c",
-            f"user.name={self.author_name}",
-            "-c",
-            f"user.email={self.author_email}",
-            "commit",
-            "-q",
-            "--no-verify",
-            "-m",
-            message,
-        )
+        self._commit(message, paths)
         return self.head()
+
+    def _commit(self, message: str, paths: list[str] | None = None) -> None:
+        args = ["commit", "-q", "--no-verify", "-m", message]
+        if paths:
+            args += ["--", *paths]
+        self.git(
+            "-c", f"user.name={self.author_name}", "-c", f"user.email={self.author_email}", *args
+        )
+
+    def migrate_legacy(self) -> tuple[str | None, list[str]]:
+        """Move every envs/<env>/model-values.yaml of the single-model layout to
+        envs/<env>/models/<name>.yaml (the name it pins), content unchanged, as one commit.
+        Returns (commit, moved paths); (None, []) when there is nothing to migrate.
+        Refuses (BadInput, nothing moved) a file that is no values file or whose target
+        exists already."""
+        legacy = self.legacy_files()
+        if not legacy:
+            return None, []
+        moves: list[tuple[str, str]] = []
+        for old in legacy:
+            env = old.split("/")[-2]
+            try:
+                values = layout.parse_model_values((self.path / old).read_text(), old)
+                target = values_path(env, values["name"], self.gitops_dir)
+            except BadInput as exc:
+                raise BadInput(
+                    f"cannot migrate {old} in {self.path} to one file per model: "
+                    f"{exc.message}; move it by hand: git mv {old} "
+                    f"{self.gitops_dir}/envs/{env}/models/<model>.yaml (or delete it)"
+                ) from exc
+            if (self.path / target).exists():
+                raise BadInput(
+                    f"cannot migrate {old} in {self.path}: {target} exists already; keep one "
+                    f"of them (git rm {old}, or git mv -f {old} {target}) and commit"
+                )
+            moves.append((old, target))
+        base = self.head()
+        try:
+            for old, new in moves:
+                (self.path / new).parent.mkdir(parents=True, exist_ok=True)
+                self.git("mv", old, new)
+            changed = [p for pair in moves for p in pair]
+            self._commit(
+                "Migrate the GitOps tree to one values file per model\n\n"
+                + "".join(f"{old} -> {new}\n" for old, new in moves)
+                + "\nWritten by `mlops promote` / `mlops rollback`: the single-model file "
+                "gave way to envs/<env>/models/<name>.yaml (one Argo CD application per "
+                "model).\n",
+                changed,
+            )
+        except BaseException:
+            self.reset_to(base)
+            raise
+        return self.head(), [new for _, new in moves]
 
     def reset_to(self, commit: str | None) -> None:
         """Undo local, unpushed work: back to `commit` (or to an empty branch)."""
@@ -263,7 +301,7 @@ def _seed(dest: Path, seed_dir: Path | None, gitops_dir: str, branch: str, autho
             (tmp / gitops_dir / "envs").mkdir(parents=True)
             (tmp / gitops_dir / "README.md").write_text(
                 "Desired state of the platform. `mlops promote` and `mlops rollback` write "
-                "envs/<env>/model-values.yaml.\n"
+                "envs/<env>/models/<name>.yaml.\n"
             )
         Git(tmp)("add", "-A")
         Git(tmp)(

@@ -4,7 +4,8 @@ Order of operations (each step undone when a later one fails, so the alias and t
 committed state never disagree):
   1. refuse a dirty or diverged GitOps checkout (nothing has moved yet);
   2. run the deployable checks in a clean process (promotion only);
-  3. write envs/<env>/model-values.yaml and commit locally;
+  3. write the model's envs/<env>/models/<name>.yaml (no other model's file) and commit
+     locally;
   4. move the alias (and the promotion history stored next to it);
   5. push the commit, or push a branch and open a pull request.
 A failure in 4 resets the local commit; a failure in 5 also moves the alias back.
@@ -152,31 +153,65 @@ def _pull_request(settings, checkout, token: str, branch: str, message: str) -> 
     )
 
 
-def _context(envs: list[str] | None):
+def _context(envs: list[str] | None, model: str | None):
     platform = get_settings()
+    folder = platform.model_folder(model)
     settings = get_promote_settings()
     envs = check_envs(envs or settings.envs)
     c = models.client(platform.tracking_uri)
-    return platform, settings, envs, c
+    return platform, folder, settings, envs, c
+
+
+def _migrate_layout(settings: PromoteSettings, checkout: gitops.Checkout) -> list[str]:
+    """A checkout still in the single-model layout (envs/<env>/model-values.yaml) is moved
+    to one file per model by a commit of its own (pushed like a promotion), before the
+    promotion touches it; with pull requests (MLOPS_PROMOTE_GITHUB_TOKEN) it is refused
+    with the commands that do it, since nothing may reach the branch but a pull request."""
+    legacy = checkout.legacy_files()
+    if not legacy:
+        return []
+    if settings.github_token:
+        moves = " && ".join(
+            f"git mv {old} {old.rsplit('/', 1)[0]}/models/<model>.yaml" for old in legacy
+        )
+        raise BadInput(
+            f"the GitOps repository {checkout.remote_url() or checkout.path} still has the "
+            f"single-model layout ({', '.join(legacy)}); promotions open pull requests "
+            "(MLOPS_PROMOTE_GITHUB_TOKEN), so migrate it by one: "
+            f"{moves} (<model> is the name in the file), commit, merge it, then promote again"
+        )
+    base = checkout.head()
+    commit, moved = checkout.migrate_legacy()
+    if commit and checkout.remote and settings.push:
+        try:
+            checkout.push(f"HEAD:refs/heads/{checkout.branch}")
+        except BaseException:
+            checkout.reset_to(base)
+            raise
+    log.info("migrated %s to one values file per model (%s)", ", ".join(legacy), commit)
+    return moved
 
 
 def promote(
     version: str | None = None,
     envs: list[str] | None = None,
     build_context: Path | None = None,
+    model: str | None = None,
 ) -> PromoteResult:
     # The check process starts first: its imports overlap with the work below.
     worker = _start_worker(get_settings())
     try:
-        return _promote(worker, version, envs, build_context)
+        return _promote(worker, version, envs, build_context, model)
     finally:
         if worker is not None:
             worker.close()
 
 
-def _promote(worker, version: str | None, envs: list[str] | None, build_context) -> PromoteResult:
-    platform, settings, envs, c = _context(envs)
-    name = platform.registered_model
+def _promote(
+    worker, version: str | None, envs: list[str] | None, build_context, model: str | None
+) -> PromoteResult:
+    platform, folder, settings, envs, c = _context(envs, model)
+    name = folder.name
     cand = models.candidate(c, name, version)
     if cand.tags.get(Tag.VALIDATION_STATUS) == "failed":
         raise GateRefused(
@@ -188,13 +223,14 @@ def _promote(worker, version: str | None, envs: list[str] | None, build_context)
     _preflight(settings, checkout)
     with gitops.locked(checkout):
         checkout.ensure_clean_and_current()
+        migrated = _migrate_layout(settings, checkout)
         current = models.alias_version(c, name, Alias.CHAMPION)
-        state = {env: checkout.read_values(env) for env in envs}
+        state = {env: checkout.read_values(env, name) for env in envs}
         in_place = all(
             s and s["name"] == name and s["version"] == cand.version for s in state.values()
         )
         if current == cand.version and in_place and build_context is None:
-            result = _summary(cand, envs, current, checkout)
+            result = _summary(cand, envs, current, checkout, migrated)
             result.update(
                 {
                     "action": "promote",
@@ -212,7 +248,7 @@ def _promote(worker, version: str | None, envs: list[str] | None, build_context)
         with tempfile.TemporaryDirectory(prefix="promote-", dir=_work_dir(platform)) as work:
             log.info("checking %s as a deployable", cand.uri)
             try:
-                checked = _run_checks(platform, settings, cand, Path(work), worker)
+                checked = _run_checks(platform, folder, settings, cand, Path(work), worker)
             except GateRefused as exc:
                 _tag_check(c, cand, "failed", exc.message)
                 raise
@@ -223,7 +259,7 @@ def _promote(worker, version: str | None, envs: list[str] | None, build_context)
 
                 context = bc.write(build_context, Path(str(checked.model_dir)), cand)
         check_seconds = round(time.perf_counter() - started, 2)
-        result = _summary(cand, envs, current, checkout)
+        result = _summary(cand, envs, current, checkout, migrated)
         result.update(
             {
                 "action": "promote",
@@ -278,20 +314,23 @@ def _timings(checked: CheckReport) -> dict[str, float]:
     }
 
 
-def rollback(to: str | None = None, envs: list[str] | None = None) -> RollbackResult:
+def rollback(
+    to: str | None = None, envs: list[str] | None = None, model: str | None = None
+) -> RollbackResult:
     given = envs
-    platform, settings, envs, c = _context(envs)
-    name = platform.registered_model
+    platform, folder, settings, envs, c = _context(envs, model)
+    name = folder.name
     models.registered_model(c, name)
     checkout = gitops.open_checkout(settings, platform.home)
     _preflight(settings, checkout)
     with gitops.locked(checkout):
         checkout.ensure_clean_and_current()
+        migrated = _migrate_layout(settings, checkout)
         current = models.alias_version(c, name, Alias.CHAMPION)
         old_hist = models.history(c, name)
         if not given:
             # Every environment the current champion was put into goes back with it.
-            envs = _champion_envs(old_hist, current, checkout) or envs
+            envs = _champion_envs(name, old_hist, current, checkout) or envs
         stack = list(old_hist.stack)
         if current and (not stack or stack[-1] != current):
             stack.append(current)
@@ -317,11 +356,11 @@ def rollback(to: str | None = None, envs: list[str] | None = None) -> RollbackRe
         if target not in stack:
             # Never champion before: check it like a promotion would.
             with tempfile.TemporaryDirectory(prefix="rollback-", dir=_work_dir(platform)) as work:
-                checks = _run_checks(platform, settings, cand, Path(work)).checks
+                checks = _run_checks(platform, folder, settings, cand, Path(work)).checks
         new_hist = models.History(new_stack, list(old_hist.events))
         new_hist.record("rollback", target, current, envs=envs)
         message = _message("rollback", cand, envs, current, [f"Rolled back from: v{current}"])
-        result = _summary(cand, envs, current, checkout)
+        result = _summary(cand, envs, current, checkout, migrated)
         result.update({"action": "rollback", "checks": checks})
         result.update(
             _apply(c, settings, checkout, cand, envs, current, old_hist, new_hist, message)
@@ -331,7 +370,7 @@ def rollback(to: str | None = None, envs: list[str] | None = None) -> RollbackRe
     return RollbackResult.model_validate(result)
 
 
-def _champion_envs(hist: models.History, current: str | None, checkout) -> list[str]:
+def _champion_envs(name: str, hist: models.History, current: str | None, checkout) -> list[str]:
     from deployment_prep.settings import ENVIRONMENTS
 
     found: list[str] = []
@@ -341,16 +380,16 @@ def _champion_envs(hist: models.History, current: str | None, checkout) -> list[
         found += [e for e in event.get("envs") or [] if e in ENVIRONMENTS and e not in found]
     # And any environment whose committed file pins the current champion.
     for env in ENVIRONMENTS:
-        values = checkout.read_values(env)
+        values = checkout.read_values(env, name)
         if values and values["version"] == current and env not in found:
             found.append(env)
     return found
 
 
-def _run_checks(platform, settings, cand, work: Path, worker=None) -> CheckReport:
+def _run_checks(platform, folder, settings, cand, work: Path, worker=None) -> CheckReport:
     from deployment_prep.checks import run_checks
 
-    return run_checks(platform, settings, cand, work, worker)
+    return run_checks(platform, folder, settings, cand, work, worker)
 
 
 def _start_worker(platform: PlatformSettings):
@@ -381,7 +420,13 @@ def _tag_check(c, cand, status: str, reason: str, checked: CheckReport | None = 
         log.warning("could not record the check result on %s", cand.uri, exc_info=True)
 
 
-def _summary(cand, envs: list[str], previous: str | None, checkout: gitops.Checkout) -> dict:
+def _summary(
+    cand,
+    envs: list[str],
+    previous: str | None,
+    checkout: gitops.Checkout,
+    migrated: list[str] | None = None,
+) -> dict:
     return {
         "ok": True,
         "model_name": cand.name,
@@ -391,7 +436,8 @@ def _summary(cand, envs: list[str], previous: str | None, checkout: gitops.Check
         "run_id": cand.run_id,
         "metrics": models.headline_metrics(cand.metrics),
         "envs": envs,
-        "values_files": [gitops.values_path(e, checkout.gitops_dir) for e in envs],
+        "values_files": [gitops.values_path(e, cand.name, checkout.gitops_dir) for e in envs],
+        "migrated_files": migrated or [],
         "gitops_repo": str(checkout.path),
         "remote": checkout.remote_url(),
         "branch": checkout.branch,

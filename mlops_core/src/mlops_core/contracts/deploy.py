@@ -37,10 +37,20 @@ class PredictionStats(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rows: int = Field(..., description="test rows predicted")
-    plausible_range: list[float] = Field(
-        ..., description="[low, high]: the training labels' range widened by the margin"
+    plausible_range: list[float] | None = Field(
+        None,
+        description="regression: [low, high], the training labels' range widened by the margin",
     )
-    out_of_range_share: float = Field(..., description="share of predictions outside it")
+    out_of_range_share: float = Field(
+        ..., description="share of predictions outside it (classification: not a class)"
+    )
+    classes: list[str] | None = Field(None, description="classification: the schema's classes")
+    predicted_classes: dict[str, int] | None = Field(
+        None, description="classification: predictions per class"
+    )
+    accuracy: float | None = Field(
+        None, description="classification: accuracy on those rows, when every one is a class"
+    )
     min: float | None = Field(None, description="smallest finite prediction")
     max: float | None = Field(None, description="largest finite prediction")
     rmse: float | None = Field(None, description="RMSE on those rows, when all are finite")
@@ -120,7 +130,14 @@ class ChampionChange(Result):
     )
     envs: list[str] = Field(..., description="the environments whose files were written")
     values_files: list[str] = Field(
-        ..., description="gitops/envs/<env>/model-values.yaml of each, relative to the repo"
+        ...,
+        description="gitops/envs/<env>/models/<model>.yaml of each, relative to the repo "
+        "(the only files the commit touches)",
+    )
+    migrated_files: list[str] = Field(
+        default_factory=list,
+        description="files a commit of its own moved from the single-model layout "
+        "(envs/<env>/model-values.yaml) before this change; empty when none",
     )
     gitops_repo: str = Field(..., description="the GitOps checkout")
     remote: str | None = Field(None, description="its remote's URL (none: a local repository)")
@@ -160,3 +177,53 @@ class RollbackResult(ChampionChange):
     command: ClassVar[str] = "`mlops rollback`"
 
     action: Literal["rollback"] = Field("rollback", description="`rollback`")
+
+
+class ModelPin(BaseModel):
+    """What one environment's GitOps file pins for a model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str | None = Field(None, description="the pinned version (none: not promoted)")
+    data_version: str | None = Field(None, description="the data version the file names")
+    file: str = Field(..., description="gitops/envs/<env>/models/<model>.yaml")
+
+
+class ModelSummary(BaseModel):
+    """One model folder, its data, its registered versions and where they are promoted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="the model (folder and registered model name)")
+    task: str = Field(..., description="regression or classification")
+    folder: str = Field(..., description="the model folder")
+    latest_data_version: str | None = Field(None, description="its newest data-vN, if any")
+    registered: bool = Field(..., description="whether MLflow has a registered model of it")
+    champion: str | None = Field(None, description="version holding alias champion")
+    challenger: str | None = Field(None, description="version holding alias challenger")
+    promoted: dict[str, str] = Field(
+        default_factory=dict, description="env -> version its GitOps file pins"
+    )
+    champion_envs: list[str] = Field(
+        default_factory=list, description="the environments pinning the champion"
+    )
+    challenger_envs: list[str] = Field(
+        default_factory=list, description="the environments pinning the challenger"
+    )
+    pins: dict[str, ModelPin] = Field(
+        default_factory=dict, description="env -> its GitOps file, pinned or not"
+    )
+    error: str | None = Field(None, description="why part of it could not be read")
+
+
+class ModelsListResult(Result):
+    """Every model folder with its task, data, champion, challenger and promotions."""
+
+    command: ClassVar[str] = "`mlops models list`"
+
+    models_dir: str = Field(..., description="the folder of the model folders")
+    tracking_uri: str = Field(..., description="the MLflow server asked")
+    gitops_repo: str | None = Field(
+        None, description="the GitOps checkout read (none: nothing promoted from this home)"
+    )
+    models: list[ModelSummary] = Field(default_factory=list, description="by name")
