@@ -7,9 +7,9 @@ the stage's contract; nothing here imports a stage. Client traffic goes over HTT
 `mlops_core.traffic`. How the models are served (one service for all, or one per model)
 is loop_runner.serving's business only.
 
-The models' loops run side by side (a thread each; the stage commands are processes); with
-one service for every model they meet once: serving starts when every model has a
-champion. Promotions, which commit to the one GitOps repository, take turns.
+The models' loops run side by side (a thread each; the stage commands are processes) and
+meet once: serving starts when every model has a champion. Promotions, which commit to the
+one GitOps repository, take turns.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from typing import Any
 
 from loop_runner import report
 from loop_runner.scenario import client_records, drift_for, ingest_drift_args
-from loop_runner.serving import ONE_SERVICE, Serving
-from loop_runner.serving import mode as serving_mode
+from loop_runner.serving import Serving
 from loop_runner.steps import StepFailed, Steps
 from mlops_core.apikeys import ApiKeySettings
 from mlops_core.contracts import ExitCode, Service
@@ -36,7 +35,7 @@ from mlops_core.contracts.train import TrainResult
 from mlops_core.errors import BadInput, Unavailable
 from mlops_core.modelspec import ModelFolder
 from mlops_core.settings import PlatformSettings, get_settings
-from mlops_core.traffic import BackgroundTraffic, PredictionClient
+from mlops_core.traffic import PredictionClient
 
 MONITOR_OUTCOMES = (int(ExitCode.OK), int(ExitCode.DRIFT), int(ExitCode.INSUFFICIENT_DATA))
 STEPS_PER_MODEL = 12
@@ -189,7 +188,7 @@ class ModelRun:
             p.note(report.train_note(self.t2))
 
             swap_records, _ = client_records(self.schema, 200, seed=o.seed + 4000, drift=self.drift)
-            with serving.background_traffic(self.name, swap_records, BackgroundTraffic) as during:
+            with serving.background_traffic(self.name, swap_records) as during:
                 self.p2 = self.promote("promote the new challenger (with traffic running)")
                 _wait_for_version(client, self.p2.model_version)
             self.during = during.as_dict()
@@ -268,7 +267,7 @@ def run(options: Options, models: list[str] | None = None, quiet: bool = False) 
     platform.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = platform.run_dir / "pipeline.log"
     log_path.write_text("")
-    p = Steps(log_path, quiet=quiet, total=3 + (serving_mode() == ONE_SERVICE))
+    p = Steps(log_path, quiet=quiet, total=3)
     started = time.perf_counter()
     headers = ApiKeySettings().headers()
     cancel = threading.Event()
@@ -287,19 +286,10 @@ def run(options: Options, models: list[str] | None = None, quiet: bool = False) 
     up = p.stage("start the embedded services (MLflow, Evidently UI)", ["up"])
     p.note(", ".join(f"{s['service']} {s.get('url') or '(not yet)'}" for s in up["services"]))
 
+    _each(runs, ModelRun.first_champion, side_by_side)
     serving = Serving(platform, names, headers)
-    if serving.shared:  # one service for all: it starts once every model has a champion
-        _each(runs, ModelRun.first_champion, side_by_side)
-        serving.start_all(p)
-        _each(runs, lambda r: r.serve_and_retrain(serving), side_by_side)
-    else:  # a service per model: nothing to wait for
-
-        def whole(r: ModelRun) -> None:
-            r.first_champion()
-            serving.start_for(r.name, r.p)
-            r.serve_and_retrain(serving)
-
-        _each(runs, whole, side_by_side)
+    serving.start(p, {r.name: r.p for r in runs})  # once every model has a champion
+    _each(runs, lambda r: r.serve_and_retrain(serving), side_by_side)
 
     status = p.stage("collect the URLs", ["status"])
     urls = {s["service"]: s["url"] for s in status.get("services", []) if s.get("running")}

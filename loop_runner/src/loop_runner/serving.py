@@ -2,30 +2,34 @@
 
 - `one service` (the platform's design): a single prediction service serves every model of
   the loop (`mlops serve --model a --model b`, started by `mlops up` with
-  MLOPS_SERVE_MODEL=a,b) and a client addresses a model by name
-  (`/v1/models/{name}/predict`, `PredictionClient(url, model=name)`).
-- `one service per model`: while the prediction service serves one model per process,
-  each model gets its own background service (`mlops serve --model models:/<m>@champion`,
-  service `prediction-service-<m>` under MLOPS_HOME, stopped by `mlops down`) on a port of
-  its own, and its client uses the single-model routes.
+  MLOPS_SERVE_MODEL=a,b once every model has a champion), and a model's client uses its
+  routes (`/v1/models/{name}/predict`, `/predict/batch`, `/feedback`, `GET
+  /v1/models/{name}`).
+- `one service per model`: when the prediction service serves one model per process, each
+  model gets its own background service (`mlops serve --model models:/<m>@champion`,
+  service `prediction-service-<m>` under MLOPS_HOME, stopped by `mlops down`, following the
+  alias so a promotion is served without a restart) on a port of its own, and its client
+  uses the single-model routes.
 
-`mode()` picks the first when the platform's traffic client can address a model by name
-(the prediction service and its client change together), else the second; MLOPS_PIPELINE_
-SERVING=one-service|per-model forces one. Switching is this module only: the loop asks for
-`start()` and `client(model)`.
+`start()` tries one service first and keeps it when it answers `GET /v1/models` with every
+model; otherwise (a service that cannot serve several models does not start, or serves
+another set) it starts one service per model. MLOPS_PIPELINE_SERVING=one-service|per-model
+forces one. The loop only calls `start()`, `client(model)` and `background_traffic(...)`.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from mlops_core.errors import Unavailable
 from mlops_core.settings import PlatformSettings
-from mlops_core.traffic import PredictionClient
+from mlops_core.traffic import BackgroundTraffic, PredictionClient
 
 SHARED_SERVICE = "prediction-service"
 HEALTH_PATH = "/v1/health/ready"
@@ -34,18 +38,45 @@ PER_MODEL = "one service per model"
 MODE_VARIABLE = "MLOPS_PIPELINE_SERVING"
 
 
-def client_takes_a_model() -> bool:
-    """Whether PredictionClient addresses one model of a multi-model service by name."""
-    return "model" in inspect.signature(PredictionClient).parameters
-
-
-def mode() -> str:
-    forced = os.environ.get(MODE_VARIABLE, "").strip().lower()
-    if forced in ("one-service", "one_service", "shared"):
+def forced_mode() -> str | None:
+    forced = os.environ.get(MODE_VARIABLE, "").strip().lower().replace("_", "-")
+    if forced in ("one-service", "shared"):
         return ONE_SERVICE
-    if forced in ("per-model", "per_model"):
+    if forced == "per-model":
         return PER_MODEL
-    return ONE_SERVICE if client_takes_a_model() else PER_MODEL
+    return None
+
+
+class ModelClient(PredictionClient):
+    """PredictionClient of one model of a multi-model service: its /v1/models/{name}
+    routes (the traffic, feedback and version checks are PredictionClient's)."""
+
+    def __init__(self, url: str, model: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(url, headers)
+        self.model = model
+        self.base = f"/v1/models/{model}"
+
+    def predict(self, record: dict[str, Any]) -> httpx.Response:
+        return self.http.post(f"{self.base}/predict", json=record)
+
+    def predict_batch(self, records: Sequence[dict[str, Any]]) -> httpx.Response:
+        return self.http.post(f"{self.base}/predict/batch", json={"records": list(records)})
+
+    def feedback(self, request_id: str, label: Any) -> httpx.Response:
+        return self.http.post(
+            f"{self.base}/feedback", json={"request_id": request_id, "label": label}
+        )
+
+    def served_version(self) -> str | None:
+        try:
+            response = self.http.get(self.base, timeout=5.0)
+            if response.status_code != 200:
+                return None
+            body = response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        version = body.get("model_version") or body.get("version")
+        return None if version is None else str(version)
 
 
 def per_model_service(model: str) -> str:
@@ -59,30 +90,36 @@ class Serving:
     platform: PlatformSettings
     models: Sequence[str]
     headers: dict[str, str]
-    how: str = field(default_factory=mode)
+    how: str | None = None  # decided by start()
     urls: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def shared(self) -> bool:
-        """One service for every model: it starts once every model has a champion."""
-        return self.how == ONE_SERVICE
-
-    def start_all(self, platform_steps) -> None:
-        """One service: start it on every model's champion (a step of the platform)."""
-        if self.shared:
-            self._start_shared(platform_steps)
-
-    def start_for(self, model: str, steps) -> None:
-        """One service per model: start `model`'s own (a step of that model's loop)."""
-        if self.shared:
+    def start(self, platform_steps, model_steps: dict[str, Any]) -> None:
+        """Serve every model's champion: one service if it can, else one per model."""
+        forced = forced_mode()
+        if forced != PER_MODEL and self._start_shared(platform_steps):
+            self.how = ONE_SERVICE
             return
-        steps.client("serve the champion (a service of its own)", lambda: self._start_own(model))
-        steps.note(f"{per_model_service(model)} at {self.urls[model]}")
+        if forced == ONE_SERVICE:
+            raise Unavailable(
+                f"{MODE_VARIABLE}=one-service, but the prediction service does not serve "
+                f"{', '.join(self.models)} in one process"
+            )
+        self.how = PER_MODEL
+
+        def own(model: str) -> None:
+            steps = model_steps[model]
+            steps.client(
+                "serve the champion (a service of its own)", lambda: self._start_own(model)
+            )
+            steps.note(f"{per_model_service(model)} at {self.urls[model]}")
+
+        with ThreadPoolExecutor(max_workers=max(len(self.models), 1)) as pool:
+            list(pool.map(own, self.models))
 
     def client(self, model: str) -> PredictionClient:
-        """A client of `model`'s predictions, feedback and metadata."""
+        """A client of `model`'s predictions, feedback and served version."""
         if self.how == ONE_SERVICE:
-            return PredictionClient(self.urls[model], self.headers, model=model)
+            return ModelClient(self.urls[model], model, self.headers)
         return PredictionClient(self.urls[model], self.headers)
 
     def predict_url(self, model: str) -> str:
@@ -91,15 +128,17 @@ class Serving:
             return f"{base}/v1/models/{model}/predict"
         return f"{base}/v1/predict"
 
-    def background_traffic(self, model: str, records, factory: Callable[..., Any]):
-        """BackgroundTraffic (or the like) for `model`'s predictions."""
+    def background_traffic(self, model: str, records) -> BackgroundTraffic:
+        """Single requests in a loop for `model` (a promotion under load)."""
+        traffic = BackgroundTraffic(self.urls[model], records, self.headers)
         if self.how == ONE_SERVICE:
-            return factory(self.urls[model], records, self.headers, model=model)
-        return factory(self.urls[model], records, self.headers)
+            traffic.client.close()
+            traffic.client = self.client(model)
+        return traffic
 
     # one service for every model
 
-    def _start_shared(self, steps) -> None:
+    def _start_shared(self, steps) -> bool:
         from mlops_core.services import ServiceManager
 
         manager = ServiceManager(self.platform.run_dir)
@@ -111,30 +150,27 @@ class Serving:
             ["up"],
             env={"MLOPS_SERVE_MODEL": ",".join(self.models)},
         )
-        url = next(
-            (
-                s["url"]
-                for s in up.get("services", [])
-                if s.get("service") == SHARED_SERVICE and s.get("url")
-            ),
-            None,
-        )
-        if not url:
-            raise Unavailable(f"the prediction service did not start: {up}")
-        steps.note(f"{SHARED_SERVICE} at {url} serves {', '.join(self.models)}")
-        self.urls = {m: url for m in self.models}
+        entry = next((s for s in up.get("services", []) if s.get("service") == SHARED_SERVICE), {})
+        url = entry.get("url")
+        if url and self._serves_all(url):
+            steps.note(f"{SHARED_SERVICE} at {url} serves {', '.join(self.models)}")
+            self.urls = {m: url for m in self.models}
+            return True
+        if url:  # it serves one model only: leave the port to the per-model services
+            manager.stop(SHARED_SERVICE)
+        why = entry.get("skipped") or f"{url} does not list every model"
+        steps.note(f"no service for all models ({why}): one service per model")
+        return False
 
     def _serves_all(self, url: str | None) -> bool:
-        import httpx
-
         if not url:
             return False
         try:
             response = httpx.get(f"{url}/v1/models", headers=self.headers, timeout=5.0)
-            body = response.json()
+            body = response.json() if response.status_code == 200 else {}
         except (httpx.HTTPError, ValueError):
             return False
-        entries = body.get("models", body) if isinstance(body, dict) else body
+        entries = body.get("models", []) if isinstance(body, dict) else body
         names = {e.get("name") if isinstance(e, dict) else e for e in entries or []}
         return set(self.models) <= names
 
