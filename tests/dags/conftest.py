@@ -44,6 +44,10 @@ _AIRFLOW_ENV = {
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    # Parsing a DAG file takes well under a second, but 2 cores shared with other test runs
+    # (load average 10+) measured 30+ s for the imports alone: Airflow's 30 s parse timeout
+    # would report that as an import error. The parse cost is not what these tests judge.
+    "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
     # `airflow dags test` runs the execution API in-process; it signs task tokens with this
     # (without it the API's start-up fails and every task ends with 'svcs_registry' errors).
     "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),

@@ -108,6 +108,7 @@ class Serving:
 
         def own(model: str) -> None:
             steps = model_steps[model]
+            steps.total += 1  # its own service is one more step
             steps.client(
                 "serve the champion (a service of its own)", lambda: self._start_own(model)
             )
