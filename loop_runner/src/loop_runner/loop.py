@@ -146,6 +146,12 @@ class ModelRun:
                 lambda: self.traffic(client, o.traffic, o.seed + 1000, False, o.feedback_share),
             )
             p.note(report.traffic_note(self.normal))
+            if not self.normal["predictions"]:
+                raise StepFailed(
+                    f"the prediction service at {serving.predict_url(self.name)} answered none "
+                    f"of {o.traffic} requests for {self.name} (its log: "
+                    f"{serving.log_of(self.name)})"
+                )
             time.sleep(1.0)  # the service writes its prediction log in the background
 
             monitor = ["monitor", "--last", str(o.traffic)]

@@ -129,6 +129,11 @@ class Serving:
             return f"{base}/v1/models/{model}/predict"
         return f"{base}/v1/predict"
 
+    def log_of(self, model: str) -> str:
+        """The log file of the service that serves `model`."""
+        name = SHARED_SERVICE if self.how == ONE_SERVICE else per_model_service(model)
+        return str(self.platform.run_dir / f"{name}.log")
+
     def background_traffic(self, model: str, records) -> BackgroundTraffic:
         """Single requests in a loop for `model` (a promotion under load)."""
         traffic = BackgroundTraffic(self.urls[model], records, self.headers)
