@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,10 +252,10 @@ def _each(runs: list[ModelRun], work: Callable[[ModelRun], None], side_by_side: 
         for run in runs:
             work(run)
         return
+    errors: list[Exception] = []
     with ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="model") as pool:
         futures = [pool.submit(work, run) for run in runs]
-        errors = []
-        for future in futures:
+        for future in as_completed(futures):  # the first failure, whichever model's
             try:
                 future.result()
             except Exception as exc:  # re-raised below, once every model stopped
