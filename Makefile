@@ -36,8 +36,12 @@ format: install ## Apply ruff fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-demo: install ## Run the whole loop on the embedded runtime (no Docker, no cluster)
-	$(UV) run --frozen mlops pipeline run
+# The models `make demo` runs side by side (model folders under models/): a regression and a
+# classifier. DEMO_MODELS="house-price" runs one.
+DEMO_MODELS ?= house-price churn
+
+demo: install ## Run the whole loop for house-price and churn side by side on the embedded runtime (no Docker, no cluster)
+	$(UV) run --frozen mlops pipeline run $(foreach m,$(DEMO_MODELS),--model $(m))
 
 airflow: install ## Airflow standalone with dags/ on the embedded runtime (prints the UI URL and admin password)
 	$(UV) run --frozen mlops up --airflow

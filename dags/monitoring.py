@@ -1,6 +1,9 @@
 """
 ### MLOps monitoring
 
+One DAG per model folder, `mlops_monitoring.<model>`; it judges that model's traffic only
+(`mlops monitor --model <model>`) and triggers that model's training DAG.
+
 `monitor -> assess -> trigger_retraining | no_retraining`
 
 - **monitor** runs `mlops monitor --json`: Evidently drift and performance reports of the
@@ -9,7 +12,7 @@
   result (`status`, `drift_share`, `drifted_columns`, `rmse`, the report paths).
 - **assess** branches on the policy's verdict: `drift` starts retraining, anything else ends
   the run at `no_retraining`.
-- **trigger_retraining** starts `mlops_training_pipeline` with a `reason` naming the drift
+- **trigger_retraining** starts `mlops_training_pipeline.<model>` with a `reason` naming the drift
   share and the drifted columns (and the `source` param, when given, as the data to ingest).
   Its run id derives from this run's, so a retry never starts a second training run.
 
@@ -24,6 +27,7 @@ from datetime import UTC, datetime
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, task
+from mlops_models import dag_id, model_doc, wanted
 from mlops_tasks import DEFAULT_ARGS, contract, field, stage_result, stage_task
 
 DAG_ID = "mlops_monitoring"
@@ -36,85 +40,95 @@ class TriggerWithNote(TriggerDagRunOperator):
     template_fields = (*TriggerDagRunOperator.template_fields, "note")
 
 
-with DAG(
-    dag_id=DAG_ID,
-    description="Drift and performance monitoring of the served model; retrains on drift",
-    doc_md=__doc__,
-    schedule="@daily",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["mlops", "monitoring"],
-    params={
-        "last": Param(
-            0,
-            type="integer",
-            minimum=0,
-            title="Last N predictions",
-            description="Judge only the last N predictions; 0: everything since the "
-            "previous monitoring run.",
-        ),
-        "model_version": Param(
-            "",
-            type="string",
-            title="Model version",
-            description="The model version whose traffic to judge; empty: the champion.",
-        ),
-        "source": Param(
-            "",
-            type="string",
-            title="Retraining data source",
-            description="Passed to the training pipeline when drift starts it; empty: its default.",
-        ),
-    },
-) as dag:
-    monitor = stage_task(
-        "monitor",
-        "monitor",
-        [
-            "mlops",
-            "monitor",
-            "{{ '--last=' ~ params.last if params.last else '' }}",
-            "{{ '--model-version=' ~ params.model_version if params.model_version else '' }}",
-            "--json",
-        ],
-        accept=(0, 6, 7),
-        doc_md="`mlops monitor --json`; exit codes 6 (drift) and 7 (too few rows) accepted.",
-    )
-
-    @task.branch(task_id="assess", retries=0)
-    def assess(ti=None) -> str:
-        """Retrain when the policy found drift; the reason goes to the training run."""
-        result = stage_result(ti, "monitor", contract("monitor", "MonitorResult"))
-        status = field(result, "status")
-        if status == "drift":
-            columns = ", ".join(field(result, "drifted_columns") or []) or "none listed"
-            share = field(result, "drift_share")
-            reason = (
-                f"drift found by {ti.dag_id} run {ti.run_id}: model version "
-                f"{field(result, 'model_version')}, drift share {share}, drifted columns: "
-                f"{columns}"
-            )
-            ti.xcom_push(key="reason", value=reason)
-            print(reason)
-            return "trigger_retraining"
-        print(f"no retraining: status {status} ({field(result, 'rows')} rows)")
-        return "no_retraining"
-
-    trigger = TriggerWithNote(
-        task_id="trigger_retraining",
-        trigger_dag_id=TRAINING_DAG_ID,
-        trigger_run_id="retrain__{{ run_id }}",
-        conf={
-            "reason": "{{ ti.xcom_pull(task_ids='assess', key='reason') }}",
-            "source": "{{ params.source }}",
+def build(model: str) -> DAG:
+    """The monitoring DAG of one model folder; it triggers that model's training DAG."""
+    with DAG(
+        dag_id=dag_id(DAG_ID, model),
+        description=f"{model}: drift and performance monitoring of the served model; "
+        "retrains on drift",
+        doc_md=model_doc(__doc__, model),
+        schedule="@daily",
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["mlops", "monitoring", f"model:{model}"],
+        params={
+            "last": Param(
+                0,
+                type="integer",
+                minimum=0,
+                title="Last N predictions",
+                description="Judge only the last N predictions; 0: everything since the "
+                "previous monitoring run.",
+            ),
+            "model_version": Param(
+                "",
+                type="string",
+                title="Model version",
+                description="The model version whose traffic to judge; empty: the champion.",
+            ),
+            "source": Param(
+                "",
+                type="string",
+                title="Retraining data source",
+                description="Passed to the training pipeline when drift starts it; "
+                "empty: its default.",
+            ),
         },
-        note="{{ ti.xcom_pull(task_ids='assess', key='reason') }}",
-        skip_when_already_exists=True,
-        wait_for_completion=False,
-    )
+    ) as dag:
+        monitor = stage_task(
+            "monitor",
+            "monitor",
+            [
+                "mlops",
+                "monitor",
+                f"--model={model}",
+                "{{ '--last=' ~ params.last if params.last else '' }}",
+                "{{ '--model-version=' ~ params.model_version if params.model_version else '' }}",
+                "--json",
+            ],
+            accept=(0, 6, 7),
+            doc_md="`mlops monitor --json`; exit codes 6 (drift) and 7 (too few rows) accepted.",
+        )
 
-    no_retraining = EmptyOperator(task_id="no_retraining")
+        @task.branch(task_id="assess", retries=0)
+        def assess(ti=None) -> str:
+            """Retrain when the policy found drift; the reason goes to the training run."""
+            result = stage_result(ti, "monitor", contract("monitor", "MonitorResult"))
+            status = field(result, "status")
+            if status == "drift":
+                columns = ", ".join(field(result, "drifted_columns") or []) or "none listed"
+                share = field(result, "drift_share")
+                reason = (
+                    f"drift found by {ti.dag_id} run {ti.run_id}: model version "
+                    f"{field(result, 'model_version')}, drift share {share}, drifted columns: "
+                    f"{columns}"
+                )
+                ti.xcom_push(key="reason", value=reason)
+                print(reason)
+                return "trigger_retraining"
+            print(f"no retraining: status {status} ({field(result, 'rows')} rows)")
+            return "no_retraining"
 
-    monitor >> assess() >> [trigger, no_retraining]
+        trigger = TriggerWithNote(
+            task_id="trigger_retraining",
+            trigger_dag_id=dag_id(TRAINING_DAG_ID, model),
+            trigger_run_id="retrain__{{ run_id }}",
+            conf={
+                "reason": "{{ ti.xcom_pull(task_ids='assess', key='reason') }}",
+                "source": "{{ params.source }}",
+            },
+            note="{{ ti.xcom_pull(task_ids='assess', key='reason') }}",
+            skip_when_already_exists=True,
+            wait_for_completion=False,
+        )
+
+        no_retraining = EmptyOperator(task_id="no_retraining")
+
+        monitor >> assess() >> [trigger, no_retraining]
+    return dag
+
+
+for _model in wanted(DAG_ID):
+    build(_model)

@@ -12,8 +12,9 @@ the embedded prediction service, then serves that version.
 Because of the second case the task is the one stage task that is never retried
 automatically (`retries=0`): read its result and trigger again if needed.
 
-Trigger it from the UI ("Trigger DAG w/ config") or `airflow dags trigger mlops_rollback
---conf '{"to_version": "3"}'`.
+One DAG per model folder, `mlops_rollback.<model>`: it runs `mlops rollback --model <model>`
+and moves that model's champion and GitOps file only. Trigger it from the UI ("Trigger DAG
+w/ config") or `airflow dags trigger mlops_rollback.house-price --conf '{"to_version": "3"}'`.
 """
 
 from __future__ import annotations
@@ -21,40 +22,50 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from airflow.sdk import DAG, Param
+from mlops_models import dag_id, model_doc, wanted
 from mlops_tasks import DEFAULT_ARGS, stage_task
 
 DAG_ID = "mlops_rollback"
 
-with DAG(
-    dag_id=DAG_ID,
-    description="Roll the served model back to an earlier version (manual)",
-    doc_md=__doc__,
-    schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["mlops", "deployment"],
-    is_paused_upon_creation=False,
-    params={
-        "to_version": Param(
-            "",
-            type="string",
-            pattern="^[0-9]*$",
-            title="Model version",
-            description="Roll back to this version; empty: the previous champion.",
-        ),
-    },
-) as dag:
-    rollback = stage_task(
-        "rollback",
-        "rollback",
-        [
-            "mlops",
+
+def build(model: str) -> DAG:
+    """The rollback DAG of one model folder: it moves that model's champion only."""
+    with DAG(
+        dag_id=dag_id(DAG_ID, model),
+        description=f"{model}: roll the served model back to an earlier version (manual)",
+        doc_md=model_doc(__doc__, model),
+        schedule=None,
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["mlops", "deployment", f"model:{model}"],
+        is_paused_upon_creation=False,
+        params={
+            "to_version": Param(
+                "",
+                type="string",
+                pattern="^[0-9]*$",
+                title="Model version",
+                description="Roll back to this version; empty: the previous champion.",
+            ),
+        },
+    ) as dag:
+        stage_task(
             "rollback",
-            "{{ '--to=' ~ params.to_version if params.to_version else '' }}",
-            "--json",
-        ],
-        retries=0,
-        doc_md="`mlops rollback [--to N] --json`; not retried (see the DAG's notes).",
-    )
+            "rollback",
+            [
+                "mlops",
+                "rollback",
+                f"--model={model}",
+                "{{ '--to=' ~ params.to_version if params.to_version else '' }}",
+                "--json",
+            ],
+            retries=0,
+            doc_md="`mlops rollback [--to N] --json`; not retried (see the DAG's notes).",
+        )
+    return dag
+
+
+for _model in wanted(DAG_ID):
+    build(_model)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 
 from loop_runner.scenario import client_records, drift_for, ingest_drift_args
-from mlops_core.schema import load_schema
+from mlops_core.settings import get_settings
 
 
 def test_the_drift_shifts_what_it_names_and_ingest_accepts_it(mlops, mlops_home):
-    schema = load_schema()
+    schema = get_settings().load_schema("house-price")
     drift = drift_for(schema, 1.6)
     assert list(drift["shift"]) == schema.numeric_features[:2]
     [(column, mix)] = drift["category_weights"].items()

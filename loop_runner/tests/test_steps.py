@@ -44,3 +44,32 @@ def test_an_accepted_outcome_code_is_a_result_not_a_failure(mlops_home, tmp_path
     result = steps.stage("ingest", ["ingest", "--source", str(missing)], ok=(0, 2))
     assert result["exit_code"] == 2 and result["ok"] is False
     assert "no-such-file.csv" in result["error"]
+
+
+def test_a_model_step_passes_its_model_and_names_it_when_it_fails(mlops_home, tmp_path):
+    """A model's steps run `mlops <stage> --model M ...`, as a stage task of M's DAG does,
+    and a failure says which model's step it was."""
+    missing = tmp_path / "no-such-file.csv"
+    steps = Steps(tmp_path / "house-price.log", quiet=True, model="house-price")
+    with pytest.raises(StepFailed) as info:
+        steps.stage("ingest", ["ingest", "--source", str(missing)])
+    [step] = steps.steps
+    assert step.command == f"mlops ingest --model house-price --source {missing}"
+    assert step.model == "house-price"
+    assert "of model house-price" in info.value.message
+    assert info.value.details["model"] == "house-price"
+
+
+def test_a_cancelled_loop_stops_before_its_next_step(tmp_path):
+    """Side by side, one model's failure stops the others at their next step."""
+    import threading
+
+    from loop_runner.steps import Cancelled
+
+    cancel = threading.Event()
+    steps = Steps(tmp_path / "churn.log", quiet=True, model="churn", cancel=cancel)
+    assert steps.client("count", lambda: 1) == 1
+    cancel.set()
+    with pytest.raises(Cancelled, match="churn: stopped before 'train'"):
+        steps.stage("train", ["train"])
+    assert [s.step for s in steps.steps] == ["count"]

@@ -1,5 +1,6 @@
 """Fixtures of the DAG tests: one Airflow home (and one `airflow db migrate`) per session,
-DagBags parsed with either task runner, and the environment of `airflow dags test`."""
+DagBags parsed with either task runner from a models folder of two models, and the
+environment of `airflow dags test`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,25 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "dags"
-DAG_IDS = {"mlops_training_pipeline", "mlops_monitoring", "mlops_rollback"}
+# The DAG files generate one DAG of each kind per model folder: `<kind>.<model>`.
+KINDS = ("mlops_training_pipeline", "mlops_monitoring", "mlops_rollback")
+# The models folder the DagBag tests parse with: house-price and a second model.
+MODELS = ("churn", "house-price")
+DAG_IDS = {f"{kind}.{model}" for kind in KINDS for model in MODELS}
+
+
+def dag_id(kind: str, model: str = "house-price") -> str:
+    return f"{kind}.{model}"
+
+
+def models_folder(dest: Path, make_model_folder, names=MODELS) -> Path:
+    """A models folder holding `names`: copies of the repository's model folder of that
+    name, else of house-price renamed (a folder is all a model needs)."""
+    for name in names:
+        own = (REPO / "models" / name / "schema.yaml").is_file()
+        make_model_folder(dest, name, name if own else "house-price")
+    return dest
+
 
 # Airflow reads its configuration when first imported: these must be set before any test
 # imports airflow. AIRFLOW_HOME is fixed per session by the autouse fixture below.
@@ -25,6 +44,10 @@ _AIRFLOW_ENV = {
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    # Parsing a DAG file takes well under a second, but 2 cores shared with other test runs
+    # (load average 10+) measured 30+ s for the imports alone: Airflow's 30 s parse timeout
+    # would report that as an import error. The parse cost is not what these tests judge.
+    "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
     # `airflow dags test` runs the execution API in-process; it signs task tokens with this
     # (without it the API's start-up fails and every task ends with 'svcs_registry' errors).
     "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
@@ -80,19 +103,30 @@ def airflow_db(airflow_home: Path) -> Path:
     return airflow_home
 
 
-def load_dagbag(runner: str, monkeypatch: pytest.MonkeyPatch):
-    """Parse dags/ the way Airflow's DAG processor does, with the given task runner."""
+@pytest.fixture(scope="session")
+def dag_models_dir(tmp_path_factory: pytest.TempPathFactory, make_model_folder) -> Path:
+    """The models folder of the DagBag tests (MODELS)."""
+    return models_folder(tmp_path_factory.mktemp("dag-models"), make_model_folder)
+
+
+def load_dagbag(runner: str, monkeypatch: pytest.MonkeyPatch, models_dir: Path | None = None):
+    """Parse dags/ the way Airflow's DAG processor does, with the given task runner, over
+    `models_dir` (MLOPS_MODELS_DIR; default: the repository's models/)."""
     from airflow.dag_processing.dagbag import BundleDagBag
 
     monkeypatch.setenv("MLOPS_TASK_RUNNER", runner)
+    if models_dir is None:
+        monkeypatch.delenv("MLOPS_MODELS_DIR", raising=False)
+    else:
+        monkeypatch.setenv("MLOPS_MODELS_DIR", str(models_dir))
     return BundleDagBag(str(DAGS_FOLDER), bundle_path=DAGS_FOLDER)
 
 
 @pytest.fixture
-def local_dagbag(monkeypatch: pytest.MonkeyPatch):
-    return load_dagbag("local", monkeypatch)
+def local_dagbag(monkeypatch: pytest.MonkeyPatch, dag_models_dir: Path):
+    return load_dagbag("local", monkeypatch, dag_models_dir)
 
 
 @pytest.fixture
-def k8s_dagbag(monkeypatch: pytest.MonkeyPatch):
-    return load_dagbag("kubernetes", monkeypatch)
+def k8s_dagbag(monkeypatch: pytest.MonkeyPatch, dag_models_dir: Path):
+    return load_dagbag("kubernetes", monkeypatch, dag_models_dir)

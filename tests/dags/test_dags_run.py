@@ -1,9 +1,12 @@
 """Real `airflow dags test` runs with the local task runner against a temporary MLOPS_HOME
-(the session's MLflow server, a data registry, a GitOps repository, a prediction log):
+(the session's MLflow server, a data registry, a GitOps repository, a prediction log) and a
+models folder of its own, whose model's DAGs (`<kind>.<model>`) are the ones run:
 
 - the training pipeline ends with a champion;
 - the monitoring DAG, on drifted traffic in the prediction log, ends with a triggered
-  training run that carries the reason.
+  run of its own model's training DAG that carries the reason.
+
+No MLOPS_MODEL is set: every stage task passes `--model <model>`.
 
 Every stage command is part of this workspace: one that does not load fails the run (the
 `mlops` entry point exits 1 naming the stage), never an expected failure or a skip."""
@@ -27,20 +30,21 @@ pytestmark = pytest.mark.slow
 TIMINGS: dict[str, float] = {}
 
 
-def training_config(folder: Path, name: str, refuse: bool = False) -> Path:
-    """The packaged training config cut to its first candidate (a quick run); with refuse,
-    an absolute threshold no model meets, so the quality gate refuses."""
-    from importlib.resources import files
-
+def training_config(model_folder: Path, refuse: bool = False) -> str:
+    """The model folder's training config cut to its first candidate (a quick run); with
+    refuse, an absolute threshold no model meets, so the quality gate refuses."""
     import yaml
 
-    config = yaml.safe_load((files("model_training") / "default_config.yaml").read_text())
+    config = yaml.safe_load((model_folder / "train.yaml").read_text())
     config["candidates"] = config["candidates"][:1]
     if refuse:
         config["gate"]["thresholds"] = {"r2": {"min": 0.9999}}
-    path = folder / name
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return yaml.safe_dump(config)
+
+
+def use_training_config(env: dict[str, str], text: str) -> None:
+    """The model folder's train.yaml (what a stage reads) and MLOPS_TRAIN_CONFIG both."""
+    Path(env["MLOPS_TRAIN_CONFIG"]).write_text(text)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +53,10 @@ def platform(airflow_db, mlflow_server, tmp_path_factory, make_model_folder) -> 
     home = tmp_path_factory.mktemp("dags-platform")
     model = f"dags-test-{uuid.uuid4().hex[:8]}"
     models_dir = tmp_path_factory.mktemp("dags-models")
-    make_model_folder(models_dir, model)
-    configs = tmp_path_factory.mktemp("train-configs")
+    folder = make_model_folder(models_dir, model)
+    # A second model in the folder: without --model a stage command would refuse to guess.
+    make_model_folder(models_dir, f"{model}-other")
+    quick = training_config(folder)
     env = {
         name: value
         for name, value in os.environ.items()
@@ -63,17 +69,25 @@ def platform(airflow_db, mlflow_server, tmp_path_factory, make_model_folder) -> 
             "MLOPS_TASK_RUNNER": "local",
             "MLOPS_MLFLOW_TRACKING_URI": mlflow_server,
             "MLFLOW_TRACKING_URI": mlflow_server,
-            "MLOPS_MODEL": model,
             "MLOPS_MODELS_DIR": str(models_dir),
             "MLOPS_PROMOTE_RELOAD": "false",
             # The DAG's wiring is tested here, not the deployable check's latency budget
             # (deployment_prep's tests): a busy 2-core runner measured a 270 ms p99.
             "MLOPS_PROMOTE_LATENCY_BUDGET_MS": "5000",
-            "MLOPS_TRAIN_CONFIG": str(training_config(configs, "quick.yaml")),
-            "TEST_REFUSING_TRAIN_CONFIG": str(training_config(configs, "refuse.yaml", True)),
+            "MLOPS_TRAIN_CONFIG": str(folder / "train.yaml"),
+            "TEST_MODEL": model,
+            "TEST_OTHER_MODEL": f"{model}-other",
+            "TEST_QUICK_TRAIN_CONFIG": quick,
+            "TEST_REFUSING_TRAIN_CONFIG": training_config(folder, refuse=True),
         }
     )
+    use_training_config(env, quick)
     return env
+
+
+def dag_of(env: dict[str, str], kind: str) -> str:
+    """The DAG id of the test model's DAG of a kind."""
+    return f"{kind}.{env['TEST_MODEL']}"
 
 
 def dags_test(env: dict[str, str], dag_id: str, conf: dict) -> subprocess.CompletedProcess:
@@ -128,13 +142,14 @@ def explain(proc: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def trained(platform) -> dict:
     """One run of the training pipeline DAG (shared by the tests of this module)."""
-    proc = dags_test(platform, "mlops_training_pipeline", {"synthetic_rows": 3000, "seed": 7})
+    training = dag_of(platform, "mlops_training_pipeline")
+    proc = dags_test(platform, training, {"synthetic_rows": 3000, "seed": 7})
     assert proc.returncode == 0, explain(proc)
     with metadata_db(platform) as db:
-        run_id, state = latest_run(db, "mlops_training_pipeline")
-        states = task_states(db, "mlops_training_pipeline", run_id)
-        summary = xcom(db, "mlops_training_pipeline", run_id, "summary")
-        trained = xcom(db, "mlops_training_pipeline", run_id, "train")
+        run_id, state = latest_run(db, training)
+        states = task_states(db, training, run_id)
+        summary = xcom(db, training, run_id, "summary")
+        trained = xcom(db, training, run_id, "train")
     return {
         "run_id": run_id,
         "state": state,
@@ -155,6 +170,7 @@ def test_training_pipeline_ends_with_a_champion(platform, trained):
         "summary": "success",
     }
     summary = trained["summary"]
+    assert summary["model"] == summary["model_name"] == platform["TEST_MODEL"]
     assert summary["promoted"] is True
     assert summary["data_version"] == "data-v1"
     assert summary["gate"] == "passed"
@@ -163,20 +179,27 @@ def test_training_pipeline_ends_with_a_champion(platform, trained):
     from mlflow import MlflowClient
 
     client = MlflowClient(platform["MLOPS_MLFLOW_TRACKING_URI"])
-    champion = client.get_model_version_by_alias(platform["MLOPS_MODEL"], "champion")
+    champion = client.get_model_version_by_alias(platform["TEST_MODEL"], "champion")
     assert str(champion.version) == str(summary["model_version"])
     assert champion.tags.get("data_version") == "data-v1"
+    # the other model of the folder is untouched: no registered model of its name
+    other = platform["TEST_OTHER_MODEL"]
+    assert client.search_registered_models(filter_string=f"name = '{other}'") == []
 
 
 def test_a_refused_gate_ends_the_run_without_promotion(platform, trained):
-    env = {**platform, "MLOPS_TRAIN_CONFIG": platform["TEST_REFUSING_TRAIN_CONFIG"]}
-    proc = dags_test(env, "mlops_training_pipeline", {"synthetic_rows": 3000, "seed": 7})
+    training = dag_of(platform, "mlops_training_pipeline")
+    use_training_config(platform, platform["TEST_REFUSING_TRAIN_CONFIG"])
+    try:
+        proc = dags_test(platform, training, {"synthetic_rows": 3000, "seed": 7})
+    finally:
+        use_training_config(platform, platform["TEST_QUICK_TRAIN_CONFIG"])
     assert proc.returncode == 0, explain(proc)  # a success, not a crash
     with metadata_db(platform) as db:
-        run_id, state = latest_run(db, "mlops_training_pipeline")
-        states = task_states(db, "mlops_training_pipeline", run_id)
-        summary = xcom(db, "mlops_training_pipeline", run_id, "summary")
-        refused = xcom(db, "mlops_training_pipeline", run_id, "gate_refused")
+        run_id, state = latest_run(db, training)
+        states = task_states(db, training, run_id)
+        summary = xcom(db, training, run_id, "summary")
+        refused = xcom(db, training, run_id, "gate_refused")
     assert run_id != trained["run_id"] and state == "success"
     assert states["train"] == "success"
     assert states["gate_refused"] == "success"
@@ -188,9 +211,15 @@ def test_a_refused_gate_ends_the_run_without_promotion(platform, trained):
     from mlflow import MlflowClient
 
     client = MlflowClient(platform["MLOPS_MLFLOW_TRACKING_URI"])
-    champion = client.get_model_version_by_alias(platform["MLOPS_MODEL"], "champion")
+    champion = client.get_model_version_by_alias(platform["TEST_MODEL"], "champion")
     assert str(champion.version) == str(trained["summary"]["model_version"])  # unchanged
     assert str(summary["model_version"]) != str(champion.version)
+
+
+def model_schema(env: dict[str, str]):
+    from mlops_core.schema import load_schema
+
+    return load_schema(Path(env["MLOPS_MODELS_DIR"]) / env["TEST_MODEL"] / "schema.yaml")
 
 
 def write_drifted_traffic(env: dict[str, str], model_version: str, rows: int = 1500) -> None:
@@ -199,7 +228,6 @@ def write_drifted_traffic(env: dict[str, str], model_version: str, rows: int = 1
     import pandas as pd
 
     from mlops_core import predlog
-    from mlops_core.schema import load_schema
     from mlops_core.synthetic import Drift, generate
 
     proc = subprocess.run(
@@ -210,7 +238,7 @@ def write_drifted_traffic(env: dict[str, str], model_version: str, rows: int = 1
         timeout=300,
     )
     assert proc.returncode == 0, explain(proc)
-    schema = load_schema()
+    schema = model_schema(env)
     numeric = schema.numeric_features[0]
     category = schema.categorical_features[0]
     cats = list(schema.column(category).categories)
@@ -220,7 +248,7 @@ def write_drifted_traffic(env: dict[str, str], model_version: str, rows: int = 1
     )
     frame = generate(schema, rows, seed=99, drift=drift)
     features = frame[schema.feature_names]
-    model = mlflow.pyfunc.load_model(f"models:/{env['MLOPS_MODEL']}/{model_version}")
+    model = mlflow.pyfunc.load_model(f"models:/{env['TEST_MODEL']}/{model_version}")
     predictions = model.predict(features)
     now = predlog.utcnow()
     records = features.astype(object).where(pd.notna(features), None).to_dict("records")
@@ -228,7 +256,7 @@ def write_drifted_traffic(env: dict[str, str], model_version: str, rows: int = 1
         {
             "request_id": uuid.uuid4().hex,
             "created_at": now,
-            "model_name": env["MLOPS_MODEL"],
+            "model_name": env["TEST_MODEL"],
             "model_version": str(model_version),
             "features": {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()},
             "prediction": float(p),
@@ -250,20 +278,22 @@ def test_monitoring_on_drifted_traffic_triggers_a_training_run(platform, trained
     monkeypatch.setenv("MLFLOW_TRACKING_URI", platform["MLFLOW_TRACKING_URI"])
     write_drifted_traffic(platform, version)
 
-    proc = dags_test(platform, "mlops_monitoring", {})
+    monitoring = dag_of(platform, "mlops_monitoring")
+    training = dag_of(platform, "mlops_training_pipeline")
+    proc = dags_test(platform, monitoring, {})
     assert proc.returncode == 0, explain(proc)
     with metadata_db(platform) as db:
-        run_id, state = latest_run(db, "mlops_monitoring")
-        states = task_states(db, "mlops_monitoring", run_id)
-        monitored = xcom(db, "mlops_monitoring", run_id, "monitor")
+        run_id, state = latest_run(db, monitoring)
+        states = task_states(db, monitoring, run_id)
+        monitored = xcom(db, monitoring, run_id, "monitor")
         triggered = db.execute(
             "SELECT run_id, state, conf FROM dag_run WHERE dag_id = ? AND run_id = ?",
-            ("mlops_training_pipeline", f"retrain__{run_id}"),
+            (training, f"retrain__{run_id}"),
         ).fetchone()
         note = db.execute(
             "SELECT n.content FROM dag_run_note n JOIN dag_run r ON r.id = n.dag_run_id "
             "WHERE r.dag_id = ? AND r.run_id = ?",
-            ("mlops_training_pipeline", f"retrain__{run_id}"),
+            (training, f"retrain__{run_id}"),
         ).fetchone()
     assert state == "success", states
     assert states == {
@@ -274,7 +304,7 @@ def test_monitoring_on_drifted_traffic_triggers_a_training_run(platform, trained
     }
     assert monitored["status"] == "drift" and monitored["exit_code"] == 6
     assert monitored["model_version"] in (version, int(version))
-    schema_numeric = __import__("mlops_core.schema", fromlist=["x"]).load_schema()
+    schema_numeric = model_schema(platform)
     assert schema_numeric.numeric_features[0] in monitored["drifted_columns"]
     assert triggered is not None, "no training run was triggered"
     conf = json.loads(triggered[2]) if isinstance(triggered[2], str) else triggered[2]

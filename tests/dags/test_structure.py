@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from .conftest import DAG_IDS, load_dagbag
+from .conftest import DAG_IDS, MODELS, dag_id, load_dagbag
 
 STAGE_TASKS = {
     "mlops_training_pipeline": {"ingest", "train", "promote"},
@@ -16,12 +16,16 @@ STAGE_TASKS = {
 }
 
 
+def kind(dag_id: str) -> str:
+    return dag_id.split(".", 1)[0]
+
+
 def edges(dag) -> set[tuple[str, str]]:
     return {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
 
 
 def test_training_pipeline_shape(local_dagbag):
-    dag = local_dagbag.dags["mlops_training_pipeline"]
+    dag = local_dagbag.dags[dag_id("mlops_training_pipeline")]
     assert set(dag.task_ids) == {
         "ingest",
         "train",
@@ -46,7 +50,7 @@ def test_training_pipeline_shape(local_dagbag):
 
 
 def test_monitoring_shape(local_dagbag):
-    dag = local_dagbag.dags["mlops_monitoring"]
+    dag = local_dagbag.dags[dag_id("mlops_monitoring")]
     assert set(dag.task_ids) == {"monitor", "assess", "trigger_retraining", "no_retraining"}
     assert edges(dag) == {
         ("monitor", "assess"),
@@ -56,20 +60,20 @@ def test_monitoring_shape(local_dagbag):
     assert dag.schedule == "@daily"
     assert dag.catchup is False
     trigger = dag.get_task("trigger_retraining")
-    assert trigger.trigger_dag_id == "mlops_training_pipeline"
+    assert trigger.trigger_dag_id == "mlops_training_pipeline.house-price"  # its own model's
     assert trigger.trigger_dag_id in local_dagbag.dag_ids
     assert "{{ run_id }}" in trigger.trigger_run_id  # a retry never starts a second run
     assert trigger.skip_when_already_exists is True
     assert "reason" in trigger.conf and "xcom_pull" in trigger.conf["reason"]
     assert "note" in trigger.template_fields and "xcom_pull" in trigger.note
     # the training pipeline accepts what the trigger passes
-    training_params = local_dagbag.dags["mlops_training_pipeline"].params.dump()
+    training_params = local_dagbag.dags[dag_id("mlops_training_pipeline")].params.dump()
     assert set(trigger.conf) <= set(training_params)
     assert dag.params.dump() == {"last": 0, "model_version": "", "source": ""}
 
 
 def test_rollback_shape(local_dagbag):
-    dag = local_dagbag.dags["mlops_rollback"]
+    dag = local_dagbag.dags[dag_id("mlops_rollback")]
     assert dag.task_ids == ["rollback"]
     assert dag.schedule is None
     assert dag.get_task("rollback").retries == 0  # see the DAG's doc: not idempotent
@@ -79,8 +83,10 @@ def test_rollback_shape(local_dagbag):
 @pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
 def test_every_dag_is_documented_tagged_and_bounded(local_dagbag, dag_id):
     dag = local_dagbag.dags[dag_id]
-    assert "mlops" in dag.tags and len(dag.tags) >= 2
+    model = dag_id.split(".", 1)[1]
+    assert "mlops" in dag.tags and f"model:{model}" in dag.tags and len(dag.tags) >= 3
     assert dag.doc_md and dag.doc_md.strip().startswith("### ")
+    assert f"`{model}`" in dag.doc_md.splitlines()[0] and dag.description.startswith(model)
     assert dag.catchup is False
     assert dag.max_active_runs == 1
     assert dag.start_date is not None and dag.start_date.tzinfo is not None
@@ -90,7 +96,7 @@ def test_every_dag_is_documented_tagged_and_bounded(local_dagbag, dag_id):
 @pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
 def test_stage_tasks_retry_with_exponential_backoff(local_dagbag, dag_id):
     dag = local_dagbag.dags[dag_id]
-    for task_id in STAGE_TASKS[dag_id]:
+    for task_id in STAGE_TASKS[kind(dag_id)]:
         task = dag.get_task(task_id)
         assert task.execution_timeout == timedelta(hours=2)
         if task_id == "rollback":
@@ -101,13 +107,13 @@ def test_stage_tasks_retry_with_exponential_backoff(local_dagbag, dag_id):
         assert task.max_retry_delay == timedelta(minutes=10)
 
 
-def test_both_runners_build_the_same_dags(monkeypatch):
-    local = load_dagbag("local", monkeypatch)
-    k8s = load_dagbag("kubernetes", monkeypatch)
-    for dag_id in DAG_IDS:
-        a, b = local.dags[dag_id], k8s.dags[dag_id]
+def test_both_runners_build_the_same_dags(monkeypatch, dag_models_dir):
+    local = load_dagbag("local", monkeypatch, dag_models_dir)
+    k8s = load_dagbag("kubernetes", monkeypatch, dag_models_dir)
+    for each in DAG_IDS:
+        a, b = local.dags[each], k8s.dags[each]
         assert edges(a) == edges(b)
-        for task_id in STAGE_TASKS[dag_id]:
+        for task_id in STAGE_TASKS[kind(each)]:
             assert type(a.get_task(task_id)).__name__ == "PythonOperator"
             pod_task = b.get_task(task_id)
             assert type(pod_task).__name__ == "KubernetesPodOperator"
@@ -135,17 +141,18 @@ def render(task, params: dict, xcoms: dict | None = None) -> list[str]:
 
 
 def test_commands_render_to_the_cli_contract(local_dagbag):
-    training = local_dagbag.dags["mlops_training_pipeline"]
+    training = local_dagbag.dags[dag_id("mlops_training_pipeline")]
     defaults = training.params.dump()
     ingest = training.get_task("ingest")
     assert render(ingest, defaults) == [
         "mlops",
         "ingest",
+        "--model=house-price",
         "--synthetic=5000",
         "--seed=42",
         "--json",
     ]
-    assert render(ingest, {**defaults, "source": "s3://bucket/houses.csv"})[2] == (
+    assert render(ingest, {**defaults, "source": "s3://bucket/houses.csv"})[3] == (
         "--source=s3://bucket/houses.csv"
     )
     train = training.get_task("train")
@@ -153,6 +160,7 @@ def test_commands_render_to_the_cli_contract(local_dagbag):
     assert render(train, defaults, {"ingest": {"data_version": "data-v7"}}) == [
         "mlops",
         "train",
+        "--model=house-price",
         "--data-version=data-v7",
         "--json",
     ]
@@ -160,37 +168,84 @@ def test_commands_render_to_the_cli_contract(local_dagbag):
     assert render(promote, defaults, {"train": {"model_version": "4"}}) == [
         "mlops",
         "promote",
+        "--model=house-price",
         "--version=4",
         "--json",
     ]
 
-    monitoring = local_dagbag.dags["mlops_monitoring"]
+    monitoring = local_dagbag.dags[dag_id("mlops_monitoring")]
     monitor = monitoring.get_task("monitor")
     assert monitor.op_kwargs["accept"] == [0, 6, 7]
-    assert render(monitor, monitoring.params.dump()) == ["mlops", "monitor", "--json"]
+    assert render(monitor, monitoring.params.dump()) == [
+        "mlops",
+        "monitor",
+        "--model=house-price",
+        "--json",
+    ]
     assert render(monitor, {"last": 500, "model_version": "3", "source": ""}) == [
         "mlops",
         "monitor",
+        "--model=house-price",
         "--last=500",
         "--model-version=3",
         "--json",
     ]
 
-    rollback = local_dagbag.dags["mlops_rollback"].get_task("rollback")
-    assert render(rollback, {"to_version": ""}) == ["mlops", "rollback", "--json"]
-    assert render(rollback, {"to_version": "2"}) == ["mlops", "rollback", "--to=2", "--json"]
+    rollback = local_dagbag.dags[dag_id("mlops_rollback")].get_task("rollback")
+    assert render(rollback, {"to_version": ""}) == [
+        "mlops",
+        "rollback",
+        "--model=house-price",
+        "--json",
+    ]
+    assert render(rollback, {"to_version": "2"}) == [
+        "mlops",
+        "rollback",
+        "--model=house-price",
+        "--to=2",
+        "--json",
+    ]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_stage_task_passes_its_own_model(local_dagbag, model):
+    """Each model's DAGs run their stage commands with `--model <that model>`, and its
+    monitoring DAG starts its own training DAG, never another model's."""
+    for kind_ in STAGE_TASKS:
+        dag = local_dagbag.dags[dag_id(kind_, model)]
+        for task_id in STAGE_TASKS[kind_]:
+            argv = dag.get_task(task_id).op_kwargs["argv"]
+            assert argv[:3] == ["mlops", argv[1], f"--model={model}"], argv
+            assert sum(a.startswith("--model=") for a in argv) == 1
+    trigger = local_dagbag.dags[dag_id("mlops_monitoring", model)].get_task("trigger_retraining")
+    assert trigger.trigger_dag_id == dag_id("mlops_training_pipeline", model)
+
+
+def test_a_task_run_builds_only_its_own_dag(monkeypatch, dag_models_dir):
+    """While a task runs, Airflow re-parses the file for that one DAG: only that model's
+    DAG is built (the parsing context), not every model's."""
+    from airflow.sdk.definitions.context import _AIRFLOW_PARSING_CONTEXT_DAG_ID
+
+    monkeypatch.setenv(_AIRFLOW_PARSING_CONTEXT_DAG_ID, "mlops_monitoring.churn")
+    bag = load_dagbag("local", monkeypatch, dag_models_dir)
+    assert bag.import_errors == {}
+    assert bag.dag_ids == ["mlops_monitoring.churn"]
 
 
 def test_branches_read_the_stage_results_through_their_contracts(local_dagbag):
     """The gate's refusal (exit code 3, an error result) ends at gate_refused; monitoring's
     verdict is read from the MonitorResult; a result off its contract fails the task."""
-    gate = local_dagbag.dags["mlops_training_pipeline"].get_task("quality_gate").python_callable
+    gate = (
+        local_dagbag.dags[dag_id("mlops_training_pipeline")]
+        .get_task("quality_gate")
+        .python_callable
+    )
     refused = {"ok": False, "exit_code": 3, "error": "rmse above the gate", "gate": "failed"}
     assert gate(ti=FakeTI({"train": refused})) == "gate_refused"
     with pytest.raises(ValueError, match="model_version"):
         gate(ti=FakeTI({"train": {"ok": True, "exit_code": 0, "gate": "passed"}}))
 
-    assess = local_dagbag.dags["mlops_monitoring"].get_task("assess").python_callable
+    assess = local_dagbag.dags[dag_id("mlops_monitoring")].get_task("assess").python_callable
     with pytest.raises(ValueError, match="status"):
         assess(ti=FakeTI({"monitor": {"ok": True, "exit_code": 0, "drift": True}}))
 

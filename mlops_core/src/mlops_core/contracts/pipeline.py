@@ -17,6 +17,7 @@ class Step(_Part):
     """One step of the loop: a stage command, or client traffic."""
 
     step: str = Field(..., description="what the step does")
+    model: str | None = Field(None, description="the model it worked on (none: the platform)")
     command: str | None = Field(None, description="the `mlops ... --json` command it ran")
     exit_code: int | None = Field(None, description="that command's exit code")
     seconds: float = Field(..., description="wall time of the step")
@@ -67,7 +68,11 @@ class LoopMonitoring(_Part):
     drift_share: float | None = Field(None, description="share of drifted feature columns")
     drifted_columns: list[str] | None = Field(None, description="the drifted columns")
     rows: int | None = Field(None, description="predictions judged")
-    rmse: float | None = Field(None, description="RMSE on the labelled predictions")
+    rmse: float | None = Field(None, description="RMSE on the labelled predictions (regression)")
+    metric: str | None = Field(
+        None, description="the policy's performance metric (rmse, roc_auc, f1_macro, ...)"
+    )
+    metric_value: float | None = Field(None, description="its value on the labelled predictions")
     report_html: str | None = Field(None, description="the Evidently HTML report")
     report_json: str | None = Field(None, description="the Evidently JSON report")
     model_version: str | None = Field(None, description="the model version judged")
@@ -78,6 +83,10 @@ class GitOpsCommit(_Part):
 
     repo: str = Field(..., description="the GitOps checkout")
     commit: str | None = Field(None, description="the commit pinning the champion")
+    values_files: list[str] = Field(
+        default_factory=list,
+        description="the model's files it wrote (gitops/envs/<env>/models/<name>.yaml)",
+    )
 
 
 class LoopUrls(_Part):
@@ -89,21 +98,42 @@ class LoopUrls(_Part):
     evidently_ui: str | None = Field(None, description="the Evidently UI")
 
 
-class PipelineResult(Result):
-    """The whole loop on the embedded runtime, from ingestion to the retrained champion."""
+class ModelLoop(_Part):
+    """The loop of one model: two data versions, two trained versions, its traffic and
+    monitoring, its champion and its GitOps file."""
 
-    command: ClassVar[str] = "`mlops pipeline run`"
-
-    home: str = Field(..., description="the MLOPS_HOME the loop ran in")
-    log: str = Field(..., description="the log of every stage command")
-    seconds: float = Field(..., description="wall time of the loop")
+    model: str = Field(..., description="the model (its folder's and registered model's name)")
+    task: str | None = Field(None, description="regression or classification")
+    log: str = Field(..., description="the log of its stage commands")
+    seconds: float = Field(..., description="wall time of its steps")
     data_versions: list[str] = Field(..., description="the two data versions ingested")
-    models: list[LoopModel] = Field(..., description="the two model versions trained")
+    versions: list[LoopModel] = Field(..., description="the two model versions trained")
     traffic: LoopTraffic = Field(..., description="the client traffic sent")
     monitoring: list[LoopMonitoring] = Field(
         ..., description="monitoring of the normal, then the drifted traffic"
     )
     champion: str = Field(..., description="the champion version at the end")
-    gitops: GitOpsCommit = Field(..., description="the last promotion's commit")
+    gitops: GitOpsCommit = Field(..., description="its last promotion's commit")
+    prediction_service: str = Field(..., description="the service that answered for it")
+    predict_url: str = Field(..., description="where a client sends its records")
+    steps: list[Step] = Field(..., description="its steps, in order, with their times")
+
+
+class PipelineResult(Result):
+    """The whole loop on the embedded runtime for one or several models, from ingestion to
+    each model's retrained champion."""
+
+    command: ClassVar[str] = "`mlops pipeline run`"
+
+    home: str = Field(..., description="the MLOPS_HOME the loop ran in")
+    log: str = Field(..., description="the log of the platform's steps (each model: its own)")
+    seconds: float = Field(..., description="wall time of the loop")
+    serving: str = Field(
+        ...,
+        description="`one service` (every model in one prediction service) or "
+        "`one service per model`",
+    )
+    side_by_side: bool = Field(..., description="whether the models' loops ran concurrently")
+    models: list[ModelLoop] = Field(..., description="each model's loop, by name")
     urls: LoopUrls = Field(..., description="where to look")
-    steps: list[Step] = Field(..., description="every step, in order, with its time")
+    steps: list[Step] = Field(..., description="the platform's steps (up, serve, status)")
