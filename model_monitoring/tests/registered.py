@@ -106,8 +106,8 @@ def register(settings, folder: Path, tracking_uri: str, *, rows: int = 1200, see
         from mlops_core.synthetic import generate
 
         frame = generate(schema, rows, seed=seed)
-    cut = [int(rows * 0.7), int(rows * 0.85)]
-    splits = dict(zip(("train", "val", "test"), np.split(frame, cut), strict=True))
+    a, b = int(rows * 0.7), int(rows * 0.85)
+    splits = {"train": frame.iloc[:a], "val": frame.iloc[a:b], "test": frame.iloc[b:]}
     registry = data_registry(settings, name)
     with tempfile.TemporaryDirectory() as tmp:
         paths = {}
@@ -149,7 +149,7 @@ def register(settings, folder: Path, tracking_uri: str, *, rows: int = 1200, see
         mlflow.log_metrics(metrics)
         info = mlflow.sklearn.log_model(
             model, name="model", registered_model_name=name,
-            serialization_format="cloudpickle",
+            serialization_format="cloudpickle", pip_requirements=["scikit-learn"],
             input_example=train[schema.feature_names].head(3),
         )  # fmt: skip
     client = MlflowClient(tracking_uri)

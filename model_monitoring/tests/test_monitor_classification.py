@@ -38,12 +38,12 @@ def test_a_classifier_with_traffic_and_feedback(tracking_uri, models_dir, mlops_
     name = unique("churn")
     folder = classifier_folder(models_dir, name)
     settings = get_settings()
-    reg = register(settings, folder, tracking_uri, rows=1500)
+    reg = register(settings, folder, tracking_uri, rows=2500)
     schema = reg.schema
     label = schema.label.name
 
     # Traffic like the training data, every true class reported back.
-    normal = customers(schema, 500, seed=5)
+    normal = customers(schema, 1000, seed=5)
     log_traffic(settings.prediction_log, reg, normal, labels=list(normal[label]))
     time.sleep(0.05)
     code, first = _monitor(mlops, "--model", name)
@@ -51,7 +51,7 @@ def test_a_classifier_with_traffic_and_feedback(tracking_uri, models_dir, mlops_
     assert first.status == "no_drift" and first.task == "classification"
     assert first.model_name == name and first.model_version == reg.version
     assert first.policy == str(folder / "monitor.yaml")
-    assert first.rows == first.labelled_rows == 500
+    assert first.rows == first.labelled_rows == 1000
     perf = first.performance
     assert perf.task == "classification" and perf.metric == "roc_auc" == first.metric
     assert perf.baseline == pytest.approx(reg.metrics["test_roc_auc"])
@@ -59,7 +59,7 @@ def test_a_classifier_with_traffic_and_feedback(tracking_uri, models_dir, mlops_
     assert 0.7 < perf.roc_auc <= 1 and 0.5 < perf.accuracy <= 1
     assert perf.balanced_accuracy and perf.f1_macro and perf.log_loss and perf.brier
     assert set(perf.per_class) == {"no", "yes"}
-    assert sum(c.support for c in perf.per_class.values()) == 500
+    assert sum(c.support for c in perf.per_class.values()) == 1000
     assert all(c.roc_auc is not None for c in perf.per_class.values())
     assert perf.rmse is None and first.rmse is None
     # Prediction drift: the predicted class distribution and the positive class's probability.
