@@ -225,8 +225,7 @@ def log_frame(
         frame[prediction] = [_class(r.get("predicted_class")) for r in rows]
         frame[label] = [_class(r.get("label_class")) for r in rows]
         if probability_columns:
-            probas = [_json_value(r.get("probabilities"), r["request_id"], "probabilities")
-                      for r in rows]  # fmt: skip
+            probas = [_probabilities(r) for r in rows]
             for cls, column in probability_columns.items():
                 frame[column] = [
                     (p or {}).get(cls) if isinstance(p, dict) else None for p in probas
@@ -255,6 +254,14 @@ def log_frame(
         spelling = {v: normalise_category(v) for v in frame[name].dropna().unique()}
         frame[name] = frame[name].map(spelling).astype(object)
     return frame.sort_values("created_at", kind="stable").reset_index(drop=True)
+
+
+def _probabilities(row) -> dict[str, float] | None:
+    """A row's {class: p}, its classes in the schema's spelling (None when not logged)."""
+    value = _json_value(row.get("probabilities"), row["request_id"], "probabilities")
+    if not isinstance(value, dict):
+        return None
+    return {normalise_category(k): v for k, v in value.items()}
 
 
 def _class(value) -> str | None:
