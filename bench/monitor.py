@@ -41,6 +41,22 @@ FIT_ROWS = 20_000
 BATCH = 2_000  # records per /v1/predict/batch request (the service's max batch here)
 
 
+BENCH_MODEL = "house-price"  # the model folder whose schema and policy the bench uses
+
+
+def _folder():
+    """The bench's model folder (models/house-price/ of this repository, or MLOPS_MODELS_DIR)."""
+    from mlops_core.settings import get_settings
+
+    return get_settings().model_folder(BENCH_MODEL)
+
+
+def _policy():
+    from model_monitoring.policy import policy_for
+
+    return policy_for(_folder())
+
+
 def _model_path(tmp: Path) -> Path:
     """A model like the training stage's: one-hot categories + gradient boosting, fitted on
     synthetic rows, saved as an MLflow model folder (what `mlops serve` and ours load)."""
@@ -50,10 +66,9 @@ def _model_path(tmp: Path) -> Path:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    from mlops_core.schema import load_schema
     from mlops_core.synthetic import generate
 
-    schema = load_schema()
+    schema = _folder().schema
     train = generate(schema, FIT_ROWS, seed=100)
     pre = ColumnTransformer(
         [("cat", OneHotEncoder(handle_unknown="ignore"), schema.categorical_features)],
@@ -73,11 +88,10 @@ def _model_path(tmp: Path) -> Path:
 
 
 def _frames(rows: int, model):
-    from mlops_core.schema import load_schema
     from mlops_core.synthetic import Drift, generate
     from model_monitoring.analysis import prediction_column
 
-    schema = load_schema()
+    schema = _folder().schema
     reference = generate(schema, rows, seed=1)
     # Current traffic: one numeric feature shifted, so the report has drift to show.
     current = generate(schema, rows, seed=2, drift=Drift(shift={schema.numeric_features[0]: 1.2}))
@@ -102,7 +116,7 @@ def _write_report(store: str, name: str, result) -> float:
     label = ReportLabel(name, "1", "bench window", rows=result.rows,
                         reference_rows=result.reference_rows)  # fmt: skip
     html = label_html(result.snapshot.get_html_str(as_iframe=False), label)
-    record = MonitorResult(model_name=name, policy="default", **result.fields())
+    record = MonitorResult(model_name=name, policy=_policy().source, **result.fields())
     ReportStore(store).write_run(name, run_stem(datetime.now(UTC), "1"), html,
                                  record.model_dump(mode="json"))  # fmt: skip
     return len(html) / 1e6
@@ -113,7 +127,6 @@ def child(rows: int, model_path: str, store: str) -> dict:
     import warnings
 
     from model_monitoring.analysis import analyse, prediction_column
-    from model_monitoring.policy import load_policy
     from model_monitoring.settings import MonitorSettings
 
     warnings.simplefilter("ignore")
@@ -127,7 +140,7 @@ def child(rows: int, model_path: str, store: str) -> dict:
     started = time.perf_counter()
     reference[prediction_column(schema)] = model.predict(reference[schema.feature_names])
     predicted = time.perf_counter()
-    result = analyse(reference, current, schema, load_policy(), sample_rows=sample_rows)
+    result = analyse(reference, current, schema, _policy(), sample_rows=sample_rows)
     analysed = time.perf_counter()
     html_mb = _write_report(store, "bench", result)
     done = time.perf_counter()
@@ -183,7 +196,6 @@ def baseline(rows: int, model_path: str, store: str, url: str) -> dict:
 
     from mlops_core.traffic import PredictionClient
     from model_monitoring.analysis import analyse, prediction_column
-    from model_monitoring.policy import load_policy
 
     warnings.simplefilter("ignore")
     schema, reference, current = _frames(rows, _load(model_path))
@@ -210,7 +222,7 @@ def baseline(rows: int, model_path: str, store: str, url: str) -> dict:
     assert max(abs(a - b) for a, b in zip(preds, batched, strict=True)) < 1e-6
     reference[prediction_column(schema)] = preds
     started = time.perf_counter()
-    result = analyse(reference, current, schema, load_policy())
+    result = analyse(reference, current, schema, _policy())
     _write_report(store, "bench-baseline", result)
     report = time.perf_counter() - started
     return {

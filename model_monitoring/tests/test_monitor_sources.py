@@ -57,3 +57,32 @@ def test_parse_time():
     assert parse_time("2026-11-29 18:00", "--since").tzinfo is UTC
     with pytest.raises(BadInput, match="--until: 'yesterday' is not an ISO-8601"):
         parse_time("yesterday", "--until")
+
+
+def test_classifier_log_rows_become_class_and_probability_columns(tmp_path):
+    """A classifier's row: predicted_class, probabilities ({class: p}, as JSON text from a
+    driver that does not decode it) and the feedback's label_class, in the schema's
+    spelling; a row without probabilities leaves them missing."""
+    import json
+
+    from registered import classifier_folder
+
+    from mlops_core.schema import load_schema
+    from model_monitoring.analysis import probability_columns
+
+    schema = load_schema(classifier_folder(tmp_path, "clf") / "schema.yaml")
+    pred, probas = prediction_column(schema), probability_columns(schema)
+    now = datetime(2026, 11, 29, 17, 0, tzinfo=UTC)
+    features = {"tenure": 3.0, "monthly": 50.0, "plan": "Monthly"}
+    rows = [
+        {"request_id": "a", "created_at": now, "features": features, "prediction": None,
+         "predicted_class": "Yes", "probabilities": json.dumps({"No": 0.2, "Yes": 0.8}),
+         "label": None, "label_class": "no"},
+        {"request_id": "b", "created_at": now, "features": dict(features), "prediction": None,
+         "predicted_class": "no", "probabilities": None, "label": None, "label_class": None},
+    ]  # fmt: skip
+    frame = log_frame(rows, schema, pred, probas)
+    assert list(frame[pred]) == ["yes", "no"] and frame.loc[0, "churned"] == "no"
+    assert frame.loc[1, "churned"] is None and frame.loc[0, "plan"] == "monthly"
+    assert frame.loc[0, probas["yes"]] == 0.8 and frame.loc[0, probas["no"]] == 0.2
+    assert frame[probas["yes"]].isna().tolist() == [False, True]

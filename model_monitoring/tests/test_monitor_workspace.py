@@ -20,9 +20,10 @@ def test_runs_are_snapshots_of_one_project_served_by_the_ui(schema, mlops_home, 
     reference, current = make_frames(schema, rows_ref=1500, rows_cur=1200)
     result = analyse(reference, current, schema, load_policy())
     workspace = mlops_home / "monitoring" / "workspace"
-    first = add_snapshot(workspace, "model-a", result.snapshot, "run-1")
-    second = add_snapshot(workspace, "model-a", result.snapshot, "run-2")
-    add_snapshot(workspace, "model-b", result.snapshot, "run-1")
+    project_a, first = add_snapshot(workspace, "model-a", result.snapshot, "run-1")
+    again, second = add_snapshot(workspace, "model-a", result.snapshot, "run-2")
+    project_b, _ = add_snapshot(workspace, "model-b", result.snapshot, "run-1")
+    assert project_a == again != project_b  # one project per model
     dashboards = list(workspace.glob("*/dashboard.json"))
     assert len(dashboards) == 2
     dashboard = json.loads(dashboards[0].read_text())

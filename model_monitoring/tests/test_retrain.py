@@ -17,10 +17,11 @@ def test_this_installation_holds_the_commands_retraining_runs():
 
 def test_a_failed_ingest_stops_before_training(mlops_home, tmp_path):
     missing = tmp_path / "no-such-file.csv"
-    out = retrain.retrain(source=str(missing))
+    out = retrain.retrain("house-price", source=str(missing))
     assert out["triggered"] and out["how"] == "local" and not out["ok"]
     [step] = out["steps"]  # train never ran
-    assert step["command"][:2] == ["mlops", "ingest"] and step["exit_code"] == 2
+    assert step["command"][:4] == ["mlops", "ingest", "--model", "house-price"]
+    assert step["exit_code"] == 2
     assert "no-such-file.csv" in step["error"]
     assert step["result"]["ok"] is False  # the command's own --json error, read by taskrun
 
@@ -30,16 +31,17 @@ def test_a_monitoring_only_image_refuses_with_what_to_set(mlops_home, monkeypatc
     # every stage), as the entry points of that image register it.
     monkeypatch.setattr(retrain, "installed_commands", lambda: {"monitor"})
     with pytest.raises(BadInput) as info:
-        retrain.retrain(synthetic=500)
+        retrain.retrain("house-price", synthetic=500)
     message = info.value.message
     assert "`mlops ingest`, `mlops train` are not installed" in message
-    assert "MLOPS_RETRAIN_AIRFLOW_URL" in message and "mlops_training_pipeline" in message
+    assert "MLOPS_RETRAIN_AIRFLOW_URL" in message
+    assert "mlops_training_pipeline.house-price" in message  # the model's own DAG
 
 
 def test_the_kubernetes_runner_never_trains_in_the_monitoring_pod(mlops_home, monkeypatch):
     monkeypatch.setenv("MLOPS_TASK_RUNNER", "kubernetes")
     with pytest.raises(BadInput) as info:
-        retrain.retrain(synthetic=500)
+        retrain.retrain("house-price", synthetic=500)
     assert "MLOPS_TASK_RUNNER=kubernetes" in info.value.message
     assert "MLOPS_RETRAIN_AIRFLOW_URL" in info.value.message
 
@@ -51,7 +53,7 @@ def test_an_unreachable_airflow_is_unavailable(mlops_home, monkeypatch):
     monkeypatch.setenv("MLOPS_TASK_RUNNER", "kubernetes")
     monkeypatch.setenv("MLOPS_RETRAIN_AIRFLOW_URL", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(Unavailable) as info:
-        retrain.retrain(synthetic=500)
+        retrain.retrain("house-price", synthetic=500)
     assert "cannot be reached" in info.value.message
 
 
@@ -110,13 +112,13 @@ def test_without_the_commands_it_triggers_the_training_dag_in_airflow(
 
     monkeypatch.setattr(retrain, "installed_commands", lambda: {"monitor"})
     monkeypatch.setenv("MLOPS_RETRAIN_AIRFLOW_URL", airflow_api)
-    out = retrain.retrain(synthetic=800, seed=3, reason="drift share 0.6")
+    out = retrain.retrain("house-price", synthetic=800, seed=3, reason="drift share 0.6")
     assert out["triggered"] and out["ok"] and out["how"] == "airflow", out
-    assert out["dag_id"] == "mlops_training_pipeline"
+    assert out["dag_id"] == "mlops_training_pipeline.house-price"
 
     token = httpx.get(f"{airflow_api}/auth/token").json()["access_token"]
     run = httpx.get(
-        f"{airflow_api}/api/v2/dags/mlops_training_pipeline/dagRuns/{out['dag_run_id']}",
+        f"{airflow_api}/api/v2/dags/{out['dag_id']}/dagRuns/{out['dag_run_id']}",
         headers={"Authorization": f"Bearer {token}"},
     )
     assert run.status_code == 200, run.text

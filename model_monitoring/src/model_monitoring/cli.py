@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from mlops_core.cli_options import ModelOption
 from mlops_core.errors import ExitCode
 from mlops_core.output import JsonOption, emit
 
@@ -17,6 +18,7 @@ monitor_app = typer.Typer(invoke_without_command=True)
 @monitor_app.callback(invoke_without_command=True)
 def monitor(
     ctx: typer.Context,
+    model: ModelOption = None,
     model_version: Annotated[
         str | None,
         typer.Option(
@@ -40,14 +42,18 @@ def monitor(
     ] = None,
     policy: Annotated[
         str | None,
-        typer.Option(help="Policy YAML (default: MLOPS_MONITOR_POLICY, else the packaged one)."),
+        typer.Option(
+            help="Policy YAML (default: MLOPS_MONITOR_POLICY, else the model folder's "
+            "monitor.yaml)."
+        ),
     ] = None,
     trigger_retrain: Annotated[
         bool,
         typer.Option(
             "--trigger-retrain",
-            help="When the policy advises retraining, run `mlops ingest` (with --source or "
-            "--synthetic) then `mlops train`.",
+            help="When the policy advises retraining, run `mlops ingest --model M` (with "
+            "--source or --synthetic) then `mlops train --model M` (or trigger the model's "
+            "training DAG in Airflow).",
         ),
     ] = False,
     source: Annotated[
@@ -60,13 +66,14 @@ def monitor(
     seed: Annotated[int | None, typer.Option(help="Seed passed to `mlops ingest`.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Model monitoring: compare served traffic with the model's training data (Evidently
-    drift, data summary and regression reports) and judge it by the policy.
+    """Model monitoring: compare one model's served traffic with its training data
+    (Evidently drift, data summary, and regression or classification quality reports) and
+    judge it by the model's policy (models/<name>/monitor.yaml).
 
     Exit codes: 0 no drift, 6 drift (or degraded performance: retraining advised),
     7 insufficient data.
 
-    Example: mlops monitor --last 1000 --json
+    Example: mlops monitor --model house-price --last 1000 --json
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -75,6 +82,7 @@ def monitor(
 
     result = run_monitor(
         Options(
+            model=model,
             model_version=model_version,
             since=since,
             until=until,
@@ -99,7 +107,7 @@ def _human(console, result) -> None:
 
     colour = {"no_drift": "green", "drift": "red", "insufficient_data": "yellow"}[result.status]
     console.print(
-        f"[bold {colour}]{result.status}[/]: model {result.model_name} "
+        f"[bold {colour}]{result.status}[/]: model {result.model_name} ({result.task}) "
         f"version {result.model_version}: {result.message}"
     )
     if result.columns:
@@ -116,12 +124,30 @@ def _human(console, result) -> None:
     for key in ("rows", "reference_rows", "labelled_rows", "drift_share", "rmse", "report_html"):
         if getattr(result, key) is not None:
             console.print(f"  {key}: {getattr(result, key)}")
+    perf = result.performance
+    if perf is not None and perf.task == "classification":
+        scores = {k: getattr(perf, k) for k in ("accuracy", "balanced_accuracy", "f1_macro",
+                                                 "roc_auc", "log_loss", "brier")}  # fmt: skip
+        console.print("  " + "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if v is not None))
+    if perf is not None:
+        judged = f"{perf.value:.4g}" if perf.value is not None else "-"
+        limit = f"{perf.limit:.4g}" if perf.limit is not None else "-"
+        console.print(
+            f"  {perf.metric}: {judged} (limit {limit}){f'; {perf.note}' if perf.note else ''}"
+        )
     pdrift = result.prediction_drift
     if pdrift is not None and pdrift.score is not None:
+        what = "predicted class drift" if result.task == "classification" else "prediction drift"
         console.print(
-            f"  prediction drift: {pdrift.score:.4f} ({pdrift.method}, "
+            f"  {what}: {pdrift.score:.4f} ({pdrift.method}, "
             f"{'drifted' if pdrift.drifted else 'not drifted'})"
         )
+    for cls, info in (result.probability_drift or {}).items():
+        if info.score is not None:
+            console.print(
+                f"  probability drift of {cls!r}: {info.score:.4f} ({info.method}, "
+                f"{'drifted' if info.drifted else 'not drifted'})"
+            )
     if result.retrain:
         console.print(f"  retrain: {result.retrain.model_dump(exclude_none=True)}")
     for warning in result.warnings or []:
@@ -130,6 +156,7 @@ def _human(console, result) -> None:
 
 @monitor_app.command("ui")
 def ui(
+    model: ModelOption = None,
     port: Annotated[int | None, typer.Option(help="Port (default MLOPS_MONITOR_UI_PORT).")] = None,
     background: Annotated[
         bool, typer.Option("--background", help="Start it in the background and return.")
@@ -137,12 +164,16 @@ def ui(
     stop: Annotated[bool, typer.Option("--stop", help="Stop the background UI.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """The Evidently UI on the monitoring workspace: every run's report, per model.
+    """The Evidently UI on the monitoring workspace: one project per model (named after
+    it), every monitoring run of that model a snapshot. With --model, the result names that
+    model's project page.
 
-    Example: mlops monitor ui --background && open http://127.0.0.1:8085
+    Example: mlops monitor ui --background --model house-price
     """
     from mlops_core.contracts.monitor import MonitorUiResult
-    from model_monitoring.ui import run_ui, start_ui, stop_ui
+    from model_monitoring.ui import model_project, run_ui, start_ui, stop_ui
+
+    project = model_project(model) if model is not None else None
 
     if stop:
         stopped = stop_ui()
@@ -154,11 +185,16 @@ def ui(
         return
     if background:
         entry = start_ui(port=port)
+        if project is not None:
+            entry["model_name"] = project["model_name"]
+            if project["project_id"]:
+                entry["project_url"] = f"{entry['url']}/projects/{project['project_id']}"
+        where = entry.get("project_url") or entry["url"]
         emit(
             MonitorUiResult(**entry),
             as_json,
             f"Evidently UI {'started' if entry['started'] else 'already running'} at "
-            f"{entry['url']} (workspace {entry['workspace']})",
+            f"{where} (workspace {entry['workspace']})",
         )
         return
     run_ui(port=port)

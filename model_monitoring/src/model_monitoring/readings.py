@@ -16,6 +16,7 @@ from model_monitoring.evidently_run import EvidentlyRun
 class DriftReading:
     columns: dict[str, ColumnDrift] = field(default_factory=dict)
     prediction: ColumnDrift | None = None
+    probabilities: dict[str, ColumnDrift] = field(default_factory=dict)
     drift_share: float | None = None
     share_threshold: float | None = None
     share_test_failed: bool = False
@@ -40,6 +41,8 @@ def read_drift(run: EvidentlyRun) -> DriftReading:
             reading.share_threshold = metric.drift_share
             reading.share_test_failed = any(_failed(t) for t in result.tests)
     reading.prediction = _column(results[run.prediction_drift.metric_id])
+    for cls, metric in run.probability_drift.items():
+        reading.probabilities[cls] = _column(results[metric.metric_id])
     return reading
 
 

@@ -3,12 +3,15 @@
 Monitoring never runs training code itself. It goes through the same runner contract the
 DAGs use:
 - with the local task runner (MLOPS_TASK_RUNNER unset or `local`) and the stage commands
-  installed next to it (the embedded runtime), `mlops ingest` (when a source is given) then
-  `mlops train`, each through `mlops_core.taskrun`, results read as their `--json` contract;
+  installed next to it (the embedded runtime), `mlops ingest --model M` (when a source is
+  given) then `mlops train --model M`, each through `mlops_core.taskrun`, results read as
+  their `--json` contract;
 - otherwise (a monitoring-only image, or the kubernetes runner), with MLOPS_RETRAIN_AIRFLOW_URL
-  set, the training DAG through Airflow's REST API (the orchestrator runs each stage in its
-  own image); without it, a clear refusal naming what to set.
+  set, the model's training DAG (`mlops_training_pipeline.<model>`) through Airflow's REST
+  API (the orchestrator runs each stage in its own image); without it, a clear refusal
+  naming what to set.
 Under Airflow the monitoring DAG itself branches on `retrain_advised` and triggers training.
+Retraining is always of the monitored model only.
 """
 
 from __future__ import annotations
@@ -30,7 +33,14 @@ from mlops_core.settings import StageSettings
 
 log = logging.getLogger("mlops.monitor")
 
-TRAINING_DAG_ID = "mlops_training_pipeline"
+TRAINING_DAG_PREFIX = "mlops_training_pipeline"
+
+
+def training_dag_id(model: str) -> str:
+    """The training DAG of one model (the DAGs are generated per model folder)."""
+    return f"{TRAINING_DAG_PREFIX}.{model}"
+
+
 RUNNER_VARIABLE = "MLOPS_TASK_RUNNER"
 NEEDED = ("ingest", "train")
 
@@ -46,7 +56,11 @@ class RetrainSettings(StageSettings):
     airflow_username: str | None = Field(None, description="user for Airflow's /auth/token")
     airflow_password: SecretStr | None = Field(None, description="that user's password")
     airflow_token: SecretStr | None = Field(None, description="a ready API token instead")
-    dag_id: str = Field(TRAINING_DAG_ID, description="the DAG that ingests and trains")
+    dag_id: str | None = Field(
+        None,
+        description="the DAG that ingests and trains; default: the model's "
+        "mlops_training_pipeline.<model>",
+    )
 
 
 def installed_commands() -> set[str]:
@@ -64,19 +78,22 @@ def installed_commands() -> set[str]:
 
 
 def retrain(
+    model: str,
     source: str | None = None,
     synthetic: int | None = None,
     seed: int | None = None,
     reason: str | None = None,
 ) -> dict[str, Any]:
-    """Start retraining; returns what was started and how it ended (or was handed over)."""
+    """Start retraining of `model`; returns what was started and how it ended (or was
+    handed over)."""
     settings = RetrainSettings()
+    dag_id = settings.dag_id or training_dag_id(model)
     runner = (os.environ.get(RUNNER_VARIABLE) or "local").strip().lower()
     missing = [c for c in NEEDED if c not in installed_commands()]
     if runner == "local" and not missing:
-        return _run_locally(source, synthetic, seed)
+        return _run_locally(model, source, synthetic, seed)
     if settings.airflow_url:
-        return _trigger_dag(settings, source, synthetic, seed, reason)
+        return _trigger_dag(settings, dag_id, source, synthetic, seed, reason)
     where = (
         f"the commands {', '.join(f'`mlops {c}`' for c in missing)} are not installed here "
         "(a monitoring-only image)"
@@ -85,8 +102,8 @@ def retrain(
     )
     raise BadInput(
         f"--trigger-retrain cannot start retraining: {where}; set MLOPS_RETRAIN_AIRFLOW_URL "
-        f"to trigger the {settings.dag_id} DAG through Airflow's REST API (or let the "
-        "mlops_monitoring DAG trigger it)"
+        f"to trigger the {dag_id} DAG through Airflow's REST API (or let the "
+        f"mlops_monitoring.{model} DAG trigger it)"
     )
 
 
@@ -111,11 +128,13 @@ def _step(args: list[str], accept: tuple[int, ...]) -> dict[str, Any]:
     return entry
 
 
-def _run_locally(source: str | None, synthetic: int | None, seed: int | None) -> dict[str, Any]:
+def _run_locally(
+    model: str, source: str | None, synthetic: int | None, seed: int | None
+) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
     data_version = None
     if source is not None or synthetic is not None:
-        args = ["ingest"]
+        args = ["ingest", "--model", model]
         args += ["--source", source] if source is not None else ["--synthetic", str(synthetic)]
         if seed is not None:
             args += ["--seed", str(seed)]
@@ -124,7 +143,8 @@ def _run_locally(source: str | None, synthetic: int | None, seed: int | None) ->
         if step["exit_code"] != 0:
             return {"triggered": True, "how": "local", "ok": False, "steps": steps}
         data_version = parse_payload(step["result"], IngestResult).data_version
-    args = ["train"] + (["--data-version", data_version] if data_version else [])
+    args = ["train", "--model", model]
+    args += ["--data-version", data_version] if data_version else []
     # Exit 3: trained but refused by the quality gate; the retraining path itself ran.
     step = _step(args, (int(ExitCode.OK), int(ExitCode.GATE_REFUSED)))
     steps.append(step)
@@ -143,6 +163,7 @@ def _run_locally(source: str | None, synthetic: int | None, seed: int | None) ->
 
 def _trigger_dag(
     settings: RetrainSettings,
+    dag_id: str,
     source: str | None,
     synthetic: int | None,
     seed: int | None,
@@ -164,7 +185,7 @@ def _trigger_dag(
         with httpx.Client(base_url=base, timeout=30.0) as client:
             headers = {"Authorization": f"Bearer {_token(client, settings)}"}
             response = client.post(
-                f"/api/v2/dags/{settings.dag_id}/dagRuns",
+                f"/api/v2/dags/{dag_id}/dagRuns",
                 json={"dag_run_id": run_id, "logical_date": None, "conf": conf},
                 headers=headers,
             )
@@ -172,7 +193,7 @@ def _trigger_dag(
         raise Unavailable(f"Airflow at {base} cannot be reached: {exc}") from exc
     if response.status_code >= 300:
         raise Unavailable(
-            f"Airflow at {base} refused to trigger {settings.dag_id} "
+            f"Airflow at {base} refused to trigger {dag_id} "
             f"(HTTP {response.status_code}): {response.text[:300]}"
         )
     body = response.json()
@@ -180,9 +201,9 @@ def _trigger_dag(
         "triggered": True,
         "how": "airflow",
         "ok": True,
-        "dag_id": settings.dag_id,
+        "dag_id": dag_id,
         "dag_run_id": body.get("dag_run_id", run_id),
-        "url": f"{base}/dags/{settings.dag_id}/runs/{body.get('dag_run_id', run_id)}",
+        "url": f"{base}/dags/{dag_id}/runs/{body.get('dag_run_id', run_id)}",
         "conf": conf,
     }
 

@@ -18,6 +18,7 @@ log = logging.getLogger("mlops.monitor")
 
 @dataclass
 class Options:
+    model: str | None = None
     model_version: str | None = None
     since: str | None = None
     until: str | None = None
@@ -31,17 +32,17 @@ class Options:
 
 def monitor(opts: Options) -> MonitorResult:
     from model_monitoring import sources
-    from model_monitoring.analysis import analyse, prediction_column
-    from model_monitoring.policy import load_policy
+    from model_monitoring.analysis import analyse, prediction_column, probability_columns
+    from model_monitoring.policy import policy_for
     from model_monitoring.report_html import ReportLabel, describe_window, label_html
     from model_monitoring.store import ReportStore, run_stem
 
     started = time.monotonic()
     settings = get_settings()
     msettings = get_monitor_settings()
-    schema = settings.load_schema()
-    policy = load_policy(opts.policy or msettings.policy)
-    policy.check_columns(schema)
+    folder = settings.model_folder(opts.model)
+    schema = folder.schema
+    policy = policy_for(folder, opts.policy or msettings.policy)
     if opts.last is not None and opts.since is not None:
         raise BadInput("--last and --since exclude each other: give a count or a time window")
     if opts.last is not None and opts.last < 1:
@@ -56,11 +57,12 @@ def monitor(opts: Options) -> MonitorResult:
 
     store = ReportStore(settings.reports, settings.s3_endpoint_url)
     store.check()
-    model_name = settings.registered_model
+    model_name = folder.name
     pred = prediction_column(schema)
+    probas = probability_columns(schema) or None
 
     ref_arg = opts.model_version or sources.latest_served_version(settings, model_name)
-    base: dict[str, Any] = {"model_name": model_name, "policy": policy.source}
+    base: dict[str, Any] = {"model_name": model_name, "task": schema.task, "policy": policy.source}
     if ref_arg is None:
         return MonitorResult(
             **base,
@@ -76,7 +78,9 @@ def monitor(opts: Options) -> MonitorResult:
         if previous:
             window.since = sources.parse_time(previous, "previous run")
             window.default_since = True
-    current = sources.read_current(settings, schema, model_name, model.version, window, pred)
+    current = sources.read_current(
+        settings, schema, model_name, model.version, window, pred, probas
+    )
     judged = MonitorWindow(**window.as_dict())
     if len(current) < policy.min_rows:
         what = "no prediction" if current.empty else f"only {len(current)} prediction(s)"
@@ -91,7 +95,7 @@ def monitor(opts: Options) -> MonitorResult:
     judged.first = _iso(current["created_at"].min())
     judged.last_prediction = _iso(current["created_at"].max())
 
-    reference = sources.load_reference(settings, schema, model, pred)
+    reference = sources.load_reference(settings, schema, model, pred, probas)
     window_text = describe_window(window.since, window.until, window.last)
     analysis = analyse(
         reference.frame,
@@ -137,8 +141,12 @@ def monitor(opts: Options) -> MonitorResult:
     try:
         from model_monitoring.workspace import add_snapshot
 
-        result.evidently_snapshot = add_snapshot(
-            msettings.workspace_path(settings), model_name, analysis.snapshot, label.title
+        result.evidently_project, result.evidently_snapshot = add_snapshot(
+            msettings.workspace_path(settings),
+            model_name,
+            analysis.snapshot,
+            label.title,
+            task=schema.task,
         )
     except Exception as exc:  # the report is stored; the dashboard copy is secondary
         warnings_.append(f"Evidently workspace not updated: {exc}")
@@ -159,7 +167,9 @@ def monitor(opts: Options) -> MonitorResult:
         if analysis.retrain_advised:
             from model_monitoring.retrain import retrain
 
-            outcome = retrain(opts.source, opts.synthetic, opts.seed)
+            outcome = retrain(
+                model_name, opts.source, opts.synthetic, opts.seed, reason=result.message
+            )
         else:
             outcome = {"triggered": False, "reason": "the policy does not advise it"}
         result.retrain = RetrainOutcome.model_validate(outcome)

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("mlops.monitor")
+
+
+def performance_metric(result: dict[str, Any]) -> str:
+    return (result.get("performance") or {}).get("metric") or ""
 
 
 def log_run(
@@ -26,6 +31,8 @@ def log_run(
     tags = {
         "mlflow.runName": run_name,
         "model_name": model.name,
+        "task": str(result.get("task") or "regression"),
+        "metric": str(performance_metric(result)),
         "model_version": str(model.version),
         "model_run_id": model.run_id or "",
         "data_version": model.data_version or "",
@@ -47,6 +54,13 @@ def log_run(
         "prediction_drift_score": (result.get("prediction_drift") or {}).get("score"),
         "drift": 1.0 if result["status"] == "drift" else 0.0,
     }
+    performance = result.get("performance") or {}
+    for key in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss", "brier"):
+        metrics[key] = performance.get(key)  # a classifier's scores (None: regression)
+    for cls, drift in (result.get("probability_drift") or {}).items():
+        # MLflow metric names: letters, digits, _ - . / and spaces.
+        safe = re.sub(r"[^\w\-./ ]", "_", str(cls))
+        metrics[f"probability_drift_score.{safe}"] = (drift or {}).get("score")
     window = result.get("window") or {}
     try:
         from mlflow.entities import Metric, Param

@@ -59,6 +59,17 @@ def start_ui(port: int | None = None, timeout: float = 120.0) -> dict:
     return {"service": SERVICE, "url": info.url, "started": started, "workspace": str(workspace)}
 
 
+def model_project(model: str | None) -> dict:
+    """The model's project in the workspace (project_id None before its first run); an
+    unknown model is BadInput naming the known ones."""
+    from model_monitoring.workspace import find_project
+
+    settings, workspace, _ = _config(None)
+    name = settings.model_folder(model).name
+    project = find_project(workspace, name)
+    return {"model_name": name, "project_id": str(project.id) if project else None}
+
+
 def stop_ui() -> bool:
     from mlops_core.services import ServiceManager
     from mlops_core.settings import get_settings

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_core.contracts.base import Result
+from mlops_core.contracts.constants import Task
 
 MonitorStatus = Literal["no_drift", "drift", "insufficient_data"]
 
@@ -28,22 +29,64 @@ class ColumnDrift(BaseModel):
     )
 
 
-class Performance(BaseModel):
-    """Regression quality on the labelled rows of the window, computed on every such row."""
+class ClassMetrics(BaseModel):
+    """One class's quality on the labelled rows (one-vs-rest)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    rmse: float = Field(..., description="root mean squared error")
-    mae: float = Field(..., description="mean absolute error")
-    mean_error: float = Field(..., description="mean of prediction - label")
-    r2: float | None = Field(..., description="coefficient of determination (null: one label)")
+    precision: float = Field(..., description="of the rows predicted as this class")
+    recall: float = Field(..., description="of the rows labelled as this class")
+    f1: float = Field(..., description="harmonic mean of precision and recall")
+    support: int = Field(..., description="labelled rows of this class")
+    predicted: int = Field(..., description="rows predicted as this class")
+    roc_auc: float | None = Field(
+        None, description="one-vs-rest ROC AUC of its probability (null: none logged)"
+    )
+
+
+class Performance(BaseModel):
+    """Quality on the labelled rows of the window, computed on every such row with
+    scikit-learn: regression errors, or classification scores (the same names training
+    logs as test_<metric>)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Task = Field(Task.REGRESSION, description="regression or classification")
     labelled_rows: int = Field(..., description="rows with a feedback label")
-    metric: Literal["rmse", "mae"] = Field(..., description="the policy's degradation metric")
+    metric: str = Field(..., description="the policy's degradation metric")
+    value: float | None = Field(
+        None, description="that metric on the labelled rows (null: it cannot be computed)"
+    )
     baseline: float | None = Field(
         ..., description="the model version's test_<metric> from its training run"
     )
-    limit: float | None = Field(..., description="baseline x (1 + policy max_increase)")
-    degraded: bool = Field(..., description="the metric is above the limit")
+    limit: float | None = Field(
+        ...,
+        description="the worst allowed value: baseline x (1 + max_increase) for an error, "
+        "baseline x (1 - max_decrease) for a score",
+    )
+    degraded: bool = Field(..., description="the metric is beyond the limit")
+    note: str | None = Field(None, description="why the metric was not judged, when it was not")
+    # regression
+    rmse: float | None = Field(None, description="root mean squared error")
+    mae: float | None = Field(None, description="mean absolute error")
+    mape: float | None = Field(None, description="mean absolute percentage error (a fraction)")
+    mean_error: float | None = Field(None, description="mean of prediction - label")
+    r2: float | None = Field(None, description="coefficient of determination (null: one label)")
+    # classification
+    accuracy: float | None = Field(None, description="share of rows predicted right")
+    balanced_accuracy: float | None = Field(None, description="mean recall over the classes")
+    f1_macro: float | None = Field(None, description="unweighted mean F1 over the classes")
+    roc_auc: float | None = Field(
+        None,
+        description="ROC AUC of the probabilities (one-vs-rest macro for several classes; "
+        "null: no probabilities logged or a single class labelled)",
+    )
+    log_loss: float | None = Field(None, description="cross-entropy of the probabilities")
+    brier: float | None = Field(None, description="Brier score (several classes: mean one-vs-rest)")
+    per_class: dict[str, ClassMetrics] | None = Field(
+        None, description="classification: each class's precision, recall, F1 and ROC AUC"
+    )
 
 
 class MonitorWindow(BaseModel):
@@ -98,12 +141,15 @@ class MonitorResult(Result):
         ..., description="no_drift (exit 0), drift (exit 6) or insufficient_data (exit 7)"
     )
     message: str = Field("", description="the verdict in one sentence, with its reasons")
-    model_name: str = Field(..., description="the registered model")
+    model_name: str = Field(..., description="the model (its folder and registered model)")
+    task: Task = Field(Task.REGRESSION, description="the model's task")
     model_version: str | None = Field(
         None, description="the model version whose traffic was judged (null: none logged)"
     )
     data_version: str | None = Field(None, description="that version's training data version")
-    policy: str = Field(..., description="the policy file (or the packaged default)")
+    policy: str = Field(
+        ..., description="the policy file (the model folder's monitor.yaml unless overridden)"
+    )
     window: MonitorWindow | None = Field(None, description="the judged slice of the log")
     rows: int = Field(0, description="current rows (predictions) in the window")
     reference_rows: int | None = Field(None, description="rows of the training split")
@@ -119,13 +165,24 @@ class MonitorResult(Result):
     columns: dict[str, ColumnDrift] = Field(
         default_factory=dict, description="per feature column: score, method, test"
     )
-    prediction_drift: ColumnDrift | None = Field(None, description="drift of the prediction")
-    performance: Performance | None = Field(
-        None, description="regression quality (null: too few labels)"
+    prediction_drift: ColumnDrift | None = Field(
+        None,
+        description="drift of the prediction: the predicted value (regression) or the "
+        "predicted class distribution (classification)",
     )
-    degraded: bool = Field(False, description="the policy metric is above its limit")
+    probability_drift: dict[str, ColumnDrift] | None = Field(
+        None,
+        description="classification with logged probabilities: drift of each class's "
+        "probability (binary: the positive class only, scikit-learn's: last in sorted order)",
+    )
+    performance: Performance | None = Field(
+        None, description="quality on the labelled rows (null: too few labels)"
+    )
+    degraded: bool = Field(False, description="the policy metric is beyond its limit")
     rmse: float | None = Field(None, description="performance.rmse, for dashboards")
     mae: float | None = Field(None, description="performance.mae")
+    metric: str | None = Field(None, description="performance.metric, for dashboards")
+    metric_value: float | None = Field(None, description="performance.value")
     reasons: list[str] = Field(default_factory=list, description="why the status is drift")
     retrain_advised: bool = Field(False, description="the reasons found are in retrain_on")
     report_html: str | None = Field(None, description="the Evidently HTML report (store URI)")
@@ -134,6 +191,9 @@ class MonitorResult(Result):
     seconds: float | None = Field(None, description="wall time of the run")
     evidently_snapshot: str | None = Field(None, description="snapshot id in the workspace")
     mlflow_run_id: str | None = Field(None, description="the run in <model>-monitoring")
+    evidently_project: str | None = Field(
+        None, description="the model's project in the Evidently workspace (named after it)"
+    )
     retrain: RetrainOutcome | None = Field(None, description="with --trigger-retrain")
     warnings: list[str] | None = Field(
         None, description="secondary records that failed (workspace, MLflow)"
@@ -149,4 +209,6 @@ class MonitorUiResult(Result):
     url: str | None = Field(None, description="where the UI listens (when started)")
     started: bool | None = Field(None, description="false: it was already running")
     workspace: str | None = Field(None, description="the Evidently workspace it serves")
+    model_name: str | None = Field(None, description="--model: the model whose project")
+    project_url: str | None = Field(None, description="--model: that model's project page")
     stopped: bool | None = Field(None, description="--stop: false when it was not running")
