@@ -142,11 +142,15 @@ def server(start_server) -> Server:
     )
 
 
+REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
 @pytest.fixture(scope="session")
 def schema():
+    """house-price's schema (the trained model's folder is a copy of it, renamed)."""
     from mlops_core.schema import load_schema
 
-    return load_schema()
+    return load_schema(REPO_MODELS / "house-price" / "schema.yaml")
 
 
 @pytest.fixture(scope="session")

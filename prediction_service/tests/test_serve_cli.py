@@ -29,7 +29,8 @@ def test_up_hook_is_registered():
     assert up_hook in embedded.UP_HOOKS
 
 
-def test_unknown_model_fails_fast(mlops, tracking_uri, trained_model):
+def test_unknown_model_fails_fast(mlops, tracking_uri, trained_model, monkeypatch):
+    trained_model.use(monkeypatch)
     started = time.monotonic()
     result = mlops("serve", "--model", f"models:/{trained_model.model_name}/999", "--json")
     assert result.exit_code == 2, result.stderr
@@ -42,6 +43,13 @@ def test_missing_alias_says_what_to_do(mlops, tracking_uri, unique_model_name):
     assert result.exit_code == 2
     assert unique_model_name in result.json["error"]
     assert "mlops train" in result.json["error"]
+
+
+def test_unknown_model_folder_names_the_known_ones(mlops, mlops_home):
+    result = mlops("serve", "--model", "models:/anything/1", "--json")
+    assert result.exit_code == 2
+    assert "unknown model 'anything'" in result.json["error"]
+    assert "house-price" in result.json["error"]
 
 
 def test_bad_reference_is_bad_input(mlops, mlops_home):
@@ -59,7 +67,7 @@ def test_unreachable_registry_is_retried_then_unavailable(mlops, mlops_home, mon
     monkeypatch.setenv("MLOPS_MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("MLOPS_SERVE_REGISTRY_TIMEOUT", "2")
     started = time.monotonic()
-    result = mlops("serve", "--model", "models:/anything/1", "--json")
+    result = mlops("serve", "--model", "models:/house-price/1", "--json")
     elapsed = time.monotonic() - started
     assert result.exit_code == 5, result.stderr
     assert "unreachable" in result.json["error"]

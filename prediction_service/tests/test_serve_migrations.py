@@ -89,7 +89,11 @@ def _check_upgrade(url: str) -> None:
         assert len(churn) == 1
         assert churn[0]["predicted_class"] == "yes" and churn[0]["prediction"] is None
         assert churn[0]["probabilities"] == {"yes": 0.75, "no": 0.25}
-        assert (churn[0]["role"], churn[0]["label_class"], churn[0]["label"]) == ("canary", "no", None)
+        assert (churn[0]["role"], churn[0]["label_class"], churn[0]["label"]) == (
+            "canary",
+            "no",
+            None,
+        )
         assert predlog.read_predictions(engine, model_name="churn", role="champion") == []
         assert predlog.count(engine, model_name="house-price") == OLD_ROWS
         assert predlog.count(engine, predlog.feedback, model_name="churn") == 1
