@@ -313,3 +313,22 @@ def test_admin_reload_per_model(client, two_models):
     r = client.post("/v1/admin/reload", headers={"X-API-Key": API_KEY})
     assert r.status_code == 200
     assert {m["model_name"] for m in r.json()["models"]} == {clf, two_models["regressor"]}
+
+
+def test_the_traffic_client_talks_to_one_model(many, two_models):
+    from mlops_core.traffic import PredictionClient
+
+    clf = two_models["classifier"]
+    schema = two_models["classifier_schema"]
+    X, y = ch.frame(schema, 60, seed=21)
+    records = [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in X.to_dict("records")
+    ]
+    with PredictionClient(many.url, headers={}, model=clf) as client:
+        assert {m["name"] for m in client.models()} == {clf, two_models["regressor"]}
+        assert client.served_version() == two_models["classifier_version"]
+        report = client.send(records, list(y), single=10, batch_size=25, feedback_share=0.5)
+    assert report.predictions == 60 and report.failed_requests == 0
+    assert report.model_versions == [two_models["classifier_version"]]
+    assert report.feedback > 10

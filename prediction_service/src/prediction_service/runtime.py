@@ -115,12 +115,13 @@ def resolve_one(platform: PlatformSettings, settings: ServeSettings, ref: str):
         default = platform.model_folder(None)
     except BadInput as exc:
         default, why = None, exc
-    spec = parse_ref(ref, default.name if default else "")  # BadInput for a bad folder/URI
     if default is None:
+        parse_ref(ref, "unnamed")  # a bad folder or reference: its own error first
         raise BadInput(
             f"--model {ref!r}: which model? {why.message} "
             "(or pass a model name, models:/<name>/<version>, or NAME=FOLDER)"
         )
+    spec = parse_ref(ref, default.name)  # BadInput for a bad folder/URI
     if spec.path is not None:
         spec = dataclasses.replace(spec, name=default.name)
     return default, spec
