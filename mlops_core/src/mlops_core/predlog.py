@@ -5,8 +5,9 @@ One row per served prediction in `predictions` (the model's name, version and ro
 regressor's value in `prediction`, a classifier's class in `predicted_class` with every
 class's probability in `probabilities`); ground truth reported later by a client in
 `feedback` (a number in `label`, a class in `label_class`), joined by request id. Every read
-helper takes `model_name`: a model only ever reads its own rows. The schema is created and migrated by the prediction
-service's Alembic migrations (`mlops serve migrate`); `metadata` here is their target.
+helper takes `model_name`: a model only ever reads its own rows. The schema is created and
+migrated by the prediction service's Alembic migrations (`mlops serve migrate`);
+`metadata` here is their target.
 
 The URL comes from `get_settings().prediction_log` (SQLite under MLOPS_HOME by default,
 PostgreSQL in a cluster).
