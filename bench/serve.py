@@ -1,7 +1,11 @@
-"""Benchmark: the prediction service against MLflow's scoring server on the same model.
+"""Benchmark: the prediction service against MLflow's scoring server, per model, with two
+models loaded in one service process.
 
-Both serve the same registered model version on 127.0.0.1 with one worker process, driven
-by the same load generators in separate processes:
+The service serves two registered models at once (house-price, a regression forest, and a
+binary classifier forest: its routes answer the class and every class's probability);
+`mlflow models serve` serves one model a process, so each model is compared with its own
+MLflow server (started for that model's measurements only). One worker process each,
+127.0.0.1, the same load generators in separate processes, for each model:
 - closed loop at concurrency 1, 8 and 32 with single records: throughput, p50/p95/p99
   (wrk with a Lua body when installed, else bench/loadgen.py);
 - batches of 1 000 records at concurrency 2: rows per second;
@@ -13,7 +17,7 @@ production; before each of its measurements the bench waits until the log writer
 caught up, and reports how long that took. The baseline is `mlflow models serve
 --env-manager local`, measured in the same run; ratios are ours / MLflow's.
 
-    uv run python bench/serve.py [--duration 10] [--model-uri models:/NAME/V --tracking-uri URI]
+    uv run python bench/serve.py [--duration 10]
 """
 
 from __future__ import annotations
@@ -56,27 +60,67 @@ def start_mlflow(home: Path) -> tuple[str, object]:
     return url, settings
 
 
-def register_model(tracking_uri: str) -> str:
-    """Fit the schema-built pipeline `mlops train` builds (model_training.core), with a
-    60-tree random forest (one of its default candidates), and register it."""
-    import mlflow
-    from mlflow.models import infer_signature
-    from sklearn.ensemble import RandomForestRegressor
+CLASSIFIER = "churn-bench"
 
-    from mlops_core.schema import load_schema
-    from mlops_core.synthetic import generate
-    from model_training.core import build_pipeline
 
-    schema = load_schema()
-    frame = generate(schema, 5000, seed=42)
-    X, y = frame[schema.feature_names], frame[schema.label.name]
-    forest = RandomForestRegressor(
-        n_estimators=60, min_samples_leaf=3, max_features=0.5, max_samples=0.5, random_state=0
+def models_folder(root: Path) -> Path:
+    """house-price's folder, and a classifier's (a binary label, numeric and category
+    features), as the service reads them (MLOPS_MODELS_DIR)."""
+    import yaml
+
+    models = root / "models"
+    (models / "house-price").mkdir(parents=True)
+    for src in (ROOT / "models" / "house-price").iterdir():
+        if src.is_file():
+            (models / "house-price" / src.name).write_bytes(src.read_bytes())
+    schema = {
+        "name": CLASSIFIER,
+        "task": "classification",
+        "description": "Customers who cancel (bench).",
+        "label": {"name": "churned", "dtype": "category", "categories": ["yes", "no"]},
+        "features": [
+            {"name": "tenure", "dtype": "int", "min": 0, "max": 72},
+            {"name": "monthly", "dtype": "float", "min": 0, "max": 200},
+            {"name": "support_calls", "dtype": "int", "min": 0, "max": 20},
+            {"name": "contract", "dtype": "category", "categories": ["month", "year", "two-year"]},
+            {"name": "paperless", "dtype": "category", "categories": ["yes", "no"]},
+        ],
+    }
+    (models / CLASSIFIER).mkdir()
+    (models / CLASSIFIER / "schema.yaml").write_text(yaml.safe_dump(schema, sort_keys=False))
+    return models
+
+
+def classifier_frame(n: int, seed: int):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "tenure": rng.integers(0, 73, n),
+            "monthly": rng.uniform(10, 150, n).round(2),
+            "support_calls": rng.poisson(1.5, n).clip(0, 20),
+            "contract": rng.choice(["month", "year", "two-year"], n, p=[0.5, 0.3, 0.2]),
+            "paperless": rng.choice(["yes", "no"], n),
+        }
     )
-    pipe = build_pipeline(schema, forest, target_transform="log").fit(X, y)
-    import skops.io as sio
+    score = (
+        1.0
+        - 0.06 * X["tenure"]
+        + 0.015 * X["monthly"]
+        + 0.4 * X["support_calls"]
+        - 1.2 * (X["contract"] != "month")
+    )
+    y = np.where(rng.random(n) < 1 / (1 + np.exp(-score)), "yes", "no")
+    return X, pd.Series(y, name="churned")
 
-    name = "bench-serve"
+
+def _log(pipe, X, name: str, tracking_uri: str) -> str:
+    import mlflow
+    import skops.io as sio
+    from mlflow.models import infer_signature
+
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(f"{name}-training")
     with mlflow.start_run():
@@ -92,6 +136,63 @@ def register_model(tracking_uri: str) -> str:
             registered_model_name=name,
         )
     return f"models:/{name}/{info.registered_model_version}"
+
+
+def register_models(tracking_uri: str, models: Path) -> dict[str, str]:
+    """Fit and register both models; {name: models:/ URI}.
+
+    house-price: the schema-built pipeline `mlops train` builds (model_training.core), with
+    a 60-tree random forest on a log target (one of its default candidates). The classifier:
+    the same kind of preprocessing (median-imputed, scaled numbers; one-hot categories) and
+    a 60-tree random forest classifier."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from mlops_core.schema import load_schema
+    from mlops_core.synthetic import generate
+    from model_training.core import build_pipeline
+
+    schema = load_schema(models / "house-price" / "schema.yaml")
+    frame = generate(schema, 5000, seed=42)
+    X, y = frame[schema.feature_names], frame[schema.label.name]
+    forest = RandomForestRegressor(
+        n_estimators=60, min_samples_leaf=3, max_features=0.5, max_samples=0.5, random_state=0
+    )
+    pipe = build_pipeline(schema, forest, target_transform="log").fit(X, y)
+    out = {"house-price": _log(pipe, X, "house-price", tracking_uri)}
+
+    cschema = load_schema(models / CLASSIFIER / "schema.yaml")
+    X, y = classifier_frame(5000, seed=42)
+    prep = ColumnTransformer(
+        [
+            (
+                "num",
+                Pipeline(
+                    [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+                ),
+                cschema.numeric_features,
+            ),
+            (
+                "cat",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="most_frequent")),
+                        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                    ]
+                ),
+                cschema.categorical_features,
+            ),
+        ]
+    )
+    clf = RandomForestClassifier(
+        n_estimators=60, min_samples_leaf=3, max_features=0.5, max_samples=0.5, random_state=0
+    )
+    cpipe = Pipeline([("prep", prep), ("clf", clf)]).fit(X[cschema.feature_names], y)
+    out[CLASSIFIER] = _log(cpipe, X[cschema.feature_names], CLASSIFIER, tracking_uri)
+    return out
 
 
 def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 240) -> None:
@@ -143,7 +244,9 @@ def wait_log_drained(base_url: str, timeout: float = 300) -> float:
 
 
 # --------------------------------------------------------------------------- main
-def in_process_floor(model_uri: str, tracking_uri: str, record: dict, batch: list[dict]) -> dict:
+def in_process_floor(
+    model_uri: str, tracking_uri: str, schema_path: Path, record: dict, batch: list[dict]
+) -> dict:
     import mlflow
 
     from mlops_core.schema import load_schema
@@ -160,8 +263,10 @@ def in_process_floor(model_uri: str, tracking_uri: str, record: dict, batch: lis
 
     sklearn.set_config(assume_finite=True)
     est = mlflow.sklearn.load_model(model_uri)
-    predictor = Predictor(load_schema())
+    schema = load_schema(schema_path)
+    predictor = Predictor(schema)
     model = LoadedModel("bench", "1", model_uri, est)
+    own = est.predict_proba if schema.is_classification else est.predict
 
     def timeit(fn, seconds=2.0) -> float:
         fn()
@@ -175,8 +280,8 @@ def in_process_floor(model_uri: str, tracking_uri: str, record: dict, batch: lis
 
     frame_one, frame_many = predictor.frame([record]), predictor.frame(batch)
     out = {
-        "pipeline_single_ms": timeit(lambda: est.predict(frame_one)) * 1000,
-        "pipeline_batch_1000_ms": timeit(lambda: est.predict(frame_many)) * 1000,
+        "pipeline_single_ms": timeit(lambda: own(frame_one)) * 1000,
+        "pipeline_batch_1000_ms": timeit(lambda: own(frame_many)) * 1000,
     }
     predictor.prepare(model)
     out["fast_path"] = model.fast is not None
@@ -188,8 +293,6 @@ def in_process_floor(model_uri: str, tracking_uri: str, record: dict, batch: lis
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
-    ap.add_argument("--model-uri", help="an already registered models:/NAME/VERSION")
-    ap.add_argument("--tracking-uri", help="its MLflow server")
     ap.add_argument("--rate", type=float, default=300.0, help="open-loop requests per second")
     ap.add_argument(
         "--loadgen",
@@ -213,113 +316,144 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     mlflow_settings = None
     try:
-        if args.model_uri:
-            tracking_uri, model_uri = args.tracking_uri, args.model_uri
-        else:
-            log("starting an MLflow server and registering the model ...")
-            tracking_uri, mlflow_settings = start_mlflow(tmp / "mlflow-home")
-            model_uri = register_model(tracking_uri)
-        log(f"model {model_uri} on {tracking_uri}")
+        models = models_folder(tmp)
+        log("starting an MLflow server and registering the two models ...")
+        tracking_uri, mlflow_settings = start_mlflow(tmp / "mlflow-home")
+        uris = register_models(tracking_uri, models)
+        log(f"models {', '.join(uris.values())} on {tracking_uri}")
 
-        schema = load_schema()
+        inputs: dict[str, list[dict]] = {}
+        schema = load_schema(models / "house-price" / "schema.yaml")
         frame = generate(schema, 1000, seed=3)[schema.feature_names]
-        batch = json.loads(frame.to_json(orient="records"))
-        record = batch[0]
+        inputs["house-price"] = json.loads(frame.to_json(orient="records"))
+        cschema = load_schema(models / CLASSIFIER / "schema.yaml")
+        cframe, _ = classifier_frame(1000, seed=3)
+        inputs[CLASSIFIER] = json.loads(cframe[cschema.feature_names].to_json(orient="records"))
 
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")},
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "MLFLOW_TRACKING_URI": tracking_uri,
             "MLOPS_MLFLOW_TRACKING_URI": tracking_uri,
+            "MLOPS_MODELS_DIR": str(models),
             "MLOPS_HOME": str(tmp / "serve-home"),
             "MLOPS_LOG_FORMAT": "json",
             "OMP_NUM_THREADS": "1",
         }
-        ours_port, mlflow_port = free_port(), free_port()
-        ours = start(
-            [str(BIN / "mlops"), "serve", "--model", model_uri, "--port", str(ours_port)],
-            env,
-            tmp / "ours.log",
-        )
+        ours_port = free_port()
+        argv = [str(BIN / "mlops"), "serve", "--port", str(ours_port)]
+        for uri in uris.values():
+            argv += ["--model", uri]
+        ours = start(argv, env, tmp / "ours.log")
         procs.append(ours)
-        wait_ready(f"http://127.0.0.1:{ours_port}/v1/health/ready", ours, tmp / "ours.log")
-        theirs = start(
-            [
-                str(BIN / "mlflow"),
-                "models",
-                "serve",
-                "-m",
-                model_uri,
-                "--env-manager",
-                "local",
-                "--host",
-                "127.0.0.1",
-                "-p",
-                str(mlflow_port),
-                "-w",
-                "1",
-            ],
-            env,
-            tmp / "mlflow-serve.log",
-        )
-        procs.append(theirs)
-        wait_ready(f"http://127.0.0.1:{mlflow_port}/ping", theirs, tmp / "mlflow-serve.log")
-        targets = {
-            "ours": (
-                f"http://127.0.0.1:{ours_port}/v1/predict",
-                f"http://127.0.0.1:{ours_port}/v1/predict/batch",
-                json.dumps(record).encode(),
-                json.dumps({"records": batch}).encode(),
-            ),
-            "mlflow": (
-                f"http://127.0.0.1:{mlflow_port}/invocations",
-                f"http://127.0.0.1:{mlflow_port}/invocations",
-                json.dumps({"dataframe_records": [record]}).encode(),
-                json.dumps({"dataframe_records": batch}).encode(),
-            ),
-        }
-        # Same answers from both, or the comparison means nothing.
-        h = {"Content-Type": "application/json"}
-        a = httpx.post(targets["ours"][0], content=targets["ours"][2], headers=h)
-        b = httpx.post(targets["mlflow"][0], content=targets["mlflow"][2], headers=h)
-        assert a.status_code == 200 and b.status_code == 200, (a.text[:500], b.text[:500])
-        a, b = a.json()["prediction"], b.json()
-        b = b["predictions"][0] if isinstance(b, dict) else b[0]
-        assert abs(a - b) <= 1e-6 * max(1.0, abs(a)), (a, b)
+        ours_base = f"http://127.0.0.1:{ours_port}"
+        wait_ready(f"{ours_base}/v1/health/ready", ours, tmp / "ours.log")
+        served = httpx.get(f"{ours_base}/v1/models").json()["models"]
+        assert {m["name"] for m in served} == set(uris), served
 
         use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk"))
         closed = run_wrk if use_wrk else run_loadgen
         loadgen = "wrk (1 thread)" if use_wrk else "bench/loadgen.py"
-        results: dict = {"loadgen": loadgen, "model_uri": model_uri, "cpus": os.cpu_count()}
-        ours_base = f"http://127.0.0.1:{ours_port}"
+        results: dict = {
+            "loadgen": loadgen,
+            "cpus": os.cpu_count(),
+            "load_average_at_start": os.getloadavg()[0],
+            "models": {},
+        }
         drained: dict[str, float] = {}
 
         def settle(name: str, phase: str) -> None:
             if name == "ours":
                 drained[phase] = wait_log_drained(ours_base)
 
-        for name, (single_url, batch_url, one, many) in targets.items():
-            for c in (1, 8, 32):
-                settle(name, f"before c{c}")
-                log(f"{name}: single records, concurrency {c} ...")
-                results[f"{name}_c{c}"] = closed(single_url, one, c, args.duration, tmp)
-            settle(name, "before batches")
-            log(f"{name}: batches of 1000 ...")
-            r = closed(batch_url, many, 2, args.duration, tmp)
-            r["rows_per_s"] = r["rps"] * 1000
-            results[f"{name}_batch"] = r
-            settle(name, "before open loop")
-            log(f"{name}: open loop at {args.rate:.0f} req/s ...")
-            results[f"{name}_rate"] = run_loadgen(
-                single_url, one, 0, max(args.duration, 20.0), tmp, rate=args.rate
+        requests_total = 0
+        for model_name, model_uri in uris.items():
+            batch = inputs[model_name]
+            record = batch[0]
+            mlflow_port = free_port()
+            theirs = start(
+                [
+                    str(BIN / "mlflow"),
+                    "models",
+                    "serve",
+                    "-m",
+                    model_uri,
+                    "--env-manager",
+                    "local",
+                    "--host",
+                    "127.0.0.1",
+                    "-p",
+                    str(mlflow_port),
+                    "-w",
+                    "1",
+                ],
+                env,
+                tmp / f"mlflow-serve-{model_name}.log",
             )
+            procs.append(theirs)
+            wait_ready(
+                f"http://127.0.0.1:{mlflow_port}/ping",
+                theirs,
+                tmp / f"mlflow-serve-{model_name}.log",
+            )
+            route = f"{ours_base}/v1/models/{model_name}"
+            targets = {
+                "ours": (
+                    f"{route}/predict",
+                    f"{route}/predict/batch",
+                    json.dumps(record).encode(),
+                    json.dumps({"records": batch}).encode(),
+                ),
+                "mlflow": (
+                    f"http://127.0.0.1:{mlflow_port}/invocations",
+                    f"http://127.0.0.1:{mlflow_port}/invocations",
+                    json.dumps({"dataframe_records": [record]}).encode(),
+                    json.dumps({"dataframe_records": batch}).encode(),
+                ),
+            }
+            # Same answers from both, or the comparison means nothing (a classifier: MLflow
+            # answers the class, the service the class and its probabilities).
+            h = {"Content-Type": "application/json"}
+            a = httpx.post(targets["ours"][0], content=targets["ours"][2], headers=h)
+            b = httpx.post(targets["mlflow"][0], content=targets["mlflow"][2], headers=h)
+            assert a.status_code == 200 and b.status_code == 200, (a.text[:500], b.text[:500])
+            a, b = a.json(), b.json()
+            b = b["predictions"][0] if isinstance(b, dict) else b[0]
+            if "probabilities" in a:
+                assert a["prediction"] == b, (a, b)
+                assert abs(sum(a["probabilities"].values()) - 1.0) < 1e-9, a
+            else:
+                a = a["prediction"]
+                assert abs(a - b) <= 1e-6 * max(1.0, abs(a)), (a, b)
+
+            out: dict = {"model_uri": model_uri}
+            for name, (single_url, batch_url, one, many) in targets.items():
+                for c in (1, 8, 32):
+                    settle(name, f"{model_name} before c{c}")
+                    log(f"{model_name} {name}: single records, concurrency {c} ...")
+                    out[f"{name}_c{c}"] = closed(single_url, one, c, args.duration, tmp)
+                settle(name, f"{model_name} before batches")
+                log(f"{model_name} {name}: batches of 1000 ...")
+                r = closed(batch_url, many, 2, args.duration, tmp)
+                r["rows_per_s"] = r["rps"] * 1000
+                out[f"{name}_batch"] = r
+                settle(name, f"{model_name} before open loop")
+                log(f"{model_name} {name}: open loop at {args.rate:.0f} req/s ...")
+                out[f"{name}_rate"] = run_loadgen(
+                    single_url, one, 0, max(args.duration, 20.0), tmp, rate=args.rate
+                )
+            stop(theirs)
+            requests_total += (
+                sum(out[f"ours_{k}"]["requests"] for k in ("c1", "c8", "c32", "rate"))
+                + 1000 * out["ours_batch"]["requests"]
+            )
+            out["floor"] = in_process_floor(
+                model_uri, tracking_uri, models / model_name / "schema.yaml", record, batch
+            )
+            results["models"][model_name] = out
         results["log_drain_s"] = drained
         results["rate"] = args.rate
-        results["ours_requests"] = (
-            sum(results[f"ours_{k}"]["requests"] for k in ("c1", "c8", "c32", "rate"))
-            + 1000 * results["ours_batch"]["requests"]
-        )
-        results["floor"] = in_process_floor(model_uri, tracking_uri, record, batch)
+        results["ours_requests"] = requests_total
 
         # Logging was on: every successful request of ours has its row.
         time.sleep(1.0)
@@ -328,11 +462,14 @@ def main() -> None:
 
         engine = predlog.create_engine(f"sqlite:///{tmp / 'serve-home' / 'predictions.db'}")
         results["ours_logged_rows"] = predlog.count(engine)
+        results["ours_logged_rows_by_model"] = {
+            name: predlog.count(engine, model_name=name) for name in uris
+        }
         engine.dispose()
         report(results)
-        out = ROOT / "bench" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "serve.json").write_text(json.dumps(results, indent=2))
+        out_dir = ROOT / "bench" / "results"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "serve.json").write_text(json.dumps(results, indent=2))
     finally:
         for p in procs:
             stop(p)
@@ -343,58 +480,70 @@ def main() -> None:
 
 def report(r: dict) -> None:
     lines = [
-        f"Prediction service vs `mlflow models serve` (baseline), same model, 1 worker each, "
-        f"{r['cpus']} CPUs, load generator: {r['loadgen']}",
-        "",
-        "| load | ours req/s | mlflow req/s | ratio "
-        "| ours p50/p95/p99 ms | mlflow p50/p95/p99 ms | errors ours / mlflow |",
-        "| --- | ---: | ---: | ---: | --- | --- | ---: |",
+        "Prediction service (two models loaded in one process) vs `mlflow models serve` "
+        f"(baseline: one process per model), 1 worker each, {r['cpus']} CPUs, load average "
+        f"{r.get('load_average_at_start', float('nan')):.1f} at start, load generator: "
+        f"{r['loadgen']}",
     ]
-
-    drain = r["log_drain_s"]
 
     def lat(x: dict) -> str:
         return f"{x['p50_ms']:.2f} / {x['p95_ms']:.2f} / {x['p99_ms']:.2f}"
 
-    for key, label in (
-        ("c1", "single, concurrency 1"),
-        ("c8", "single, concurrency 8"),
-        ("c32", "single, concurrency 32"),
-        ("rate", f"single, open loop at {r['rate']:.0f} req/s"),
-    ):
-        o, m = r[f"ours_{key}"], r[f"mlflow_{key}"]
+    errors = 0
+    for model_name, m in r["models"].items():
+        lines += [
+            "",
+            f"Model {model_name} ({m['model_uri']}):",
+            "",
+            "| load | ours req/s | mlflow req/s | ratio "
+            "| ours p50/p95/p99 ms | mlflow p50/p95/p99 ms | errors ours / mlflow |",
+            "| --- | ---: | ---: | ---: | --- | --- | ---: |",
+        ]
+        for key, label in (
+            ("c1", "single, concurrency 1"),
+            ("c8", "single, concurrency 8"),
+            ("c32", "single, concurrency 32"),
+            ("rate", f"single, open loop at {r['rate']:.0f} req/s"),
+        ):
+            o, t = m[f"ours_{key}"], m[f"mlflow_{key}"]
+            lines.append(
+                f"| {label} | {o['rps']:.0f} | {t['rps']:.0f} | {o['rps'] / t['rps']:.2f}x | "
+                f"{lat(o)} | {lat(t)} | {o['errors']} / {t['errors']} |"
+            )
+        o, t = m["ours_batch"], m["mlflow_batch"]
         lines.append(
-            f"| {label} | {o['rps']:.0f} | {m['rps']:.0f} | {o['rps'] / m['rps']:.2f}x | "
-            f"{lat(o)} | {lat(m)} | {o['errors']} / {m['errors']} |"
+            f"| batches of 1 000 (rows/s) | {o['rows_per_s']:.0f} | {t['rows_per_s']:.0f} | "
+            f"{o['rows_per_s'] / t['rows_per_s']:.2f}x | {lat(o)} | {lat(t)} | "
+            f"{o['errors']} / {t['errors']} |"
         )
-    o, m = r["ours_batch"], r["mlflow_batch"]
-    lines.append(
-        f"| batches of 1 000 (rows/s) | {o['rows_per_s']:.0f} | {m['rows_per_s']:.0f} | "
-        f"{o['rows_per_s'] / m['rows_per_s']:.2f}x | {lat(o)} | {lat(m)} | "
-        f"{o['errors']} / {m['errors']} |"
-    )
-    f = r["floor"]
-    errors = sum(
-        v.get("errors", 0)
-        for k, v in r.items()
-        if k.startswith("ours_") and isinstance(v, dict) and "errors" in v
-    )
+        f = m["floor"]
+        lines += [
+            "",
+            "In-process floor, no HTTP: the MLflow-loaded pipeline's own predict"
+            f"{'_proba' if model_name == CLASSIFIER else ''} {f['pipeline_single_ms']:.2f} ms "
+            f"per record, {f['pipeline_batch_1000_ms']:.1f} ms per 1 000 rows; the service's "
+            f"predictor (numpy fast path: {f['fast_path']}) {f['single_ms']:.2f} ms per record, "
+            f"{f['batch_1000_ms']:.1f} ms per 1 000 rows.",
+        ]
+        errors += sum(
+            v.get("errors", 0)
+            for k, v in m.items()
+            if k.startswith("ours_") and isinstance(v, dict) and "errors" in v
+        )
+    drain = r["log_drain_s"]
     lines += [
         "",
-        "In-process floor, no HTTP: the MLflow-loaded pipeline's own predict "
-        f"{f['pipeline_single_ms']:.2f} ms per record, {f['pipeline_batch_1000_ms']:.1f} ms "
-        f"per 1 000 rows; the service's predictor (numpy fast path: {f['fast_path']}) "
-        f"{f['single_ms']:.2f} ms per record, {f['batch_1000_ms']:.1f} ms per 1 000 rows.",
         "Prediction log writer, seconds to catch up before each measurement of ours: "
         + ", ".join(f"{k} {v:.1f}" for k, v in drain.items())
         + ".",
         f"Errors of ours (non-2xx or transport) across all runs: {errors}. An open loop "
         "faster than a server can answer makes its queue grow for the whole run: latencies "
         "then count the wait in that queue, and connections beyond the backlog are refused. "
-        f"Prediction log rows "
-        f"written by ours: {r['ours_logged_rows']} for {r['ours_requests'] + 1} predictions "
+        f"Prediction log rows written by ours: {r['ours_logged_rows']} "
+        f"({r.get('ours_logged_rows_by_model', {})}) for {r['ours_requests']} predictions "
         "counted by the load generator (which does not count the requests still in flight when "
-        "it stops: up to its connection count, times 1 000 for batches).",
+        "it stops: up to its connection count, times 1 000 for batches; plus one parity check "
+        "per model).",
     ]
     print("\n".join(lines))
 

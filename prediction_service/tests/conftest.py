@@ -24,10 +24,11 @@ class SwapModel:
     name: str
     versions: list[str]
     tracking_uri: str
+    models_dir: Path  # holds its model folder (a house-price copy under its name)
 
 
 @pytest.fixture(scope="session")
-def swap_model(trained_model) -> SwapModel:
+def swap_model(trained_model, tmp_path_factory, make_model_folder) -> SwapModel:
     """The shared trained model copied twice to a new registered name (versions 1 and 2),
     so tests can move aliases without touching the session's shared model."""
     from mlflow import MlflowClient
@@ -39,7 +40,9 @@ def swap_model(trained_model) -> SwapModel:
     ]
     for version in versions:
         client.set_model_version_tag(name, version, "data_version", trained_model.data_version)
-    return SwapModel(name, versions, trained_model.tracking_uri)
+    models_dir = tmp_path_factory.mktemp("swap-models")
+    make_model_folder(models_dir, name)
+    return SwapModel(name, versions, trained_model.tracking_uri, models_dir)
 
 
 def mlops_exe() -> list[str]:
@@ -142,11 +145,15 @@ def server(start_server) -> Server:
     )
 
 
+REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
 @pytest.fixture(scope="session")
 def schema():
+    """house-price's schema (the trained model's folder is a copy of it, renamed)."""
     from mlops_core.schema import load_schema
 
-    return load_schema()
+    return load_schema(REPO_MODELS / "house-price" / "schema.yaml")
 
 
 @pytest.fixture(scope="session")

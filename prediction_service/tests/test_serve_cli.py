@@ -29,7 +29,8 @@ def test_up_hook_is_registered():
     assert up_hook in embedded.UP_HOOKS
 
 
-def test_unknown_model_fails_fast(mlops, tracking_uri, trained_model):
+def test_unknown_model_fails_fast(mlops, tracking_uri, trained_model, monkeypatch):
+    trained_model.use(monkeypatch)
     started = time.monotonic()
     result = mlops("serve", "--model", f"models:/{trained_model.model_name}/999", "--json")
     assert result.exit_code == 2, result.stderr
@@ -42,6 +43,13 @@ def test_missing_alias_says_what_to_do(mlops, tracking_uri, unique_model_name):
     assert result.exit_code == 2
     assert unique_model_name in result.json["error"]
     assert "mlops train" in result.json["error"]
+
+
+def test_unknown_model_folder_names_the_known_ones(mlops, mlops_home):
+    result = mlops("serve", "--model", "models:/anything/1", "--json")
+    assert result.exit_code == 2
+    assert "unknown model 'anything'" in result.json["error"]
+    assert "house-price" in result.json["error"]
 
 
 def test_bad_reference_is_bad_input(mlops, mlops_home):
@@ -59,7 +67,7 @@ def test_unreachable_registry_is_retried_then_unavailable(mlops, mlops_home, mon
     monkeypatch.setenv("MLOPS_MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("MLOPS_SERVE_REGISTRY_TIMEOUT", "2")
     started = time.monotonic()
-    result = mlops("serve", "--model", "models:/anything/1", "--json")
+    result = mlops("serve", "--model", "models:/house-price/1", "--json")
     elapsed = time.monotonic() - started
     assert result.exit_code == 5, result.stderr
     assert "unreachable" in result.json["error"]
@@ -83,10 +91,10 @@ def test_migrate_creates_and_is_idempotent(mlops, mlops_home):
     first = mlops("serve", "migrate", "--json")
     assert first.exit_code == 0, first.stderr
     result = read_result(first.stdout, MigrateResult)
-    assert result.before is None and result.after == "0001"
+    assert result.before is None and result.after == "0002"
     assert result.url.endswith("predictions.db")
     second = read_result(mlops("serve", "migrate", "--json").stdout, MigrateResult)
-    assert second.before == "0001" and second.after == "0001"
+    assert second.before == "0002" and second.after == "0002"
     engine = sa.create_engine(f"sqlite:///{mlops_home / 'predictions.db'}")
     assert {"predictions", "feedback"} <= set(sa.inspect(engine).get_table_names())
     engine.dispose()
@@ -106,7 +114,7 @@ def test_migrate_unreachable_database(mlops, mlops_home):
 def test_migrate_postgres(mlops, mlops_home, postgres_url):
     result = mlops("serve", "migrate", "--url", postgres_url, "--json")
     assert result.exit_code == 0, result.stderr
-    assert read_result(result.stdout, MigrateResult).after == "0001"
+    assert read_result(result.stdout, MigrateResult).after == "0002"
     engine = sa.create_engine(postgres_url)
     assert {"predictions", "feedback"} <= set(sa.inspect(engine).get_table_names())
     engine.dispose()

@@ -160,3 +160,113 @@ def test_a_swapped_out_model_is_freed_although_the_heap_was_frozen(schema, data)
         assert [r() is None for r in refs] == [True, True, True]
     finally:
         gc.unfreeze()
+
+
+# -- classifiers: the fast path reproduces predict_proba, or is not used ----------------------
+CLASSIFIERS = {
+    "logistic regression, binary": (("yes", "no"), lambda: _logistic()),
+    "logistic regression, three classes": (("low", "mid", "high"), lambda: _logistic()),
+    "random forest, binary": (("yes", "no"), lambda: _forest()),
+    "random forest, three classes": (("low", "mid", "high"), lambda: _forest()),
+    "extra trees": (("yes", "no"), lambda: _extra()),
+    "decision tree": (("yes", "no"), lambda: _tree()),
+    "hist gradient boosting": (("low", "mid", "high"), lambda: _hgb()),
+}
+
+
+def _logistic():
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=500, class_weight="balanced")
+
+
+def _forest():
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=20, min_samples_leaf=3, random_state=0)
+
+
+def _extra():
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    return ExtraTreesClassifier(n_estimators=10, random_state=0)
+
+
+def _tree():
+    from sklearn.tree import DecisionTreeClassifier
+
+    return DecisionTreeClassifier(max_depth=5, random_state=0)
+
+
+def _hgb():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=20)
+
+
+@pytest.mark.parametrize("name", list(CLASSIFIERS))
+def test_classifier_fast_path_reproduces_predict_proba(name):
+    import classifier_helpers as ch
+
+    classes, make = CLASSIFIERS[name]
+    schema = ch.schema_of("churn", classes)
+    X, y = ch.frame(schema, 500, seed=2)
+    pipe = ch.pipeline(schema, make()).fit(X, y)
+    predictor = Predictor(schema)
+    model = predictor.prepare(LoadedModel("churn", "1", "u", pipe))
+    assert model.fast is not None, (name, model.fast_reason)
+    records = predictor.samples(200) + [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in X.head(100).to_dict("records")
+    ]
+    expected = pipe.predict_proba(predictor.frame(records))
+    answers = predictor.predict(model, records)
+    assert len(answers) == len(records)
+    for (predicted, probabilities), row, label in zip(
+        answers, expected, pipe.predict(predictor.frame(records)), strict=True
+    ):
+        assert list(probabilities) == list(classes)  # every class, in the schema's order
+        by_class = dict(zip(map(str, pipe.classes_), row, strict=True))
+        assert [probabilities[c] for c in classes] == pytest.approx(
+            [by_class[c] for c in classes], rel=1e-9, abs=1e-12
+        )
+        assert sum(probabilities.values()) == pytest.approx(1.0)
+        assert predicted == label
+    # One record through the micro-batch path gives the same.
+    assert predictor.predict(model, records[:1])[0][1] == pytest.approx(answers[0][1])
+
+
+def test_a_disagreeing_classifier_path_is_refused_and_says_why():
+    import classifier_helpers as ch
+
+    schema = ch.schema_of("churn")
+    X, y = ch.frame(schema, 300, seed=3)
+    pipe = ch.pipeline(schema, _logistic()).fit(X, y)
+    shifted = Pipeline(pipe.steps)
+    original = pipe.predict_proba
+    shifted.predict_proba = lambda frame: original(frame)[:, ::-1]  # type: ignore[method-assign]
+    predictor = Predictor(schema)
+    model = predictor.prepare(LoadedModel("churn", "1", "u", shifted))
+    assert model.fast is None
+    assert "predict_proba" in model.fast_reason
+    # The DataFrame path answers with the (reversed) pipeline's own probabilities.
+    records = predictor.samples(5)
+    got = [p for _, p in predictor.predict(model, records)]
+    want = shifted.predict_proba(predictor.frame(records))
+    flat = [g[c] for g in got for c in map(str, pipe.classes_)]
+    assert flat == pytest.approx(want.ravel().tolist())
+
+
+def test_a_classifier_of_other_classes_is_refused():
+    import classifier_helpers as ch
+
+    from mlops_core.errors import BadInput
+
+    X, y = ch.frame(ch.schema_of("churn", ("low", "mid", "high")), 200, seed=4)
+    schema = ch.schema_of("churn", ("yes", "no"))
+    pipe = ch.pipeline(schema, _logistic()).fit(X, y)
+    with pytest.raises(BadInput, match=r"does not declare: .*schema classes: yes, no"):
+        Predictor(schema).prepare(LoadedModel("churn", "1", "models:/churn/1", pipe))
+    regressor = ch.pipeline(schema, Ridge()).fit(X, np.arange(len(X), dtype=float))
+    with pytest.raises(BadInput, match="no predict_proba"):
+        Predictor(schema).prepare(LoadedModel("churn", "1", "models:/churn/1", regressor))

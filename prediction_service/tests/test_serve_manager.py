@@ -38,6 +38,8 @@ def swap_server(start_server, swap_model, canary):
             "MLOPS_SERVE_API_KEYS": API_KEY,
             "MLOPS_SERVE_REQUIRE_KEY": "false",
             "MLOPS_SERVE_POLL_INTERVAL": "1",
+            "MLOPS_MODELS_DIR": str(swap_model.models_dir),
+            "MLOPS_MODEL": swap_model.name,
         },
         ["--model", f"models:/{swap_model.name}@canary"],
     )

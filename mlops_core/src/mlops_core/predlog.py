@@ -1,9 +1,13 @@
 """The prediction log: table definitions (SQLAlchemy Core) shared by the prediction service,
 which writes it, and monitoring, which reads it.
 
-One row per served prediction in `predictions`; ground truth reported later by a client in
-`feedback`, joined by request id. The schema is created and migrated by the prediction
-service's Alembic migrations (`mlops serve migrate`); `metadata` here is their target.
+One row per served prediction in `predictions` (the model's name, version and role; a
+regressor's value in `prediction`, a classifier's class in `predicted_class` with every
+class's probability in `probabilities`); ground truth reported later by a client in
+`feedback` (a number in `label`, a class in `label_class`), joined by request id. Every read
+helper takes `model_name`: a model only ever reads its own rows. The schema is created and
+migrated by the prediction service's Alembic migrations (`mlops serve migrate`);
+`metadata` here is their target.
 
 The URL comes from `get_settings().prediction_log` (SQLite under MLOPS_HOME by default,
 PostgreSQL in a cluster).
@@ -21,6 +25,9 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+# The role a served model plays (champion, canary, shadow, challenger).
+DEFAULT_ROLE = "champion"
+
 predictions = sa.Table(
     "predictions",
     metadata,
@@ -29,8 +36,13 @@ predictions = sa.Table(
     sa.Column("model_name", sa.String(255), nullable=False),
     sa.Column("model_version", sa.String(64), nullable=False, index=True),
     sa.Column("features", sa.JSON, nullable=False),
-    sa.Column("prediction", sa.Float, nullable=False),
+    # A regressor's value; NULL for a classifier (its class is predicted_class).
+    sa.Column("prediction", sa.Float, nullable=True),
     sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("predicted_class", sa.String(255), nullable=True),
+    sa.Column("probabilities", sa.JSON, nullable=True),  # {class: p}, classifiers only
+    sa.Column("role", sa.String(16), nullable=False, server_default=DEFAULT_ROLE),
+    sa.Index("ix_predictions_model_name_created_at", "model_name", "created_at"),
 )
 
 feedback = sa.Table(
@@ -42,7 +54,8 @@ feedback = sa.Table(
         sa.ForeignKey("predictions.request_id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    sa.Column("label", sa.Float, nullable=False),
+    sa.Column("label", sa.Float, nullable=True),  # a regressor's true value
+    sa.Column("label_class", sa.String(255), nullable=True),  # a classifier's true class
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -95,6 +108,9 @@ _PREDICTION_COLUMNS = (
     "features",
     "prediction",
     "latency_ms",
+    "predicted_class",
+    "probabilities",
+    "role",
 )
 
 
@@ -136,7 +152,11 @@ def _insert_predictions(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) 
             last[0], last[1] = created, created.strftime("%Y-%m-%d %H:%M:%S.%f")
         return last[1]
 
-    group = "(?, ?, ?, ?, ?, ?, ?)" if sqlite else "(%s, %s, %s, %s, %s::json, %s, %s)"
+    group = (
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        if sqlite
+        else "(%s, %s, %s, %s, %s::json, %s, %s, %s, %s::json, %s)"
+    )
     head = f"INSERT INTO predictions ({', '.join(_PREDICTION_COLUMNS)}) VALUES "
     tail = " ON CONFLICT (request_id) DO NOTHING"
     statements: dict[int, str] = {}
@@ -144,14 +164,19 @@ def _insert_predictions(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) 
         chunk = rows[start : start + _ROWS_PER_STATEMENT]
         params: list[Any] = []
         for r in chunk:
+            value = r.get("prediction")
+            probabilities = r.get("probabilities")
             params += (
                 r["request_id"],
                 stamp(r["created_at"]),
                 r["model_name"],
                 r["model_version"],
                 _json(r["features"]),
-                float(r["prediction"]),
+                None if value is None else float(value),
                 float(r["latency_ms"]),
+                r.get("predicted_class"),
+                None if probabilities is None else _json(probabilities),
+                r.get("role") or DEFAULT_ROLE,
             )
         n = len(chunk)
         if n not in statements:
@@ -172,25 +197,48 @@ def write_rows(
         ins = _insert(conn, feedback)
         stmt = ins.on_conflict_do_update(
             index_elements=["request_id"],
-            set_={"label": ins.excluded.label, "created_at": ins.excluded.created_at},
+            set_={
+                "label": ins.excluded.label,
+                "label_class": ins.excluded.label_class,
+                "created_at": ins.excluded.created_at,
+            },
         )
-        conn.execute(stmt, list(feedback_rows))
+        conn.execute(
+            stmt,
+            [
+                {
+                    "request_id": r["request_id"],
+                    "label": r.get("label"),
+                    "label_class": r.get("label_class"),
+                    "created_at": r["created_at"],
+                }
+                for r in feedback_rows
+            ],
+        )
 
 
 def read_predictions(
     engine: sa.Engine,
     *,
+    model_name: str | None = None,
     model_version: str | None = None,
+    role: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Prediction rows (newest last) with their feedback label (None when not reported)."""
+    """Prediction rows of `model_name` (newest last) with their feedback: `label` (a
+    number) or `label_class` (a class), None when not reported. Without `model_name`,
+    every model's rows (an operator's view; a stage reads one model's)."""
     query = (
-        sa.select(predictions, feedback.c.label)
+        sa.select(predictions, feedback.c.label, feedback.c.label_class)
         .select_from(predictions.outerjoin(feedback))
         .order_by(predictions.c.created_at)
     )
+    if model_name is not None:
+        query = query.where(predictions.c.model_name == model_name)
+    if role is not None:
+        query = query.where(predictions.c.role == role)
     if model_version is not None:
         query = query.where(predictions.c.model_version == str(model_version))
     if since is not None:
@@ -206,9 +254,24 @@ def read_predictions(
     return rows
 
 
-def count(engine: sa.Engine, table: sa.Table = predictions) -> int:
+def count(
+    engine: sa.Engine, table: sa.Table = predictions, *, model_name: str | None = None
+) -> int:
+    """Rows of `table` (of `model_name`'s predictions when given)."""
+    query = sa.select(sa.func.count()).select_from(table)
+    if model_name is not None:
+        if table is feedback:
+            query = query.join(predictions, predictions.c.request_id == feedback.c.request_id)
+        query = query.where(predictions.c.model_name == model_name)
     with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+        return int(conn.execute(query).scalar_one())
+
+
+def model_names(engine: sa.Engine) -> list[str]:
+    """The models that have rows in the log."""
+    query = sa.select(predictions.c.model_name).distinct().order_by(predictions.c.model_name)
+    with engine.connect() as conn:
+        return [str(n) for n in conn.execute(query).scalars()]
 
 
 def feature_frame(rows: Iterable[Mapping[str, Any]]):

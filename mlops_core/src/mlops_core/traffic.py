@@ -22,6 +22,21 @@ PREDICT = "/v1/predict"
 PREDICT_BATCH = "/v1/predict/batch"
 FEEDBACK = "/v1/feedback"
 MODEL = "/v1/model"
+MODELS = "/v1/models"
+
+
+def model_paths(model: str | None) -> dict[str, str]:
+    """The routes of one model: /v1/models/<model>/... (a service may serve several), or
+    the single-model routes when `model` is None (a service serving exactly one)."""
+    if model is None:
+        return {"predict": PREDICT, "batch": PREDICT_BATCH, "feedback": FEEDBACK, "info": MODEL}
+    base = f"{MODELS}/{model}"
+    return {
+        "predict": f"{base}/predict",
+        "batch": f"{base}/predict/batch",
+        "feedback": f"{base}/feedback",
+        "info": base,
+    }
 
 
 @dataclass
@@ -46,7 +61,9 @@ class TrafficReport:
 
 
 class PredictionClient:
-    """A keep-alive client of one prediction service (closes with `with` or close())."""
+    """A keep-alive client of one model of a prediction service (closes with `with` or
+    close()): `model` names it (its /v1/models/<model>/... routes); None uses the
+    single-model routes of a service that serves one model."""
 
     def __init__(
         self,
@@ -54,9 +71,12 @@ class PredictionClient:
         headers: dict[str, str] | None = None,
         timeout: float = 30.0,
         workers: int = 4,
+        model: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.workers = workers
+        self.model = model
+        self.paths = model_paths(model)
         headers = ApiKeySettings().headers() if headers is None else headers
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
@@ -70,18 +90,27 @@ class PredictionClient:
         self.http.close()
 
     def predict(self, record: dict[str, Any]) -> httpx.Response:
-        return self.http.post(PREDICT, json=record)
+        return self.http.post(self.paths["predict"], json=record)
 
     def predict_batch(self, records: Sequence[dict[str, Any]]) -> httpx.Response:
-        return self.http.post(PREDICT_BATCH, json={"records": list(records)})
+        return self.http.post(self.paths["batch"], json={"records": list(records)})
 
     def feedback(self, request_id: str, label: Any) -> httpx.Response:
-        return self.http.post(FEEDBACK, json={"request_id": request_id, "label": label})
+        """The true label: a number for a regressor, one of the classes for a classifier."""
+        return self.http.post(
+            self.paths["feedback"], json={"request_id": request_id, "label": label}
+        )
+
+    def models(self) -> list[dict[str, Any]]:
+        """GET /v1/models: every model the service serves (name, task, version, ...)."""
+        response = self.http.get(MODELS, timeout=5.0)
+        response.raise_for_status()
+        return list(response.json()["models"])
 
     def served_version(self) -> str | None:
         """The model version the service answers with now (None when it does not answer)."""
         try:
-            response = self.http.get(MODEL, timeout=5.0)
+            response = self.http.get(self.paths["info"], timeout=5.0)
         except httpx.HTTPError:
             return None
         if response.status_code != 200:
@@ -92,7 +121,8 @@ class PredictionClient:
             return None
 
     def wait_for_version(self, version: str, timeout: float = 60.0) -> str | None:
-        """Poll GET /v1/model until it serves `version`; returns the last version seen."""
+        """Poll the model's metadata route until it serves `version`; returns the last
+        version seen."""
         deadline = time.monotonic() + timeout
         seen = None
         while time.monotonic() < deadline:
@@ -184,10 +214,11 @@ class BackgroundTraffic:
         records: Sequence[dict[str, Any]],
         headers: dict[str, str] | None = None,
         pause: float = 0.02,
+        model: str | None = None,
     ) -> None:
         if not records:
             raise ValueError("background traffic needs at least one record")
-        self.client = PredictionClient(url, headers)
+        self.client = PredictionClient(url, headers, model=model)
         self.records = list(records)
         self.pause = pause
         self.sent = self.failed = 0

@@ -21,39 +21,67 @@ from prediction_service.manager import freeze_heap
 from prediction_service.middleware import RequestContext
 from prediction_service.openapi import build
 from prediction_service.openapi import errors as documented
-from prediction_service.routes import admin, docs, feedback, health, metrics, model, predict
+from prediction_service.routes import (
+    admin,
+    docs,
+    feedback,
+    health,
+    metrics,
+    model,
+    models,
+    predict,
+)
 from prediction_service.service import Service
 
 
 def create_app(service: Service) -> FastAPI:
     settings = service.settings
-    manager = service.manager
+    served = list(service.served.values())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         service.writer.start()
-        poller = None
-        if settings.poll_interval > 0 and manager.spec.follows_alias:
-            poller = asyncio.create_task(manager.poll(settings.poll_interval))
-        manager.warm()
+        pollers = []
+        if settings.poll_interval > 0:
+            for s in served:
+                if s.manager.spec.follows_alias:
+                    pollers.append(asyncio.create_task(s.manager.poll(settings.poll_interval)))
+        for s in served:
+            s.manager.warm()
         freeze_heap()
         try:
             yield
         finally:
-            if poller is not None:
+            for poller in pollers:
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             await run_in_threadpool(service.writer.close)
 
-    schema = service.schema
-    app = FastAPI(
-        title=f"Prediction service: {schema.name}",
-        description=(
+    if service.single is not None:
+        schema = service.single.schema
+        title = f"Prediction service: {schema.name}"
+        what = (
             f"Predicts **{schema.label.name}** ({schema.label.description}) from one record "
-            f"or a batch of records of dataset `{schema.name}`. Every response carries the "
-            "request id and the model version that answered (also as the X-Request-ID and "
-            "X-Model-Version headers). Send X-Request-ID yourself to make a retry idempotent."
+            f"or a batch of records of dataset `{schema.name}`"
+        )
+    else:
+        title = f"Prediction service: {', '.join(service.names)}"
+        what = (
+            "Serves the models "
+            + ", ".join(
+                f"`{s.name}` ({s.task}, predicts **{s.schema.label.name}**)" for s in served
+            )
+            + ": each at /v1/models/{name}/predict, /predict/batch, /feedback and "
+            "/v1/models/{name} (its metadata); GET /v1/models lists them"
+        )
+    app = FastAPI(
+        title=title,
+        description=(
+            f"{what}. A classifier answers with the predicted class and every class's "
+            "probability. Every response carries the request id and the model version that "
+            "answered (also as the X-Request-ID and X-Model-Version headers). Send "
+            "X-Request-ID yourself to make a retry idempotent."
         ),
         version="1",
         lifespan=lifespan,
@@ -68,8 +96,17 @@ def create_app(service: Service) -> FastAPI:
         "dependencies": [Security(auth.dependency())],
         "responses": documented(401, 403),
     }
+    guard = guarded if auth.required else {}
+    per_model = [models.model_router(service, s) for s in served]
+    # The single-model routes answer (and are documented) when one model is served; with
+    # several they say which per-model routes to use.
+    single = service.single is not None
     for router in (predict.router, model.router, feedback.router):
-        app.include_router(router, **(guarded if auth.required else {}))
+        app.include_router(router, include_in_schema=single, **guard)
+    app.include_router(models.listing(), **guard)
+    for router in per_model:
+        app.include_router(router, **guard)
+    app.include_router(models.unknown(), **guard)
     app.include_router(health.router)
     app.include_router(
         admin.router,
@@ -78,18 +115,21 @@ def create_app(service: Service) -> FastAPI:
     )
     app.include_router(metrics.router)
     app.include_router(docs.router)
-    errors.install(app, lambda: manager.current.version)
+    errors.install(
+        app, lambda: service.default_model.version if service.default_model is not None else None
+    )
 
     summaries = {"/v1/predict/batch": f"Predict a batch (up to {settings.max_batch} records)"}
 
     def openapi() -> dict:
         if not app.openapi_schema:
-            app.openapi_schema = build(app, service.models, summaries)
+            app.openapi_schema = build(app, service, summaries)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     # FastAPI includes routers lazily (app.routes holds the routers, not their routes).
-    routers = (predict, model, feedback, health, admin, metrics, docs)
-    endpoints = {route.path for module in routers for route in module.router.routes}
+    routers = [r.router for r in (predict, model, feedback, health, admin, metrics, docs)]
+    routers += [models.listing(), *per_model]
+    endpoints = {route.path for router in routers for route in router.routes}
     app.add_middleware(RequestContext, service=service, endpoints=endpoints)
     return app

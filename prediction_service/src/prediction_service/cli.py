@@ -24,13 +24,15 @@ serve_app = typer.Typer(invoke_without_command=True)
 def serve(
     ctx: typer.Context,
     model: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--model",
             "-m",
-            help="models:/<name>/<version>, models:/<name>@<alias>, a version, an alias or a "
-            "local model folder. Default: MLOPS_SERVE_MODEL, else the champion, else the "
-            "challenger.",
+            help="A model to serve (repeat for several): a model name (its champion, or the "
+            "version its GitOps file pins with MLOPS_SERVE_GITOPS_ENV), models:/<name>/<version>, "
+            "models:/<name>@<alias>, a version or alias of the default model, or a local model "
+            "folder (NAME=FOLDER). Default: MLOPS_SERVE_MODEL, else MLOPS_MODEL, else every "
+            "model folder with a champion.",
         ),
     ] = None,
     port: Annotated[
@@ -51,9 +53,9 @@ def serve(
         typer.Option("--json", help="Report a start-up error as one JSON object on stdout."),
     ] = False,
 ) -> None:
-    """Serve the model over HTTP in the foreground (FastAPI under uvicorn).
+    """Serve one or several models over HTTP in the foreground (FastAPI under uvicorn).
 
-    Example: mlops serve --model models:/house-price/3 --port 8000
+    Example: mlops serve --model house-price --model models:/churn/2 --port 8000
     (then open http://127.0.0.1:8000/docs)
     """
     if ctx.invoked_subcommand is not None:

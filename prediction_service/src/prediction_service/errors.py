@@ -91,9 +91,10 @@ def invalid_input(exc: ValidationError, prefix: list, *, batch: bool = False) ->
     return ApiError(422, f"invalid input: {count}; first: {first}", detail)
 
 
-def install(app: FastAPI, model_version: Callable[[], str]) -> None:
+def install(app: FastAPI, model_version: Callable[[], str | None]) -> None:
     """Answer ApiError, Starlette's HTTP errors (404, 405) and anything unexpected (500)
-    with the envelope; `model_version` gives the version serving now."""
+    with the envelope; the version is the one of the model the route serves, else
+    `model_version()` (the only served model's; None with several)."""
 
     def envelope(
         request: Request,
@@ -102,8 +103,12 @@ def install(app: FastAPI, model_version: Callable[[], str]) -> None:
         detail: list[dict] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Response:
-        version = model_version()
-        request.scope["model_version"] = version
+        served = request.scope.get("served")
+        version = served.current.version if served is not None else model_version()
+        if version is not None:
+            request.scope["model_version"] = version
+            if served is not None:
+                request.scope["model_name"] = served.current.name
         payload = {
             "error": message,
             "detail": detail or [],

@@ -5,11 +5,13 @@ one row: a DataFrame per block, column selection by name, validation at every st
 transformers a schema-built pipeline uses (ColumnTransformer of Pipelines of SimpleImputer,
 StandardScaler, MinMaxScaler, RobustScaler, OneHotEncoder, OrdinalEncoder, passthrough),
 `compile_pipeline` rebuilds the preprocessing as plain numpy on the validated records and
-hands the matrix to the fitted final estimator.
+hands the matrix to the fitted final estimator: its `predict` for a regressor, its
+`predict_proba` for a classifier (forests and trees averaged straight from their trees).
 
-It is only used when it gives the pipeline's own predictions: `compile_pipeline` checks the
-result against `pipeline.predict` on sample rows and returns None (the DataFrame path) for
-anything it does not know or that does not match.
+It is only used when it gives the pipeline's own answers: `compile_pipeline` checks the
+result against `pipeline.predict` (a classifier: `pipeline.predict_proba`) on sample rows
+and returns None (the DataFrame path) for anything it does not know or that does not match;
+`compile_with_reason` also says why.
 """
 
 from __future__ import annotations
@@ -256,10 +258,65 @@ def _final(est) -> Callable[[Matrix], np.ndarray]:
     return est.predict
 
 
+def _final_proba(est) -> Callable[[Matrix], np.ndarray]:
+    """The final classifier's predict_proba; forests and trees straight from their trees
+    (scikit-learn's own arithmetic: each tree's leaf fractions, normalised, averaged)."""
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+
+    if not hasattr(est, "predict_proba"):
+        raise Unsupported(f"{type(est).__name__} has no predict_proba")
+    kind = type(est)
+
+    def leaf_proba(tree, x32: Matrix, n_classes: int) -> np.ndarray:
+        proba = tree.predict(x32)[:, :n_classes]
+        normalizer = proba.sum(axis=1)[:, np.newaxis]
+        normalizer[normalizer == 0.0] = 1.0
+        return proba / normalizer
+
+    if kind in (RandomForestClassifier, ExtraTreesClassifier) and est.n_outputs_ == 1:
+        trees = [e.tree_ for e in est.estimators_]
+        n_classes = int(est.n_classes_)
+        n = float(len(trees))
+
+        def forest(x: Matrix) -> np.ndarray:
+            x32 = np.ascontiguousarray(x, dtype=np.float32)
+            total = leaf_proba(trees[0], x32, n_classes)
+            for tree in trees[1:]:
+                total += leaf_proba(tree, x32, n_classes)
+            return total / n
+
+        return forest
+    if kind in (DecisionTreeClassifier, ExtraTreeClassifier) and est.n_outputs_ == 1:
+        tree, n_classes = est.tree_, int(est.n_classes_)
+
+        def single(x: Matrix) -> np.ndarray:
+            return leaf_proba(tree, np.ascontiguousarray(x, dtype=np.float32), n_classes)
+
+        return single
+    return est.predict_proba
+
+
 def compile_pipeline(
-    estimator: Any, schema: DatasetSchema, samples: Sequence[dict] | None = None
+    estimator: Any,
+    schema: DatasetSchema,
+    samples: Sequence[dict] | None = None,
+    *,
+    proba: bool = False,
 ) -> Callable[[Sequence[dict]], np.ndarray] | None:
-    """A records -> predictions function equal to estimator.predict, or None."""
+    """A records -> predictions function equal to estimator.predict (with `proba`: to
+    estimator.predict_proba), or None."""
+    return compile_with_reason(estimator, schema, samples, proba=proba)[0]
+
+
+def compile_with_reason(
+    estimator: Any,
+    schema: DatasetSchema,
+    samples: Sequence[dict] | None = None,
+    *,
+    proba: bool = False,
+) -> tuple[Callable[[Sequence[dict]], np.ndarray] | None, str | None]:
+    """(the fast function, None), or (None, why the DataFrame path is used)."""
     try:
         from sklearn.compose import ColumnTransformer
         from sklearn.pipeline import Pipeline
@@ -280,7 +337,7 @@ def compile_pipeline(
         final = estimator.steps[-1][1]
         if hasattr(final, "feature_names_in_"):
             raise Unsupported("the final estimator was fitted on named columns")
-        predict = _final(final)
+        predict = _final_proba(final) if proba else _final(final)
 
         def run(records: Sequence[dict]) -> np.ndarray:
             x = head(records)
@@ -292,14 +349,17 @@ def compile_pipeline(
             import pandas as pd
 
             frame = pd.DataFrame(list(samples))[schema.feature_names]
-            expected = np.asarray(estimator.predict(frame), dtype=np.float64).ravel()
+            reference = estimator.predict_proba if proba else estimator.predict
+            expected = np.asarray(reference(frame), dtype=np.float64).ravel()
             got = np.asarray(run(samples), dtype=np.float64).ravel()
             if expected.shape != got.shape or not np.allclose(got, expected, rtol=1e-9, atol=1e-9):
-                raise Unsupported("numpy path disagrees with the pipeline on sample rows")
-        return run
+                what = "predict_proba" if proba else "predict"
+                raise Unsupported(f"numpy path disagrees with the pipeline's {what} on sample rows")
+        return run, None
     except Unsupported as exc:
         log.info("numpy fast path not used", extra={"reason": str(exc)})
-        return None
+        return None, str(exc)
     except Exception as exc:  # anything unexpected: the DataFrame path is always right
-        log.warning("numpy fast path not used", extra={"reason": f"{type(exc).__name__}: {exc}"})
-        return None
+        reason = f"{type(exc).__name__}: {exc}"
+        log.warning("numpy fast path not used", extra={"reason": reason})
+        return None, reason

@@ -29,6 +29,8 @@ class Inputs:
         self._validate_many = models.features_list.validate_python
         self._record_json = models.record_json.validate_json
         self._batch_json = models.batch_json.validate_json
+        self.classes = tuple(schema.classes) if schema.is_classification else None
+        self.label = schema.label.name
 
     # -- the one-pass path -----------------------------------------------------------------
     async def _fast(self, request: Request, validate: Callable[[bytes], Any]) -> Any:
@@ -136,8 +138,28 @@ class Inputs:
             raise invalid_input(exc, ["body", "records"], batch=True) from None
 
     async def feedback(self, request: Request):
-        """The body of /v1/feedback."""
+        """The body of /v1/feedback: a classifier's label is one of its classes (spelling
+        normalised), a 422 naming the value and the classes otherwise."""
         obj = await self.json(request)
+        if self.classes is not None and isinstance(obj, dict) and "label" in obj:
+            value = obj["label"]
+            spelled = normalise_category(value) if isinstance(value, str) else None
+            if spelled not in self.classes:
+                allowed = ", ".join(self.classes)
+                raise ApiError(
+                    422,
+                    f"invalid input: field 'label': {value!r} is not a class of "
+                    f"{self.label!r} (allowed: {allowed})",
+                    [
+                        item(
+                            "label",
+                            ["body", "label"],
+                            "literal_error",
+                            f"Input should be one of: {allowed}",
+                        )
+                    ],
+                )
+            obj["label"] = spelled
         try:
             return self.models.feedback_request.model_validate(obj)
         except ValidationError as exc:

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from mlops_core.errors import MlopsError
+from mlops_core.errors import BadInput, MlopsError
 from mlops_core.schema import DatasetSchema
 from prediction_service.metrics import Metrics
 from prediction_service.model import (
@@ -66,6 +66,8 @@ class ModelManager:
     ) -> None:
         self.current = model
         self.spec = spec
+        # The served model's name (its folder's): a reload never turns it into another.
+        self.name = spec.name or model.name
         self.tracking_uri = tracking_uri
         self.predictor = predictor
         self.metrics = metrics
@@ -82,7 +84,15 @@ class ModelManager:
     async def reload(self, ref: str | None = None) -> tuple[LoadedModel, LoadedModel]:
         """Load the configured reference again (or `ref`) and switch; BadInput for a
         reference that does not parse or name a model, MlopsError when the registry fails."""
-        spec = parse_ref(ref, self.current.name) if ref else self.spec
+        spec = parse_ref(ref, self.name) if ref else self.spec
+        if spec.path is not None:
+            import dataclasses
+
+            spec = dataclasses.replace(spec, name=self.name)
+        elif spec.name != self.name:
+            raise BadInput(
+                f"reference {ref!r} names model {spec.name!r}; this route reloads {self.name!r}"
+            )
         return await self.swap(spec, force=True)
 
     async def swap(self, spec: ModelSpec, force: bool = False) -> tuple[LoadedModel, LoadedModel]:

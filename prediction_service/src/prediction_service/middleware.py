@@ -44,12 +44,17 @@ class RequestContext:
         async def send_wrapper(message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
-                model = service.manager.current
-                version = scope.get("model_version") or model.version
+                version, name = scope.get("model_version"), scope.get("model_name")
+                if version is None or name is None:
+                    served = scope.get("served")
+                    model = served.current if served is not None else service.default_model
+                    if model is not None:
+                        version, name = version or model.version, name or model.name
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
-                headers.append((b"x-model-version", str(version).encode()))
-                headers.append((b"x-model-name", model.name.encode()))
+                if version is not None:
+                    headers.append((b"x-model-version", str(version).encode()))
+                    headers.append((b"x-model-name", str(name).encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

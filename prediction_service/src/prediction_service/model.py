@@ -90,6 +90,11 @@ class LoadedModel:
     flavor: str = "sklearn"
     # records -> predictions through numpy (prediction_service.fastpath), when it applies.
     fast: Any = field(default=None, repr=False)
+    # Why the fast path is not used (None when it is, or before prepare()).
+    fast_reason: str | None = None
+    # A classifier's classes, as the schema spells them, in the order of the columns of
+    # the estimator's predict_proba; None for a regressor.
+    classes: list[str] | None = None
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -102,6 +107,7 @@ class LoadedModel:
             "metrics": self.metrics,
             "flavor": self.flavor,
             "fast_path": self.fast is not None,
+            "fast_path_reason": self.fast_reason,
             "loaded_at": self.loaded_at,
         }
 
@@ -157,7 +163,7 @@ def _load_local(spec: ModelSpec) -> LoadedModel:
     except Exception as exc:
         raise BadInput(f"model folder {spec.path}: cannot be loaded ({exc})") from exc
     return LoadedModel(
-        name=spec.path.name,
+        name=spec.name or spec.path.name,
         version="local",
         uri=str(spec.path),
         estimator=estimator,
@@ -197,6 +203,10 @@ class Predictor:
     The numpy fast path (prediction_service.fastpath) when it was verified for the model;
     else a DataFrame built once per batch, in schema order, with the training dtypes
     (int -> int64, float -> float64, category -> object).
+
+    A regressor's prediction is a float. A classifier's is a (class, {class: probability})
+    pair from its predict_proba: every class of the schema, in the schema's order (0.0 for
+    a class the model never saw), and the most probable class.
     """
 
     def __init__(self, schema: DatasetSchema) -> None:
@@ -204,6 +214,7 @@ class Predictor:
 
         self._pd = pd
         self.schema = schema
+        self.classifier = schema.is_classification
         self.columns = schema.feature_names
         self._dtypes = {
             c.name: {"int": "int64", "float": "float64", "category": object}[c.dtype]
@@ -239,12 +250,48 @@ class Predictor:
         return rows
 
     def prepare(self, model: LoadedModel) -> LoadedModel:
-        """Compile and verify the numpy fast path for a freshly loaded model."""
+        """Check a freshly loaded model against the schema (a classifier: its classes), then
+        compile and verify the numpy fast path."""
+        if self.classifier:
+            model.classes = self.model_classes(model)
         if model.flavor == "sklearn":
-            from prediction_service.fastpath import compile_pipeline
+            from prediction_service.fastpath import compile_with_reason
 
-            model.fast = compile_pipeline(model.estimator, self.schema, self.samples())
+            model.fast, model.fast_reason = compile_with_reason(
+                model.estimator, self.schema, self.samples(), proba=self.classifier
+            )
+        else:
+            model.fast, model.fast_reason = None, f"the {model.flavor} flavor has no numpy path"
         return model
+
+    def model_classes(self, model: LoadedModel) -> list[str]:
+        """The schema's spelling of each column of the model's predict_proba; BadInput when
+        the model is not a classifier of the schema's classes."""
+        from mlops_core.schema import normalise_category
+
+        schema = self.schema
+        allowed = list(schema.classes)
+        if not hasattr(model.estimator, "predict_proba"):
+            raise BadInput(
+                f"model {model.uri}: schema {schema.name!r} is a classification, but the "
+                "model has no predict_proba (it is not a probabilistic classifier)"
+            )
+        raw = getattr(model.estimator, "classes_", None)
+        if raw is None:
+            raise BadInput(f"model {model.uri}: a classifier without classes_ (not fitted?)")
+        raw = list(np.asarray(raw).tolist())
+        names = [normalise_category(c) for c in raw]
+        if all(n in allowed for n in names):
+            return names
+        # Classes encoded as 0..k-1 in the schema's order.
+        encoded = all(isinstance(c, int) for c in raw) and sorted(raw) == list(range(len(raw)))
+        if encoded and len(raw) <= len(allowed):
+            return [allowed[c] for c in raw]
+        unknown = [str(c) for c, n in zip(raw, names, strict=True) if n not in allowed]
+        raise BadInput(
+            f"model {model.uri} predicts classes the schema {schema.name!r} does not declare: "
+            f"{', '.join(unknown)} (schema classes: {', '.join(allowed)})"
+        )
 
     def frame(self, records: Sequence[dict[str, Any]]):
         pd = self._pd
@@ -253,7 +300,30 @@ class Predictor:
             data[name] = np.array([r[name] for r in records], dtype=self._dtypes[name])
         return pd.DataFrame(data, copy=False)
 
-    def predict(self, model: LoadedModel, records: Sequence[dict[str, Any]]) -> list[float]:
+    def predict(self, model: LoadedModel, records: Sequence[dict[str, Any]]) -> list[Any]:
+        """One prediction per record: a float (regressor) or (class, probabilities)."""
         fast = model.fast
+        if self.classifier:
+            return self.predict_proba(model, records)
         out = fast(records) if fast is not None else model.estimator.predict(self.frame(records))
         return np.asarray(out, dtype="float64").reshape(len(records), -1)[:, 0].tolist()
+
+    def predict_proba(
+        self, model: LoadedModel, records: Sequence[dict[str, Any]]
+    ) -> list[tuple[str, dict[str, float]]]:
+        fast = model.fast
+        if fast is not None:
+            out = fast(records)
+        else:
+            out = model.estimator.predict_proba(self.frame(records))
+        proba = np.asarray(out, dtype="float64").reshape(len(records), -1)
+        columns = model.classes or []
+        best = proba.argmax(axis=1).tolist()
+        # Every schema class, in the schema's order; a class the model never saw has 0.
+        index = {c: j for j, c in enumerate(columns)}
+        order = [(c, index.get(c)) for c in self.schema.classes]
+        results = []
+        for row, top in zip(proba.tolist(), best, strict=True):
+            probs = {c: (row[j] if j is not None else 0.0) for c, j in order}
+            results.append((columns[top], probs))
+        return results

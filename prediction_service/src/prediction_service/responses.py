@@ -14,9 +14,12 @@ from prediction_service.model import LoadedModel
 
 
 def respond(
-    request: Request, payload: dict[str, Any], model: LoadedModel, status: int = 200
+    request: Request, payload: dict[str, Any], model: LoadedModel | None, status: int = 200
 ) -> Response:
-    request.scope["model_version"] = model.version
+    """`model`: the one that answered (None: the answer names no single model)."""
+    if model is not None:
+        request.scope["model_version"] = model.version
+        request.scope["model_name"] = model.name
     return Response(
         orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
         status_code=status,

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from mlops_core.errors import BadInput, MlopsError, Unavailable
+from mlops_core.mlflow_utils import retrying
 from mlops_core.settings import PlatformSettings, get_settings
 from prediction_service.settings import ServeSettings
 
@@ -49,30 +50,164 @@ def _check_port(host: str, port: int) -> None:
             ) from exc
 
 
+def _split(refs: list[str] | str | None) -> list[str]:
+    if refs is None:
+        return []
+    if isinstance(refs, str):
+        refs = [refs]
+    return [part.strip() for ref in refs for part in ref.split(",") if part.strip()]
+
+
+def gitops_pin(platform: PlatformSettings, settings: ServeSettings, name: str) -> str | None:
+    """The version `gitops/envs/<env>/models/<name>.yaml` pins (MLOPS_SERVE_GITOPS_ENV), or
+    None: no environment set, no file, or a file that pins no version."""
+    env = settings.gitops_env
+    if not env:
+        return None
+    root = settings.gitops_root or platform.models_root.parent
+    try:
+        from mlops_core.gitops_layout import read_pin
+    except ImportError:  # the deployment helper's layout module (one file per model)
+        read_pin = None
+    if read_pin is not None:
+        pin = read_pin(root, env, name)
+        return pin.version if pin is not None else None
+    import yaml
+
+    file = root / "gitops" / "envs" / env / "models" / f"{name}.yaml"
+    if not file.is_file():
+        return None
+    data = yaml.safe_load(file.read_text()) or {}
+    version = (data.get("model") or {}).get("version") if isinstance(data, dict) else None
+    return None if version in (None, "") else str(version)
+
+
+def _by_name(platform: PlatformSettings, settings: ServeSettings, folder):
+    """A model name: the version its GitOps file pins, else its champion (else challenger)."""
+    from prediction_service.model import ModelSpec
+
+    pinned = gitops_pin(platform, settings, folder.name)
+    if pinned:
+        return ModelSpec(f"models:/{folder.name}/{pinned}", name=folder.name, version=pinned)
+    return ModelSpec(folder.name, name=folder.name)
+
+
+def resolve_one(platform: PlatformSettings, settings: ServeSettings, ref: str):
+    """(model folder, reference) of one --model value: a model name, a models:/ URI, a
+    version or alias of the default model, a local model folder, or NAME=FOLDER."""
+    import dataclasses
+
+    from prediction_service.model import parse_ref
+
+    folders = {m.name: m for m in platform.models()}
+    if ref in folders:
+        return folders[ref], _by_name(platform, settings, folders[ref])
+    name, sep, rest = ref.partition("=")
+    if sep and name in folders:
+        spec = parse_ref(rest, name)
+        if spec.path is None and spec.name != name:
+            raise BadInput(f"--model {ref!r}: {rest!r} names model {spec.name!r}, not {name!r}")
+        return folders[name], dataclasses.replace(spec, name=name)
+    if ref.startswith("models:/"):
+        spec = parse_ref(ref, "")
+        return platform.model_folder(spec.name), spec
+    try:
+        default = platform.model_folder(None)
+    except BadInput as exc:
+        default, why = None, exc
+    if default is None:
+        parse_ref(ref, "unnamed")  # a bad folder or reference: its own error first
+        raise BadInput(
+            f"--model {ref!r}: which model? {why.message} "
+            "(or pass a model name, models:/<name>/<version>, or NAME=FOLDER)"
+        )
+    spec = parse_ref(ref, default.name)  # BadInput for a bad folder/URI
+    if spec.path is not None:
+        spec = dataclasses.replace(spec, name=default.name)
+    return default, spec
+
+
+def resolve_models(
+    platform: PlatformSettings, settings: ServeSettings, refs: list[str] | str | None = None
+):
+    """What to serve: each --model (else MLOPS_SERVE_MODEL, comma-separated), else
+    MLOPS_MODEL, else the only model folder, else every model folder with a champion."""
+    from prediction_service.model import resolve_ref
+
+    given = _split(refs) or _split(settings.model)
+    if not given and platform.model:
+        given = [platform.model]
+    if given:
+        out = [resolve_one(platform, settings, ref) for ref in given]
+    else:
+        folders = platform.models()
+        if len(folders) <= 1:
+            folder = platform.model_folder(None)  # none: BadInput saying how to add one
+            out = [(folder, _by_name(platform, settings, folder))]
+        else:
+            out = []
+            for folder in folders:
+                spec = _by_name(platform, settings, folder)
+                if spec.version is None:
+                    from prediction_service.model import ModelSpec
+
+                    spec = ModelSpec(
+                        f"models:/{folder.name}@champion", name=folder.name, alias="champion"
+                    )
+                    try:
+                        retrying(budget=settings.registry_timeout)(
+                            resolve_ref, spec, platform.tracking_uri
+                        )
+                    except BadInput:
+                        continue  # no champion: not served by default
+                    except Exception as exc:
+                        raise Unavailable(
+                            f"model registry at {platform.tracking_uri} is unreachable: {exc}"
+                        ) from exc
+                out.append((folder, spec))
+            if not out:
+                raise BadInput(
+                    f"no model has a champion (models: {', '.join(f.name for f in folders)}); "
+                    "train and promote one (`mlops train`, `mlops promote`) or pass "
+                    "--model NAME / --model models:/<name>/<version>"
+                )
+    seen: set[str] = set()
+    for folder, _ in out:
+        if folder.name in seen:
+            raise BadInput(f"model {folder.name!r} is given twice: one service serves it once")
+        seen.add(folder.name)
+    return out
+
+
 def build_service(
     *,
-    model: str | None = None,
+    model: list[str] | str | None = None,
     poll: float | None = None,
     platform: PlatformSettings | None = None,
     settings: ServeSettings | None = None,
 ):
-    """Everything but the HTTP server: the loaded model, the log writer, the app."""
+    """Everything but the HTTP server: the loaded models, the log writer, the app."""
     from prediction_service.app import create_app
     from prediction_service.db import migrate
     from prediction_service.logwriter import PredictionLogWriter
-    from prediction_service.model import load_model, parse_ref
-    from prediction_service.service import Service
+    from prediction_service.model import load_model
+    from prediction_service.service import Served, Service
 
     platform = platform or get_settings()
     settings = settings or ServeSettings()
     if poll is not None:
         settings = settings.model_copy(update={"poll_interval": poll})
-    schema = platform.load_schema()
     api_keys = settings.keys()
-    spec = parse_ref(model or settings.model, platform.registered_model)
+    resolved = resolve_models(platform, settings, model)
     _limit_threads()
-    loaded = load_model(spec, platform.tracking_uri, registry_timeout=settings.registry_timeout)
-    _check_features(loaded, schema)
+    served = []
+    for folder, spec in resolved:
+        schema = folder.schema
+        loaded = load_model(spec, platform.tracking_uri, registry_timeout=settings.registry_timeout)
+        if spec.path is None and loaded.name != folder.name:
+            raise BadInput(f"model {loaded.uri}: is not model {folder.name!r}")
+        _check_features(loaded, schema)
+        served.append(Served(folder, spec, loaded))
     url = platform.prediction_log
     if settings.migrate:
         try:
@@ -90,9 +225,7 @@ def build_service(
     )
     service = Service(
         settings=settings,
-        schema=schema,
-        model=loaded,
-        spec=spec,
+        served=served,
         tracking_uri=platform.tracking_uri,
         writer=writer,
         api_keys=api_keys,
@@ -115,7 +248,7 @@ def _check_features(loaded, schema) -> None:
 
 def run_server(
     *,
-    model: str | None = None,
+    model: list[str] | str | None = None,
     port: int | None = None,
     host: str | None = None,
     poll: float | None = None,
@@ -128,16 +261,20 @@ def run_server(
     port = port or settings.port or platform.serve_port
     _check_port(host, port)
     service, app = build_service(model=model, poll=poll, platform=platform, settings=settings)
-    m = service.model
-    log.info(
-        "serving model",
-        extra={
-            "model_name": m.name,
-            "model_version": m.version,
-            "url": f"http://{host}:{port}",
-            "api_keys": len(service.api_keys),  # how many, never which
-        },
-    )
+    for served in service.served.values():
+        m = served.current
+        log.info(
+            "serving model",
+            extra={
+                "model_name": m.name,
+                "model_version": m.version,
+                "task": served.task,
+                "fast_path": m.fast is not None,
+                "fast_path_reason": m.fast_reason,
+                "url": f"http://{host}:{port}{served.paths['predict']}",
+                "api_keys": len(service.api_keys),  # how many, never which
+            },
+        )
     config = uvicorn.Config(
         app,
         host=host,
@@ -160,7 +297,7 @@ def start_background(platform: PlatformSettings) -> dict[str, Any]:
     from mlops_core.embedded import venv_env
     from mlops_core.mlflow_utils import request_env
     from mlops_core.services import ServiceManager
-    from prediction_service.model import parse_ref, resolve_version
+    from prediction_service.model import resolve_version
 
     settings = ServeSettings()
     manager = ServiceManager(platform.run_dir)
@@ -171,12 +308,15 @@ def start_background(platform: PlatformSettings) -> dict[str, Any]:
     port, note = manager.claim_port(SERVICE, settings.port or platform.serve_port)
     url = f"http://127.0.0.1:{port}"
     try:
-        spec = parse_ref(settings.model, platform.registered_model)
-        if spec.path is None:
-            name, version, alias = resolve_version(spec, platform.tracking_uri)
-            model = f"models:/{name}/{version}" + (f" (alias {alias})" if alias else "")
-        else:
-            model = str(spec.path)
+        resolved = resolve_models(platform, settings.model_copy(update={"registry_timeout": 0}))
+        models = []
+        for _, spec in resolved:
+            if spec.path is None:
+                name, version, alias = resolve_version(spec, platform.tracking_uri)
+                models.append(f"models:/{name}/{version}" + (f" (alias {alias})" if alias else ""))
+            else:
+                models.append(str(spec.path))
+        model = ", ".join(models)
     except MlopsError as exc:
         return {"service": SERVICE, "url": None, "started": False, "skipped": exc.message}
     except Exception as exc:
@@ -191,7 +331,8 @@ def start_background(platform: PlatformSettings) -> dict[str, Any]:
     exe = shutil.which("mlops", path=env["PATH"])
     argv = [exe] if exe else [sys.executable, "-m", "mlops_core.cli"]
     argv += ["serve", "--port", str(port)]
-    if spec.follows_alias and "MLOPS_SERVE_POLL_INTERVAL" not in os.environ:
+    follows = any(spec.follows_alias for _, spec in resolved)
+    if follows and "MLOPS_SERVE_POLL_INTERVAL" not in os.environ:
         # Embedded runtime: follow the alias, so a promotion is picked up without a restart.
         env["MLOPS_SERVE_POLL_INTERVAL"] = "10"
     manager.start(

@@ -98,18 +98,26 @@ class ApiModels:
     batch_json: TypeAdapter
 
 
-def build_models(schema: DatasetSchema, max_batch: int) -> ApiModels:
+def component_prefix(model_name: str) -> str:
+    """The OpenAPI component prefix of a model: house-price -> HousePrice (so each served
+    model's request and response schemas have names of their own)."""
+    return "".join(part[:1].upper() + part[1:] for part in model_name.split("-") if part)
+
+
+def build_models(schema: DatasetSchema, max_batch: int, prefix: str = "") -> ApiModels:
+    """The request and response models of one model's routes; `prefix` starts their names
+    (the single-model routes' components have none)."""
     fields = {c.name: _field(c) for c in schema.features}
     features = create_model(
-        "Features",
-        __config__=ConfigDict(extra="forbid", title="Features"),
+        f"{prefix}Features",
+        __config__=ConfigDict(extra="forbid", title=f"{prefix}Features"),
         __doc__=f"One record of dataset {schema.name!r}: {schema.description}",
         **fields,
     )
     batch_request = create_model(
-        "BatchRequest",
+        f"{prefix}BatchRequest",
         __config__=ConfigDict(extra="forbid"),
-        __doc__=f"Up to {max_batch} records to predict in one call.",
+        __doc__=f"Up to {max_batch} records of {schema.name!r} to predict in one call.",
         records=(list[features], Field(..., min_length=1, max_length=max_batch)),
     )
     label = schema.label
@@ -119,22 +127,49 @@ def build_models(schema: DatasetSchema, max_batch: int) -> ApiModels:
         model_name: str
         model_version: str = Field(description="Model version that answered.")
 
-    predict_response = create_model(
-        "PredictResponse",
-        __base__=Meta,
-        prediction=(float, Field(description=f"Predicted {label.name}: {label.description}")),
-    )
-    batch_response = create_model(
-        "BatchPredictResponse",
-        __base__=Meta,
-        request_ids=(list[str], Field(description="One id per record, in order.")),
-        predictions=(list[float], Field(description=f"Predicted {label.name}, in order.")),
-    )
-    feedback_request = create_model(
-        "FeedbackRequest",
-        __config__=ConfigDict(extra="forbid"),
-        request_id=(str, Field(min_length=1, max_length=64)),
-        label=(
+    if schema.is_classification:
+        classes = tuple(schema.classes)
+        klass: Any = Literal[classes]  # type: ignore[valid-type]
+        probabilities: Any = dict[klass, float]  # type: ignore[valid-type]
+        listed = ", ".join(classes)
+        predict_fields: dict[str, Any] = {
+            "prediction": (
+                klass,
+                Field(
+                    description=f"Predicted {label.name} (the most probable class): "
+                    f"{label.description}"
+                ),
+            ),
+            "probabilities": (
+                probabilities,
+                Field(description=f"Probability of every class ({listed}); they sum to 1."),
+            ),
+        }
+        batch_fields: dict[str, Any] = {
+            "predictions": (list[klass], Field(description=f"Predicted {label.name}, in order.")),
+            "probabilities": (
+                list[probabilities],
+                Field(description="Each record's class probabilities, in order."),
+            ),
+        }
+        feedback_label: Any = (
+            klass,
+            Field(
+                description=f"True {label.name} of that prediction: one of {listed} "
+                "(spelling is normalised: trimmed, lower case)."
+            ),
+        )
+    else:
+        predict_fields = {
+            "prediction": (
+                float,
+                Field(description=f"Predicted {label.name}: {label.description}"),
+            ),
+        }
+        batch_fields = {
+            "predictions": (list[float], Field(description=f"Predicted {label.name}, in order.")),
+        }
+        feedback_label = (
             float,
             Field(
                 description=f"True {label.name} for that prediction.",
@@ -143,28 +178,47 @@ def build_models(schema: DatasetSchema, max_batch: int) -> ApiModels:
                 strict=True,
                 allow_inf_nan=False,
             ),
-        ),
+        )
+    predict_response = create_model(f"{prefix}PredictResponse", __base__=Meta, **predict_fields)
+    batch_response = create_model(
+        f"{prefix}BatchPredictResponse",
+        __base__=Meta,
+        request_ids=(list[str], Field(description="One id per record, in order.")),
+        **batch_fields,
     )
-
-    class FeedbackResponse(BaseModel):
-        request_id: str
-        accepted: bool
-        model_name: str
-        model_version: str
-
-    class ModelInfo(BaseModel):
-        request_id: str
-        model_name: str
-        model_version: str
-        model_uri: str
-        alias: str | None = None
-        run_id: str | None = None
-        data_version: str | None = None
-        metrics: dict[str, float] = {}
-        flavor: str
-        loaded_at: float
-        features: list[str]
-        label: str
+    feedback_request = create_model(
+        f"{prefix}FeedbackRequest",
+        __config__=ConfigDict(extra="forbid"),
+        request_id=(str, Field(min_length=1, max_length=64)),
+        label=feedback_label,
+    )
+    feedback_response = create_model(
+        f"{prefix}FeedbackResponse",
+        request_id=(str, ...),
+        accepted=(bool, ...),
+        model_name=(str, ...),
+        model_version=(str, ...),
+    )
+    model_info = create_model(
+        f"{prefix}ModelInfo",
+        request_id=(str, ...),
+        model_name=(str, ...),
+        model_version=(str, ...),
+        model_uri=(str, ...),
+        task=(str, Field(description="regression or classification")),
+        role=(str, Field(description="The role logged with its predictions (champion, ...).")),
+        alias=(str | None, None),
+        run_id=(str | None, None),
+        data_version=(str | None, None),
+        metrics=(dict[str, float], {}),
+        flavor=(str, ...),
+        fast_path=(bool, Field(description="Whether the verified numpy path answers.")),
+        fast_path_reason=(str | None, Field(None, description="Why it does not, if not.")),
+        loaded_at=(float, ...),
+        features=(list[str], ...),
+        label=(str, ...),
+        classes=(list[str] | None, Field(None, description="A classifier's classes.")),
+    )
 
     return ApiModels(
         features=features,
@@ -172,11 +226,28 @@ def build_models(schema: DatasetSchema, max_batch: int) -> ApiModels:
         predict_response=predict_response,
         batch_response=batch_response,
         feedback_request=feedback_request,
-        feedback_response=FeedbackResponse,
-        model_info=ModelInfo,
+        feedback_response=feedback_response,
+        model_info=model_info,
         features_list=TypeAdapter(list[features]),
         **_json_adapters(fields, max_batch),
     )
+
+
+class ModelSummary(BaseModel):
+    name: str
+    task: str
+    model_version: str
+    alias: str | None = None
+    role: str
+    fast_path: bool
+    url: str = Field(description="Path of its predict route.")
+
+
+class ModelList(BaseModel):
+    """GET /v1/models: every model this service serves."""
+
+    request_id: str
+    models: list[ModelSummary]
 
 
 def _json_adapters(fields: dict[str, tuple[Any, Any]], max_batch: int) -> dict[str, TypeAdapter]:

@@ -18,9 +18,26 @@ class ServeSettings(ApiKeySettings):
 
     model: str | None = Field(
         default=None,
-        description="Model to serve: models:/<name>/<version>, models:/<name>@<alias>, a "
-        "version number, an alias, or a local MLflow model folder. Default: the champion, "
-        "else the challenger, of the registered model.",
+        description="Models to serve, comma-separated, each a model name (its champion, or "
+        "the version its GitOps file pins), models:/<name>/<version>, models:/<name>@<alias>, "
+        "a version number or alias of the default model, or a local MLflow model folder "
+        "(NAME=FOLDER names its model). Default: MLOPS_MODEL, else every model folder with a "
+        "champion.",
+    )
+    role: str = Field(
+        default="champion",
+        min_length=1,
+        max_length=16,
+        description="The role logged with every prediction (champion, canary, shadow, ...).",
+    )
+    gitops_env: str | None = Field(
+        default=None,
+        description="Environment whose GitOps files (gitops/envs/<env>/models/<name>.yaml) "
+        "pin the version a model name serves; unset: its champion alias.",
+    )
+    gitops_root: Path | None = Field(
+        default=None,
+        description="Repository root holding gitops/; the parent of the models folder when unset.",
     )
     host: str = "127.0.0.1"
     port: int | None = Field(default=None, ge=1, le=65535, description="MLOPS_SERVE_PORT.")
