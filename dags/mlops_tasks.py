@@ -28,6 +28,7 @@ are imported only when their runner builds a task.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -152,6 +153,8 @@ class ClusterConfig:
     pull_policy: str = "IfNotPresent"
     # stage package -> image name, as gitops/images.yaml lists them
     image_names: dict[str, str] = field(default_factory=dict)
+    # The git-sync image of the model folders' init container (images.yaml: upstream.gitSync)
+    git_sync_image: str | None = None
 
     @classmethod
     def from_environment(cls, images_file: Path | None = None) -> ClusterConfig:
@@ -173,6 +176,7 @@ class ClusterConfig:
             }
             if isinstance(images.get("images"), dict)
             else {},
+            git_sync_image=(images.get("upstream") or {}).get("gitSync") or None,
         )
 
     def image(self, stage: str) -> str:
@@ -180,6 +184,63 @@ class ClusterConfig:
         name = self.image_names.get(IMAGE_STAGES[default], default)
         prefix = f"{self.image_registry.rstrip('/')}/" if self.image_registry else ""
         return f"{prefix}{name}:{self.image_tag}"
+
+
+# Where the stage container of a pod reads the model folders: the git-sync init container
+# checks the repository out into an emptyDir (`--root`), under the link name `checkout`.
+GIT_SYNC_ROOT = "/opt/mlops/git"
+GIT_SYNC_LINK = "checkout"
+_WORKTREE = re.compile(r"/\.worktrees/([0-9a-f]{40})(?:/|$)")
+
+
+@dataclass(frozen=True)
+class ModelsSource:
+    """The repository and revision a stage pod reads the model folders (models/<name>/)
+    from: the revision of the DAG files that run, so a pod never trains or checks a model
+    folder other than the one its DAG was parsed with.
+
+    MLOPS_MODELS_REPO: the repository's git URL (the URL Airflow's git-sync reads; in the
+    cluster, the airflow application sets it); without it, the DAG checkout's `origin`
+    remote; neither: None (the stage image's own default model folders are used).
+    MLOPS_MODELS_REVISION: a commit or ref; without it, the commit of the DAG checkout
+    (git-sync's `.worktrees/<commit>` folder, or `git rev-parse HEAD`)."""
+
+    repo: str
+    revision: str
+
+    @classmethod
+    def from_environment(cls, checkout: Path | None = None) -> ModelsSource | None:
+        root = checkout or Path(__file__).resolve().parent.parent
+        repo = os.environ.get("MLOPS_MODELS_REPO") or _git_output(
+            root, "remote", "get-url", "origin"
+        )
+        if not repo:
+            return None
+        revision = os.environ.get("MLOPS_MODELS_REVISION") or checkout_revision(root)
+        if not revision:
+            raise ValueError(
+                f"MLOPS_MODELS_REPO={repo}: the revision of the DAG files is unknown ({root} "
+                "is not a git checkout); set MLOPS_MODELS_REVISION to a commit"
+            )
+        return cls(repo=repo, revision=revision)
+
+
+def checkout_revision(folder: Path) -> str | None:
+    """The commit a DAG folder was checked out at: git-sync's worktree folder names it."""
+    found = _WORKTREE.search(str(folder.resolve()) + "/")
+    return found.group(1) if found else _git_output(folder, "rev-parse", "HEAD")
+
+
+def _git_output(folder: Path, *args: str) -> str | None:
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 def images_yaml_path() -> Path:
@@ -502,6 +563,22 @@ def _pod_task(task_id, stage, command, accept, **kwargs):
         )
         for m in mounts
     ]
+    volume_mounts = [
+        k8s.V1VolumeMount(name=m.name, mount_path=m.path, read_only=m.read_only or None)
+        for m in mounts
+    ]
+    init_containers = []
+    source = ModelsSource.from_environment()
+    if source is not None:
+        init, extra_volumes = _git_sync_init(source, cluster, k8s)
+        init_containers.append(init)
+        volumes += extra_volumes
+        volume_mounts.append(
+            k8s.V1VolumeMount(name="models", mount_path=GIT_SYNC_ROOT, read_only=True)
+        )
+        env.append(
+            k8s.V1EnvVar(name="MLOPS_MODELS_DIR", value=f"{GIT_SYNC_ROOT}/{GIT_SYNC_LINK}/models")
+        )
     return KubernetesPodOperator(
         task_id=task_id,
         name=f"mlops-{task_id.replace('_', '-')}",
@@ -515,10 +592,8 @@ def _pod_task(task_id, stage, command, accept, **kwargs):
         ],
         env_vars=env,
         volumes=volumes,
-        volume_mounts=[
-            k8s.V1VolumeMount(name=m.name, mount_path=m.path, read_only=m.read_only or None)
-            for m in mounts
-        ],
+        volume_mounts=volume_mounts,
+        init_containers=init_containers,
         container_resources=k8s.V1ResourceRequirements(
             requests={"cpu": res.cpu_request, "memory": res.memory_request},
             limits={"cpu": res.cpu_limit, "memory": res.memory_limit},
@@ -545,6 +620,49 @@ def _pod_task(task_id, stage, command, accept, **kwargs):
         startup_timeout_seconds=600,
         **kwargs,
     )
+
+
+def _git_sync_init(source: ModelsSource, cluster: ClusterConfig, k8s: Any):
+    """The init container that checks the repository out at the DAG's revision, once
+    (`--one-time`), into the emptyDir the stage container mounts read-only."""
+    if not cluster.git_sync_image:
+        raise ValueError(
+            "the model folders come from git (MLOPS_MODELS_REPO) but gitops/images.yaml "
+            "names no upstream.gitSync image"
+        )
+    init = k8s.V1Container(
+        name="git-sync",
+        image=cluster.git_sync_image,
+        image_pull_policy=cluster.pull_policy,
+        args=[
+            f"--repo={source.repo}",
+            f"--ref={source.revision}",
+            f"--root={GIT_SYNC_ROOT}",
+            f"--link={GIT_SYNC_LINK}",
+            "--depth=1",
+            "--one-time",
+        ],
+        env=[k8s.V1EnvVar(name="HOME", value="/tmp")],
+        volume_mounts=[
+            k8s.V1VolumeMount(name="models", mount_path=GIT_SYNC_ROOT),
+            k8s.V1VolumeMount(name="git-sync-tmp", mount_path="/tmp"),
+        ],
+        resources=k8s.V1ResourceRequirements(
+            requests={"cpu": "50m", "memory": "64Mi"},
+            limits={"cpu": "500m", "memory": "256Mi"},
+        ),
+        security_context=k8s.V1SecurityContext(
+            allow_privilege_escalation=False,
+            capabilities=k8s.V1Capabilities(drop=["ALL"]),
+            run_as_non_root=True,
+            read_only_root_filesystem=True,
+        ),
+    )
+    volumes = [
+        k8s.V1Volume(name="models", empty_dir=k8s.V1EmptyDirVolumeSource()),
+        k8s.V1Volume(name="git-sync-tmp", empty_dir=k8s.V1EmptyDirVolumeSource()),
+    ]
+    return init, volumes
 
 
 _DOCKER_OPERATOR: type | None = None
