@@ -261,6 +261,9 @@ def dag_pods(tmp_path_factory) -> dict[str, dict]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        # The model folders come from git, as in the cluster: the pods get the git-sync
+        # init container (this repository, at its HEAD commit).
+        "MLOPS_MODELS_REPO": str(ROOT),
     }
     out = folder / "pods.json"
     proc = subprocess.run(

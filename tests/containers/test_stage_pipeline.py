@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from .conftest import training_dag_id
+from .conftest import ROOT, training_dag_id
 from .podrun import docker_run_args
 from .stores import REGISTRY_REPO, git_log
 
@@ -50,11 +50,35 @@ def rendered_pod(pod: dict, params: dict, xcoms: dict[str, dict]) -> dict:
     return spec
 
 
+def git_sync_checkout(spec: dict, folder: Path) -> Path:
+    """What the pod's git-sync init container leaves in its emptyDir: the repository at the
+    init container's --ref under --root, linked as --link (git-sync's layout), made here
+    with git from the same --repo (the git-sync image is not on this machine)."""
+    (init,) = spec["initContainers"]
+    args = dict(a.lstrip("-").split("=", 1) for a in init["args"] if "=" in a)
+    assert "--one-time" in init["args"]
+    worktree = folder / ".worktrees" / args["ref"]
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-checkout", args["repo"], str(worktree)], check=True
+    )
+    subprocess.run(["git", "-C", str(worktree), "checkout", "--quiet", args["ref"]], check=True)
+    (folder / args["link"]).symlink_to(worktree.relative_to(folder))
+    subprocess.run(["chmod", "-R", "a+rX", str(folder)], check=True)
+    return folder
+
+
 def run_pod(docker: str, spec: dict, stores, folder: Path) -> tuple[int, dict | None, str]:
     """Run the pod's stage container to its end; (exit code, the XCom file's JSON, logs)."""
     folder.mkdir(parents=True)
+    models = git_sync_checkout(spec, folder / "git-sync")
     args = docker_run_args(
-        spec, "base", stores.cluster, folder, network="host", claim_root=stores.claims
+        spec,
+        "base",
+        stores.cluster,
+        folder,
+        network="host",
+        claim_root=stores.claims,
+        volume_folders={"models": models},
     )
     started = time.monotonic()
     proc = subprocess.run(
@@ -143,3 +167,39 @@ def test_the_state_claim_is_written_by_the_pods_user_only(pipeline, stores):
     state = stores.claims / "mlops-state"
     owners = {p.stat().st_uid for p in state.rglob("*")}
     assert owners == {10001}, owners
+
+
+def test_stage_pods_read_the_model_folders_of_the_dags_revision(docker, stores, dag_pods, tmp_path):
+    """The stage container sees the git-sync checkout, read-only, around MLOPS_MODELS_DIR:
+    this repository at the commit the DAG files were parsed at."""
+    pod = dag_pods[training_dag_id(dag_pods)]["pods"]["train"]
+    spec = rendered_pod(pod, {}, {"ingest": {"data_version": "data-v1"}})
+    (container,) = [c for c in spec["containers"] if c["name"] == "base"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MLOPS_MODELS_DIR"].endswith("/checkout/models")
+    models = git_sync_checkout(spec, tmp_path / "git-sync")
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert f"--ref={head}" in spec["initContainers"][0]["args"]
+    script = (
+        'cd "$MLOPS_MODELS_DIR/.." && git rev-parse HEAD 2>/dev/null; ls; '
+        "touch written 2>/dev/null && echo WRITABLE || echo READ-ONLY"
+    )
+    probe = {**container, "command": ["sh"], "args": ["-c", script]}
+    args = docker_run_args(
+        {**spec, "containers": [probe]},
+        "base",
+        stores.cluster,
+        tmp_path / "volumes",
+        network="none",
+        claim_root=tmp_path / "claims",
+        volume_folders={"models": models},
+    )
+    proc = subprocess.run(
+        [docker, "run", "--rm", *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    listing = proc.stdout.split()
+    assert "dags" in listing and "gitops" in listing, proc.stdout
+    assert listing[-1] == "READ-ONLY"
