@@ -171,25 +171,31 @@ class Stores:
         return self.data_registry.repos / GITOPS_REPO
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stores(docker, stage_images, moto_endpoint, postgres_url, tmp_path_factory) -> Stores:
     """PostgreSQL, moto's S3 server, an MLflow server wired as in the cluster, and the
-    chart's data registry git server, started once per session."""
+    chart's data registry git server, for one test module: each module's platform starts
+    empty (its own MLflow database, registry and buckets), so one module's champion never
+    meets another's challenger."""
+    import uuid
+
     import sqlalchemy as sa
 
     root = tmp_path_factory.mktemp("stores")
+    run = uuid.uuid4().hex[:6]
     root.chmod(0o755)
+    # The buckets are shared with the session's other modules, as content-addressed DVC
+    # objects and MLflow's run-unique artifact paths allow.
     make_buckets(moto_endpoint)
     base = sa.engine.make_url(postgres_url)
     engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         for name in ("mlflow_backend", "predictions"):
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{base.database}_{name}"'))
-            conn.execute(sa.text(f'CREATE DATABASE "{base.database}_{name}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{base.database}_{run}_{name}"'))
     engine.dispose()
 
     def database(name: str) -> str:
-        url = base.set(database=f"{base.database}_{name}")
+        url = base.set(database=f"{base.database}_{run}_{name}")
         return url.render_as_string(hide_password=False)
 
     mlflow = start_mlflow(database("mlflow_backend"), moto_endpoint, root)
@@ -242,7 +248,7 @@ def stores(docker, stage_images, moto_endpoint, postgres_url, tmp_path_factory) 
         with engine.connect() as conn:
             for name in ("mlflow_backend", "predictions"):
                 conn.execute(
-                    sa.text(f'DROP DATABASE IF EXISTS "{base.database}_{name}" WITH (FORCE)')
+                    sa.text(f'DROP DATABASE IF EXISTS "{base.database}_{run}_{name}" WITH (FORCE)')
                 )
         engine.dispose()
 
