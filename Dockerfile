@@ -14,7 +14,7 @@
 # Two build phases: uv installs the locked dependencies (a cached layer that changes only
 # with uv.lock), then the workspace packages, into /opt/venv; the final image holds that
 # venv on the same base, runs as a non-root user and has no compiler, pip or uv.
-ARG PYTHON_IMAGE=python:3.11.14-slim-trixie
+ARG PYTHON_IMAGE=python:3.11.16-slim-trixie
 
 FROM ${PYTHON_IMAGE} AS build
 ARG UV_VERSION=0.13.9
@@ -104,6 +104,8 @@ RUN --mount=type=secret,id=extra_ca \
 FROM ${PYTHON_IMAGE} AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG STAGE
+# /var/lib/mlops (MLOPS_HOME) and /workspace (the Evidently workspace) belong to uid 10001, so
+# a fresh Docker volume mounted there (the docker task runner) is writable by the stages.
 # git: the data registry is a git repository of DVC metafiles; the serving image does not
 # read it, so it has no git (nor the perl git pulls in).
 RUN --mount=type=secret,id=extra_ca \
@@ -115,7 +117,7 @@ RUN --mount=type=secret,id=extra_ca \
     fi \
     && groupadd --system --gid 10001 mlops \
     && useradd --system --uid 10001 --gid mlops --create-home --home-dir /home/mlops mlops \
-    && install -d -o 10001 -g 10001 /var/lib/mlops
+    && install -d -o 10001 -g 10001 /var/lib/mlops /workspace
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

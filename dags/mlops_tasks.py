@@ -7,21 +7,28 @@ chooses for every stage task:
   worker (the embedded runtime, `mlops up --airflow`);
 - `kubernetes`: a KubernetesPodOperator running the stage's image (gitops/images.yaml) with
   the same command, configuration from a ConfigMap, credentials from Secret references, the
-  pipeline's service account, resources, logs collected and the `--json` result pushed as XCom.
+  pipeline's service account, resources, logs collected and the `--json` result pushed as XCom;
+- `docker`: a DockerOperator running the same image with the same command on one Docker host
+  (no Kubernetes): the settings the ConfigMap holds from an env file (MLOPS_DOCKER_ENV_FILE),
+  each stage's credentials, the ones its pod gets from Secrets, from a second file
+  (MLOPS_DOCKER_SECRETS_FILE), the state and workspace volumes as Docker volumes, the
+  model folders mounted read-only, and the `--json` result file copied out of the container
+  as XCom (see DockerHost).
 
-In both, the command goes through `python -m mlops_core.taskrun`, which maps exit codes: the
+In all three, the command goes through `python -m mlops_core.taskrun`, which maps exit codes: the
 codes a task accepts (the gate refused: 3, drift: 6, too little data: 7) end the task as a
 success whose XCom carries the command's JSON result plus `exit_code`, so a branch task
 decides what happens next; other codes fail the task (bad input, data quality: no retry).
 
-The DAG files are identical for both runners. Nothing here reads an Airflow Variable or
-Connection, and nothing heavy is imported at module level: the Kubernetes classes are
-imported only when the kubernetes runner builds a pod task.
+The DAG files are identical for every runner. Nothing here reads an Airflow Variable or
+Connection, and nothing heavy is imported at module level: the Kubernetes and Docker classes
+are imported only when their runner builds a task.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,8 +36,15 @@ from pathlib import Path
 from typing import Any
 
 RUNNER_VARIABLE = "MLOPS_TASK_RUNNER"
-RUNNERS = ("local", "kubernetes")
+RUNNERS = ("local", "kubernetes", "docker")
 XCOM_FILE = "/airflow/xcom/return.json"
+# The docker runner's result file: /tmp is writable by the image's user (uid 10001).
+DOCKER_XCOM_FILE = "/tmp/mlops-xcom/return.json"
+# Where a stage container finds the model folders (MLOPS_MODELS_DIR): read-only.
+MODELS_MOUNT = "/opt/mlops/models"
+# Exit codes that fail a task without a retry: retrying cannot change the answer (the same
+# set as mlops_core.taskrun.NOT_RETRYABLE, which an Airflow image may not have installed).
+NOT_RETRYABLE = frozenset({2, 3, 4, 6, 7})
 
 # The image of each stage (CONTRACTS section 7; the list of record is gitops/images.yaml).
 STAGE_IMAGES: dict[str, str] = {
@@ -139,6 +153,8 @@ class ClusterConfig:
     pull_policy: str = "IfNotPresent"
     # stage package -> image name, as gitops/images.yaml lists them
     image_names: dict[str, str] = field(default_factory=dict)
+    # The git-sync image of the model folders' init container (images.yaml: upstream.gitSync)
+    git_sync_image: str | None = None
 
     @classmethod
     def from_environment(cls, images_file: Path | None = None) -> ClusterConfig:
@@ -160,6 +176,7 @@ class ClusterConfig:
             }
             if isinstance(images.get("images"), dict)
             else {},
+            git_sync_image=(images.get("upstream") or {}).get("gitSync") or None,
         )
 
     def image(self, stage: str) -> str:
@@ -167,6 +184,63 @@ class ClusterConfig:
         name = self.image_names.get(IMAGE_STAGES[default], default)
         prefix = f"{self.image_registry.rstrip('/')}/" if self.image_registry else ""
         return f"{prefix}{name}:{self.image_tag}"
+
+
+# Where the stage container of a pod reads the model folders: the git-sync init container
+# checks the repository out into an emptyDir (`--root`), under the link name `checkout`.
+GIT_SYNC_ROOT = "/opt/mlops/git"
+GIT_SYNC_LINK = "checkout"
+_WORKTREE = re.compile(r"/\.worktrees/([0-9a-f]{40})(?:/|$)")
+
+
+@dataclass(frozen=True)
+class ModelsSource:
+    """The repository and revision a stage pod reads the model folders (models/<name>/)
+    from: the revision of the DAG files that run, so a pod never trains or checks a model
+    folder other than the one its DAG was parsed with.
+
+    MLOPS_MODELS_REPO: the repository's git URL (the URL Airflow's git-sync reads; in the
+    cluster, the airflow application sets it); without it, the DAG checkout's `origin`
+    remote; neither: None (the stage image's own default model folders are used).
+    MLOPS_MODELS_REVISION: a commit or ref; without it, the commit of the DAG checkout
+    (git-sync's `.worktrees/<commit>` folder, or `git rev-parse HEAD`)."""
+
+    repo: str
+    revision: str
+
+    @classmethod
+    def from_environment(cls, checkout: Path | None = None) -> ModelsSource | None:
+        root = checkout or Path(__file__).resolve().parent.parent
+        repo = os.environ.get("MLOPS_MODELS_REPO") or _git_output(
+            root, "remote", "get-url", "origin"
+        )
+        if not repo:
+            return None
+        revision = os.environ.get("MLOPS_MODELS_REVISION") or checkout_revision(root)
+        if not revision:
+            raise ValueError(
+                f"MLOPS_MODELS_REPO={repo}: the revision of the DAG files is unknown ({root} "
+                "is not a git checkout); set MLOPS_MODELS_REVISION to a commit"
+            )
+        return cls(repo=repo, revision=revision)
+
+
+def checkout_revision(folder: Path) -> str | None:
+    """The commit a DAG folder was checked out at: git-sync's worktree folder names it."""
+    found = _WORKTREE.search(str(folder.resolve()) + "/")
+    return found.group(1) if found else _git_output(folder, "rev-parse", "HEAD")
+
+
+def _git_output(folder: Path, *args: str) -> str | None:
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 def images_yaml_path() -> Path:
@@ -209,6 +283,142 @@ def pod_images() -> dict[str, str]:
     return {stage: cluster.image(stage) for stage in STAGE_IMAGES}
 
 
+@dataclass(frozen=True)
+class DockerHost:
+    """How the docker runner wires a stage container on one Docker host: the same contract
+    as the stage pods (ClusterConfig), with a Docker host's means.
+
+    | pod (kubernetes runner)                    | container (docker runner)                    |
+    | ------------------------------------------ | -------------------------------------------- |
+    | image from gitops/images.yaml              | the same image reference                     |
+    | envFrom ConfigMap mlops-pipeline-config    | MLOPS_DOCKER_ENV_FILE (KEY=VALUE lines)      |
+    | env from Secrets, per stage (secret_env)   | the same names, per stage, from              |
+    |                                            | MLOPS_DOCKER_SECRETS_FILE (hidden in the UI) |
+    | PVC mlops-state at /var/lib/mlops          | volume MLOPS_DOCKER_STATE_VOLUME (a name, or |
+    |                                            | an absolute host path), default mlops-state  |
+    | PVC mlops-evidently-workspace (monitor)    | volume MLOPS_DOCKER_WORKSPACE_VOLUME         |
+    | model folders (git-sync, read-only)        | MLOPS_DOCKER_MODELS_DIR (default: models/ of |
+    |                                            | this repository) bind-mounted read-only      |
+    | ConfigMap mlops-stage-configs              | MLOPS_DOCKER_CONFIG_DIR, when set (read-only)|
+    | uid 10001, resources                       | user 10001:10001, the same memory and CPU    |
+    | XCom sidecar reads /airflow/xcom           | the result file copied out of the container  |
+
+    MLOPS_DOCKER_NETWORK names the Docker network (`host` for services on the host's
+    loopback); DOCKER_HOST the engine (default: the local socket). Files and folders are
+    paths on the Docker host, which is where the worker runs (a remote engine needs the
+    same paths there). The two files are read when a task runs, never when a DAG parses.
+    """
+
+    env_file: str | None = None
+    secrets_file: str | None = None
+    network: str | None = None
+    state_volume: str = "mlops-state"
+    workspace_volume: str = "mlops-evidently-workspace"
+    models_dir: str | None = None
+    config_dir: str | None = None
+    docker_url: str | None = None
+
+    @classmethod
+    def from_environment(cls) -> DockerHost:
+        env = os.environ
+        models = env.get("MLOPS_DOCKER_MODELS_DIR")
+        if models is None:
+            default = Path(__file__).resolve().parent.parent / "models"
+            models = str(default) if default.is_dir() else None
+        return cls(
+            env_file=env.get("MLOPS_DOCKER_ENV_FILE") or None,
+            secrets_file=env.get("MLOPS_DOCKER_SECRETS_FILE") or None,
+            network=env.get("MLOPS_DOCKER_NETWORK") or None,
+            state_volume=env.get("MLOPS_DOCKER_STATE_VOLUME") or cls.state_volume,
+            workspace_volume=env.get("MLOPS_DOCKER_WORKSPACE_VOLUME") or cls.workspace_volume,
+            models_dir=models or None,
+            config_dir=env.get("MLOPS_DOCKER_CONFIG_DIR") or None,
+            docker_url=env.get("DOCKER_HOST") or None,
+        )
+
+    def mounts(self, stage: str, cluster: ClusterConfig) -> list[dict]:
+        """Docker mounts (docker.types.Mount's fields) of the stage's container: its pod's
+        volumes, each by its Docker counterpart, and the model folders."""
+        out = []
+        for m in cluster.mounts:
+            if stage not in m.stages:
+                continue
+            if m.configmap:
+                if self.config_dir:
+                    out.append(_bind(self.config_dir, m.path, "MLOPS_DOCKER_CONFIG_DIR"))
+                continue
+            source = self.state_volume if m.name == "state" else self.workspace_volume
+            if source.startswith("/"):
+                out.append(_bind(source, m.path, f"the {m.name} volume", read_only=False))
+            else:
+                out.append({"target": m.path, "source": source, "type": "volume"})
+        if self.models_dir:
+            out.append(_bind(self.models_dir, MODELS_MOUNT, "MLOPS_DOCKER_MODELS_DIR"))
+        return out
+
+    def environment(self, stage: str, cluster: ClusterConfig) -> tuple[dict, dict]:
+        """(settings, credentials) of the stage's container, read from the two files now.
+
+        Settings: the env file, then what every pod sets itself (JSON logs, stage_env,
+        MLOPS_MODELS_DIR). Credentials: only the names this stage's pod gets from Secrets;
+        a credential in the settings file is refused (it would reach every stage)."""
+        settings = read_env_file(self.env_file, "MLOPS_DOCKER_ENV_FILE") if self.env_file else {}
+        credential_names = {s.env for s in cluster.secret_env}
+        misplaced = sorted(credential_names & set(settings))
+        if misplaced:
+            raise ValueError(
+                f"MLOPS_DOCKER_ENV_FILE={self.env_file} sets {', '.join(misplaced)}: "
+                "credentials go in MLOPS_DOCKER_SECRETS_FILE (each stage gets only its own)"
+            )
+        settings["MLOPS_LOG_FORMAT"] = "json"
+        settings.update({n: v for n, v, stages in cluster.stage_env if stage in stages})
+        if self.models_dir:
+            settings["MLOPS_MODELS_DIR"] = MODELS_MOUNT
+        secrets = (
+            read_env_file(self.secrets_file, "MLOPS_DOCKER_SECRETS_FILE")
+            if self.secrets_file
+            else {}
+        )
+        credentials = {}
+        for ref in cluster.secret_env:
+            if stage not in ref.stages:
+                continue
+            if ref.env in secrets:
+                credentials[ref.env] = secrets[ref.env]
+            elif not ref.optional:
+                where = self.secrets_file or "(MLOPS_DOCKER_SECRETS_FILE is not set)"
+                raise ValueError(
+                    f"the {stage} stage needs {ref.env} (in a cluster: Secret "
+                    f"{ref.secret}, key {ref.key}); it is not in {where}"
+                )
+        return settings, credentials
+
+
+def _bind(source: str, target: str, what: str, read_only: bool = True) -> dict:
+    if not source.startswith("/"):
+        raise ValueError(f"{what}: {source!r} is not an absolute path on the Docker host")
+    return {"target": target, "source": source, "type": "bind", "read_only": read_only}
+
+
+def read_env_file(path: str, what: str) -> dict[str, str]:
+    """KEY=VALUE lines (docker's --env-file format: `#` comments and blank lines skipped,
+    the value taken as it is); a missing file or a malformed line is a clear error."""
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"{what}={path}: no such file")
+    values: dict[str, str] = {}
+    for number, raw in enumerate(file.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
+            raise ValueError(f"{what}={path}, line {number}: expected NAME=VALUE, got {raw!r}")
+        values[name] = value
+    return values
+
+
 def runner() -> str:
     value = os.environ.get(RUNNER_VARIABLE, "local").strip().lower() or "local"
     if value not in RUNNERS:
@@ -240,8 +450,11 @@ def stage_task(
     if list(command[:1]) != ["mlops"] or "--json" not in command:
         raise ValueError(f"a stage command is `mlops ... --json`, got {list(command)}")
     accept = tuple(accept)
-    if runner() == "kubernetes":
+    chosen = runner()
+    if chosen == "kubernetes":
         return _pod_task(task_id, stage, list(command), accept, doc_md=doc_md, **kwargs)
+    if chosen == "docker":
+        return _docker_task(task_id, stage, list(command), accept, doc_md=doc_md, **kwargs)
     return _local_task(task_id, stage, list(command), accept, doc_md=doc_md, **kwargs)
 
 
@@ -350,6 +563,22 @@ def _pod_task(task_id, stage, command, accept, **kwargs):
         )
         for m in mounts
     ]
+    volume_mounts = [
+        k8s.V1VolumeMount(name=m.name, mount_path=m.path, read_only=m.read_only or None)
+        for m in mounts
+    ]
+    init_containers = []
+    source = ModelsSource.from_environment()
+    if source is not None:
+        init, extra_volumes = _git_sync_init(source, cluster, k8s)
+        init_containers.append(init)
+        volumes += extra_volumes
+        volume_mounts.append(
+            k8s.V1VolumeMount(name="models", mount_path=GIT_SYNC_ROOT, read_only=True)
+        )
+        env.append(
+            k8s.V1EnvVar(name="MLOPS_MODELS_DIR", value=f"{GIT_SYNC_ROOT}/{GIT_SYNC_LINK}/models")
+        )
     return KubernetesPodOperator(
         task_id=task_id,
         name=f"mlops-{task_id.replace('_', '-')}",
@@ -363,10 +592,8 @@ def _pod_task(task_id, stage, command, accept, **kwargs):
         ],
         env_vars=env,
         volumes=volumes,
-        volume_mounts=[
-            k8s.V1VolumeMount(name=m.name, mount_path=m.path, read_only=m.read_only or None)
-            for m in mounts
-        ],
+        volume_mounts=volume_mounts,
+        init_containers=init_containers,
         container_resources=k8s.V1ResourceRequirements(
             requests={"cpu": res.cpu_request, "memory": res.memory_request},
             limits={"cpu": res.cpu_limit, "memory": res.memory_limit},
@@ -391,5 +618,155 @@ def _pod_task(task_id, stage, command, accept, **kwargs):
         do_xcom_push=True,
         on_finish_action="delete_succeeded_pod",
         startup_timeout_seconds=600,
+        **kwargs,
+    )
+
+
+def _git_sync_init(source: ModelsSource, cluster: ClusterConfig, k8s: Any):
+    """The init container that checks the repository out at the DAG's revision, once
+    (`--one-time`), into the emptyDir the stage container mounts read-only."""
+    if not cluster.git_sync_image:
+        raise ValueError(
+            "the model folders come from git (MLOPS_MODELS_REPO) but gitops/images.yaml "
+            "names no upstream.gitSync image"
+        )
+    init = k8s.V1Container(
+        name="git-sync",
+        image=cluster.git_sync_image,
+        image_pull_policy=cluster.pull_policy,
+        args=[
+            f"--repo={source.repo}",
+            f"--ref={source.revision}",
+            f"--root={GIT_SYNC_ROOT}",
+            f"--link={GIT_SYNC_LINK}",
+            "--depth=1",
+            "--one-time",
+        ],
+        env=[k8s.V1EnvVar(name="HOME", value="/tmp")],
+        volume_mounts=[
+            k8s.V1VolumeMount(name="models", mount_path=GIT_SYNC_ROOT),
+            k8s.V1VolumeMount(name="git-sync-tmp", mount_path="/tmp"),
+        ],
+        resources=k8s.V1ResourceRequirements(
+            requests={"cpu": "50m", "memory": "64Mi"},
+            limits={"cpu": "500m", "memory": "256Mi"},
+        ),
+        security_context=k8s.V1SecurityContext(
+            allow_privilege_escalation=False,
+            capabilities=k8s.V1Capabilities(drop=["ALL"]),
+            run_as_non_root=True,
+            read_only_root_filesystem=True,
+        ),
+    )
+    volumes = [
+        k8s.V1Volume(name="models", empty_dir=k8s.V1EmptyDirVolumeSource()),
+        k8s.V1Volume(name="git-sync-tmp", empty_dir=k8s.V1EmptyDirVolumeSource()),
+    ]
+    return init, volumes
+
+
+_DOCKER_OPERATOR: type | None = None
+
+
+def _memory_bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    for unit, factor in units.items():
+        if quantity.endswith(unit):
+            return int(float(quantity[: -len(unit)]) * factor)
+    return int(quantity)
+
+
+def _cpus(quantity: str) -> float:
+    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def stage_docker_operator() -> type:
+    """The DockerOperator of a stage task (made once, when the docker runner first needs it,
+    so that parsing a DAG with another runner never imports the Docker provider)."""
+    global _DOCKER_OPERATOR
+    if _DOCKER_OPERATOR is not None:
+        return _DOCKER_OPERATOR
+    import json
+    import re
+
+    from airflow.providers.docker.exceptions import DockerContainerFailedException
+    from airflow.providers.docker.operators.docker import DockerOperator
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    class StageDockerOperator(DockerOperator):
+        """A stage command in its image: the environment read when the task runs (the env
+        and secrets files), the `--json` result file copied out of the container as XCom,
+        and an exit code that retrying cannot change failing the task without a retry."""
+
+        # The result file is JSON (mlops_core.taskrun), which the provider would unpickle.
+        pickling_library = json
+
+        def __init__(self, *, stage: str, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.stage = stage
+
+        def execute(self, context: Any) -> Any:
+            host = DockerHost.from_environment()
+            try:
+                settings, credentials = host.environment(
+                    self.stage, ClusterConfig.from_environment()
+                )
+            except ValueError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            self.environment = {**settings, **(self.environment or {})}
+            self._private_environment = {**credentials, **(self._private_environment or {})}
+            try:
+                result = super().execute(context)
+            except DockerContainerFailedException as exc:
+                found = re.search(r"'StatusCode': (\d+)", str(exc))
+                code = int(found.group(1)) if found else None
+                if code in NOT_RETRYABLE:
+                    raise AirflowFailException(
+                        f"the {self.stage} stage exited with code {code} (not retried)"
+                    ) from exc
+                raise
+            finally:
+                container = getattr(self, "container", None)
+                if container:
+                    self.cli.remove_container(container["Id"], force=True)
+            if not isinstance(result, dict):
+                raise AirflowException(
+                    f"the {self.stage} container wrote no result to {DOCKER_XCOM_FILE}"
+                )
+            return result
+
+    StageDockerOperator.__module__ = __name__
+    StageDockerOperator.__qualname__ = "StageDockerOperator"
+    _DOCKER_OPERATOR = StageDockerOperator
+    return StageDockerOperator
+
+
+def _docker_task(task_id, stage, command, accept, **kwargs):
+    cluster = ClusterConfig.from_environment()
+    host = DockerHost.from_environment()
+    res = STAGE_RESOURCES[stage]
+    return stage_docker_operator()(
+        task_id=task_id,
+        stage=stage,
+        image=cluster.image(stage),
+        # The pods' command: the image's entrypoint (mlops) is replaced by the wrapper.
+        entrypoint=taskrun_prefix(accept, DOCKER_XCOM_FILE),
+        command=command,
+        user="10001:10001",
+        mounts=host.mounts(stage, cluster),
+        network_mode=host.network,
+        docker_url=host.docker_url,
+        mem_limit=_memory_bytes(res.memory_limit),
+        # Docker's relative CPU weight (cpu_shares = cpus * 1024), not a hard limit.
+        cpus=_cpus(res.cpu_limit),
+        mount_tmp_dir=False,
+        retrieve_output=True,
+        retrieve_output_path=DOCKER_XCOM_FILE,
+        auto_remove="never",  # removed by the operator once the result is copied out
+        labels={
+            "app.kubernetes.io/part-of": "mlops-platform",
+            "app.kubernetes.io/component": stage,
+        },
+        do_xcom_push=True,
         **kwargs,
     )

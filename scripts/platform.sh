@@ -33,6 +33,8 @@ REPO_URL="${REPO_URL:-}"
 REVISION="${REVISION:-main}"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-1800}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
+# The one list of images (a copy for tests; the build always reads gitops/images.yaml).
+IMAGES_FILE="${IMAGES_FILE:-$ROOT/gitops/images.yaml}"
 KCTX="kind-$KIND_CLUSTER"
 
 # shellcheck source=../gitops/bootstrap/versions.env
@@ -91,15 +93,31 @@ check_prerequisites() {
   if [[ "$DRY_RUN" == 0 ]] && ! docker info >/dev/null 2>&1; then
     die "docker is installed but its daemon is not reachable (start Docker, or check DOCKER_HOST)"
   fi
+  # kind's node images for Kubernetes 1.35 and newer need cgroup v2 on the host that runs
+  # the containers (kind's release notes); Docker reports what its host has.
+  local cgroup
+  if [[ "$DRY_RUN" == 0 ]]; then
+    cgroup="$(docker info --format '{{.CgroupVersion}}' 2>/dev/null || true)"
+    if [[ "$cgroup" == 1 ]]; then
+      printf 'missing prerequisites:\n  - cgroup v2: the Docker host runs cgroup 1; kind node images for Kubernetes %s need cgroup v2 (a current Linux distribution or Docker Desktop has it; on older hosts boot with systemd.unified_cgroup_hierarchy=1)\n' "$KUBERNETES_VERSION" >&2
+      exit 3
+    elif [[ "$cgroup" != 2 ]]; then
+      printf '  %-8s unknown (docker info gives no CgroupVersion): kind node images for Kubernetes %s need cgroup v2\n' cgroup "$KUBERNETES_VERSION"
+    else
+      printf '  %-8s v2\n' cgroup
+    fi
+  else
+    printf '  %-8s checked on a real run (docker info: CgroupVersion must be 2)\n' cgroup
+  fi
   [[ -d "$ROOT/gitops/envs/$PLATFORM_ENV" ]] || die "no environment gitops/envs/$PLATFORM_ENV"
 }
 
 # ---------------------------------------------------------------- images (gitops/images.yaml)
 # The one list of images: registry, tag and images (stage -> image name).
 read_images() {
-  IMAGE_REGISTRY="$(awk '$1 == "registry:" {print $2; exit}' gitops/images.yaml)"
-  IMAGE_TAG="$(awk '$1 == "tag:" {gsub(/"/, "", $2); print $2; exit}' gitops/images.yaml)"
-  mapfile -t IMAGE_STAGES < <(awk '/^images:/ {s=1; next} s && /^[a-z]/ {s=0} s && /^  [a-z_]+:/ {k = $1; sub(":", "", k); print k}' gitops/images.yaml)
+  IMAGE_REGISTRY="$(awk '$1 == "registry:" {print $2; exit}' "$IMAGES_FILE")"
+  IMAGE_TAG="$(awk '$1 == "tag:" {gsub(/"/, "", $2); print $2; exit}' "$IMAGES_FILE")"
+  mapfile -t IMAGE_STAGES < <(awk '/^images:/ {s=1; next} s && /^[a-z]/ {s=0} s && /^  [a-z_]+:/ {k = $1; sub(":", "", k); print k}' "$IMAGES_FILE")
   [[ -n "$IMAGE_REGISTRY" && -n "$IMAGE_TAG" && ${#IMAGE_STAGES[@]} -gt 0 ]] \
     || die "gitops/images.yaml: registry, tag and images are required"
   [[ "$IMAGE_TAG" != "latest" ]] || die "gitops/images.yaml: the tag latest is not allowed"
@@ -107,7 +125,7 @@ read_images() {
 
 image_ref() {  # stage -> registry/name:tag
   local name
-  name="$(awk -v s="$1" '/^images:/ {f=1; next} f && $1 == s":" {print $2; exit}' gitops/images.yaml)"
+  name="$(awk -v s="$1" '/^images:/ {f=1; next} f && /^[a-z]/ {f=0} f && $1 == s":" {print $2; exit}' "$IMAGES_FILE")"
   printf '%s/%s:%s' "$IMAGE_REGISTRY" "$name" "$IMAGE_TAG"
 }
 
@@ -188,7 +206,12 @@ EOF
 start_git_server() {
   [[ -n "$REPO_URL" ]] && return
   say "In-cluster read-only git server"
-  apply_manifest gitops/bootstrap/git-server.yaml < gitops/bootstrap/git-server.yaml
+  # Its image is a stage image: the reference gitops/images.yaml gives now (after a
+  # release, the released one), never the one written in the manifest.
+  local image
+  image="$(image_ref data_ingestion)"
+  sed -E "s#^([[:space:]]*image:[[:space:]]*).*/mlops-data-ingestion:.*#\1${image}#" \
+    gitops/bootstrap/git-server.yaml | apply_manifest gitops/bootstrap/git-server.yaml
   kubectl_ --namespace argocd rollout status deployment/git-server --timeout=180s
 }
 

@@ -5,7 +5,9 @@ privilege escalation), memory and CPU limits, ports, and one mount per volumeMou
 
 What a cluster would provide is passed in, never re-typed from the chart: the ConfigMaps
 (rendered by their chart), the Secrets' values (made by `make up` in a cluster, by the test
-here) and a host folder per emptyDir (kubelet makes those on the node's disk)."""
+here), a host folder per emptyDir (kubelet makes those on the node's disk) and one per
+PersistentVolumeClaim (what a provisioner such as kind's local-path makes: the same claim
+is the same folder for every pod that mounts it)."""
 
 from __future__ import annotations
 
@@ -36,9 +38,14 @@ class Cluster:
     config_maps: dict[str, dict[str, str]] = field(default_factory=dict)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def lookup(self, kind: str, ref: dict) -> str:
+    def lookup(self, kind: str, ref: dict) -> str | None:
+        """A key of a ConfigMap or Secret; None for a missing optional one (Kubernetes then
+        leaves the variable unset); a missing required one fails as the kubelet would."""
         store = self.config_maps if kind == "configMapKeyRef" else self.secrets
-        return store[ref["name"]][ref["key"]]
+        value = store.get(ref["name"], {}).get(ref["key"])
+        if value is None and not ref.get("optional"):
+            raise KeyError(f"{kind} {ref['name']}/{ref['key']} does not exist")
+        return value
 
 
 def container_env(container: dict, cluster: Cluster) -> dict[str, str]:
@@ -54,7 +61,9 @@ def container_env(container: dict, cluster: Cluster) -> dict[str, str]:
             env[item["name"]] = str(item["value"])
         else:
             ((kind, ref),) = item["valueFrom"].items()
-            env[item["name"]] = cluster.lookup(kind, ref)
+            value = cluster.lookup(kind, ref)
+            if value is not None:
+                env[item["name"]] = value
     return env
 
 
@@ -65,14 +74,28 @@ def docker_run_args(
     volume_root: Path,
     env_overrides: dict[str, str] | None = None,
     extra_mounts: dict[str, str] | None = None,
+    network: str | None = None,
+    volume_folders: dict[str, Path] | None = None,
+    claim_root: Path | None = None,
 ) -> list[str]:
     """`docker run` arguments (after `run`, before nothing) for one container of pod_spec.
 
     emptyDir volumes become fresh host folders under volume_root (mode 0777, as kubelet
     makes them); secret and configMap volumes become read-only folders of their keys.
     env_overrides and extra_mounts (host path -> container path, read-only) are what a
-    test changes on purpose, named by the caller."""
-    container = next(c for c in pod_spec["containers"] if c["name"] == container_name)
+    test changes on purpose, named by the caller.
+
+    network: a docker network (`host`: the host's loopback services are reachable; no port
+    is published then). Claims (persistentVolumeClaim volumes, or a StatefulSet's
+    volumeClaimTemplates, which the caller passes as volumes) become host folders
+    claim_root/<claim name> (default volume_root/claims; pass one claim_root to every pod
+    that shares the claims). volume_folders: volume name -> a host folder the caller
+    filled (what an init container, such as git-sync, leaves in an emptyDir)."""
+    container = next(
+        c
+        for c in [*pod_spec.get("initContainers", []), *pod_spec["containers"]]
+        if c["name"] == container_name
+    )
     pod_sec = pod_spec.get("securityContext", {})
     sec = {**pod_sec, **container.get("securityContext", {})}
     args = ["--user", f"{sec['runAsUser']}:{sec.get('runAsGroup', sec['runAsUser'])}"]
@@ -89,8 +112,11 @@ def docker_run_args(
         args += ["--memory", str(memory_bytes(limits["memory"]))]
     if "cpu" in limits:
         args += ["--cpus", cpus(limits["cpu"])]
-    for port in container.get("ports", []):
-        args += ["--publish", f"127.0.0.1::{port['containerPort']}"]
+    if network:
+        args += ["--network", network]
+    if network != "host":
+        for port in container.get("ports", []):
+            args += ["--publish", f"127.0.0.1::{port['containerPort']}"]
     env = {**container_env(container, cluster), **(env_overrides or {})}
     for name, value in env.items():
         args += ["--env", f"{name}={value}"]
@@ -98,7 +124,15 @@ def docker_run_args(
     for mount in container.get("volumeMounts", []):
         volume = volumes[mount["name"]]
         host = volume_root / mount["name"]
-        if "emptyDir" in volume:
+        if mount["name"] in (volume_folders or {}):
+            host = Path(volume_folders[mount["name"]])
+        elif "persistentVolumeClaim" in volume:
+            host = (claim_root or volume_root / "claims") / volume["persistentVolumeClaim"][
+                "claimName"
+            ]
+            host.mkdir(parents=True, exist_ok=True)
+            host.chmod(0o777)
+        elif "emptyDir" in volume:
             host.mkdir(parents=True, exist_ok=True)
             host.chmod(0o777)
         elif "secret" in volume or "configMap" in volume:

@@ -186,3 +186,110 @@ def test_pod_images_helper_agrees_with_the_built_pods(pods):
     finally:
         sys.path.remove(str(REPO / "dags"))
     assert mlops_tasks.pod_images() == {t: base(pods[t])["image"] for _, t, _ in STAGE_TASKS}
+
+
+# ------------------------------------------------- the model folders, from the DAG's revision
+
+MODELS_REPO = "git://git-server.argocd.svc.cluster.local/mlops-platform.git"
+
+
+def head_commit() -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def synced_pods(airflow_home) -> dict[str, dict]:
+    """The stage pods when the model folders come from git (MLOPS_MODELS_REPO, as the
+    airflow application sets it in the cluster)."""
+    from kubernetes.client import ApiClient
+
+    from .conftest import load_dagbag
+
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("MLOPS_MODELS_REPO", MODELS_REPO)
+        mp.delenv("MLOPS_MODELS_REVISION", raising=False)
+        bag = load_dagbag("kubernetes", mp)
+        assert bag.import_errors == {}
+        return {
+            task_id: ApiClient().sanitize_for_serialization(
+                bag.dags[dag_id].get_task(task_id).build_pod_request_obj(None, dry_run=True)
+            )
+            for dag_id, task_id, _ in STAGE_TASKS
+        }
+    finally:
+        mp.undo()
+
+
+@pytest.mark.parametrize("task_id", [t for _, t, _ in STAGE_TASKS])
+def test_pod_reads_the_model_folders_from_the_dags_revision(synced_pods, task_id):
+    """A git-sync init container checks this repository out once, at the commit of the DAG
+    files, into an emptyDir that the stage container mounts read-only; MLOPS_MODELS_DIR
+    points at its models/ folder."""
+    import kubernetes_validate
+
+    pod = synced_pods[task_id]
+    kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+    spec = pod["spec"]
+    (init,) = spec["initContainers"]
+    assert init["name"] == "git-sync"
+    _, data = declared_images()
+    assert init["image"] == data["upstream"]["gitSync"]  # one list of images
+    assert not init["image"].endswith(":latest")
+    args = init["args"]
+    assert f"--repo={MODELS_REPO}" in args and "--one-time" in args
+    assert f"--ref={head_commit()}" in args  # the revision the DAG files were parsed at
+    root = next(a.split("=", 1)[1] for a in args if a.startswith("--root="))
+    link = next(a.split("=", 1)[1] for a in args if a.startswith("--link="))
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    init_mounts = {m["mountPath"]: m for m in init["volumeMounts"]}
+    assert "emptyDir" in volumes[init_mounts[root]["name"]]
+    assert not init_mounts[root].get("readOnly")
+    container = base(pod)
+    stage_mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert stage_mounts[root]["name"] == init_mounts[root]["name"]
+    assert stage_mounts[root]["readOnly"] is True
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MLOPS_MODELS_DIR"] == f"{root}/{link}/models"
+    security = init["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert set(init["resources"]["limits"]) == {"cpu", "memory"}
+
+
+def test_without_a_models_repository_the_pod_has_no_init_container(pods):
+    assert all(not pod["spec"].get("initContainers") for pod in pods.values())
+    assert all(
+        "MLOPS_MODELS_DIR" not in {e["name"] for e in base(pod)["env"]} for pod in pods.values()
+    )
+
+
+def test_the_revision_comes_from_git_syncs_worktree_or_the_setting(tmp_path, monkeypatch):
+    import sys
+
+    sys.path.insert(0, str(REPO / "dags"))
+    try:
+        import mlops_tasks
+    finally:
+        sys.path.remove(str(REPO / "dags"))
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    worktree = tmp_path / "dags" / ".worktrees" / commit
+    (worktree / "dags").mkdir(parents=True)
+    (tmp_path / "dags" / "repo").symlink_to(worktree)  # git-sync's link to its worktree
+    assert mlops_tasks.checkout_revision(tmp_path / "dags" / "repo") == commit
+    monkeypatch.setenv("MLOPS_MODELS_REPO", MODELS_REPO)
+    monkeypatch.delenv("MLOPS_MODELS_REVISION", raising=False)
+    found = mlops_tasks.ModelsSource.from_environment(tmp_path / "dags" / "repo")
+    assert found == mlops_tasks.ModelsSource(MODELS_REPO, commit)
+    monkeypatch.setenv("MLOPS_MODELS_REVISION", "v1.2.0")
+    assert mlops_tasks.ModelsSource.from_environment(worktree).revision == "v1.2.0"
+    monkeypatch.delenv("MLOPS_MODELS_REVISION")
+    plain = tmp_path / "not-a-checkout"
+    plain.mkdir()
+    with pytest.raises(ValueError, match="revision of the DAG files is unknown"):
+        mlops_tasks.ModelsSource.from_environment(plain)
