@@ -39,6 +39,14 @@ class ModelFolder:
     name: str
     path: Path
 
+    @classmethod
+    def of_schema(cls, schema: DatasetSchema, origin: Path) -> ModelFolder:
+        """A model known by its schema alone (the one its training run logged), where no
+        model folder is mounted: a serving pod."""
+        folder = cls(schema.name, origin)
+        folder.__dict__["schema"] = schema  # what the cached property would have read
+        return folder
+
     @property
     def schema_path(self) -> Path:
         return self.path / SCHEMA_FILE

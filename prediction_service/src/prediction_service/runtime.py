@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from mlops_core.errors import BadInput, MlopsError, Unavailable
@@ -92,6 +93,16 @@ def _by_name(platform: PlatformSettings, settings: ServeSettings, folder):
     return ModelSpec(folder.name, name=folder.name)
 
 
+def _trained_with(platform: PlatformSettings, settings: ServeSettings, ref: str):
+    """No model folder here (a serving pod mounts none): the schema the version was
+    trained with, from its training run."""
+    from mlops_core.mlflow_utils import logged_schema
+    from mlops_core.modelspec import ModelFolder
+
+    schema = retrying(budget=settings.registry_timeout)(logged_schema, ref, platform.tracking_uri)
+    return ModelFolder.of_schema(schema, Path(ref))
+
+
 def resolve_one(platform: PlatformSettings, settings: ServeSettings, ref: str):
     """(model folder, reference) of one --model value: a model name, a models:/ URI, a
     version or alias of the default model, a local model folder, or NAME=FOLDER."""
@@ -99,6 +110,11 @@ def resolve_one(platform: PlatformSettings, settings: ServeSettings, ref: str):
 
     from prediction_service.model import parse_ref
 
+    if ref.startswith("models:/"):
+        spec = parse_ref(ref, "")
+        if not platform.models_root.is_dir() or not platform.models():
+            return _trained_with(platform, settings, ref), spec
+        return platform.model_folder(spec.name), spec
     folders = {m.name: m for m in platform.models()}
     if ref in folders:
         return folders[ref], _by_name(platform, settings, folders[ref])
@@ -108,9 +124,6 @@ def resolve_one(platform: PlatformSettings, settings: ServeSettings, ref: str):
         if spec.path is None and spec.name != name:
             raise BadInput(f"--model {ref!r}: {rest!r} names model {spec.name!r}, not {name!r}")
         return folders[name], dataclasses.replace(spec, name=name)
-    if ref.startswith("models:/"):
-        spec = parse_ref(ref, "")
-        return platform.model_folder(spec.name), spec
     try:
         default = platform.model_folder(None)
     except BadInput as exc:

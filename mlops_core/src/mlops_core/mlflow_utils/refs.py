@@ -276,3 +276,40 @@ def load_estimator(ref: ModelRef | str, tracking_uri: str | None = None) -> tupl
     if "sklearn" in Model.load(local).flavors:
         return load_model(local, flavor="sklearn"), "sklearn"
     return load_model(local, flavor="pyfunc"), "pyfunc"
+
+
+# Where `mlops train` records the schema a run was trained with (model_training.runlog).
+SCHEMA_ARTIFACT = "config/schema.json"
+
+
+def logged_schema(ref: ModelRef | str, tracking_uri: str | None = None):
+    """The schema the version was trained with, read from its training run: what a process
+    with no model folder mounted (a serving pod) validates requests against."""
+    import json
+
+    from mlflow.exceptions import MlflowException
+
+    from mlops_core.mlflow_utils.connect import client
+    from mlops_core.schema import DatasetSchema
+
+    mlflow_client = client(tracking_uri, check=False)
+    if not isinstance(ref, ModelRef):
+        ref = resolve(mlflow_client, ref)
+    if not ref.run_id:
+        raise BadInput(f"{ref.uri}: no training run recorded, so no schema to serve it with")
+    import mlflow.artifacts
+
+    uri = tracking_uri or ref.tracking_uri or _uri_of(mlflow_client)
+    try:
+        text = mlflow.artifacts.download_artifacts(
+            run_id=ref.run_id, artifact_path=SCHEMA_ARTIFACT, tracking_uri=uri
+        )
+    except MlflowException as exc:
+        if classify(exc) in (Failure.NOT_FOUND, Failure.INVALID):
+            raise BadInput(
+                f"{ref.uri}: its run {ref.run_id} has no {SCHEMA_ARTIFACT}; mount the model "
+                "folder (MLOPS_MODELS_DIR) to serve it"
+            ) from None
+        raise registry_error(exc, _uri_of(mlflow_client)) from exc
+    with open(text) as fh:
+        return DatasetSchema.model_validate(json.load(fh))
