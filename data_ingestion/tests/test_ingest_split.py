@@ -67,3 +67,24 @@ def test_bad_split_options():
         SplitOptions(val_fraction=0.5, test_fraction=0.5).check()
     with pytest.raises(BadInput, match="test fraction must be in"):
         SplitOptions(test_fraction=0).check()
+
+
+@pytest.mark.parametrize("model", ["house-price", "churn"])
+def test_the_split_is_independent_of_rows_generated_with_the_same_seed(model):
+    """`mlops ingest --synthetic N --seed S` generates and splits with one seed: the split's
+    random order must not be the generator's draws (it once split churn by tenure)."""
+    from pathlib import Path
+
+    from mlops_core.schema import load_schema
+
+    schema = load_schema(Path(__file__).resolve().parents[2] / "models" / model / "schema.yaml")
+    seed = 43
+    frame = generate(schema, 5000, seed=seed)
+    classes = schema.classes if schema.is_classification else None
+    parts = stratified_split(frame, schema.label.name, SplitOptions(seed=seed), classes=classes)
+    for column in schema.numeric_features:
+        overall, spread = frame[column].mean(), frame[column].std()
+        for name, part in parts.items():
+            # 750 rows: the mean of a random sample sits within ~4 standard errors.
+            bound = 4 * spread / np.sqrt(len(part))
+            assert abs(part[column].mean() - overall) <= bound, (column, name)

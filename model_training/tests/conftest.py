@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from train_helpers import split_frame
 
 CONFIGS = Path(__file__).parent / "configs"
 REPO = Path(__file__).resolve().parents[2]
@@ -18,16 +19,6 @@ def schema():
     from mlops_core.schema import load_schema
 
     return load_schema(MODELS / "house-price" / "schema.yaml")
-
-
-def split_frame(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    n = len(frame)
-    a, b = int(n * 0.7), int(n * 0.85)
-    return {
-        "train": frame.iloc[:a].reset_index(drop=True),
-        "val": frame.iloc[a:b].reset_index(drop=True),
-        "test": frame.iloc[b:].reset_index(drop=True),
-    }
 
 
 @pytest.fixture(scope="session")

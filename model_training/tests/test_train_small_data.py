@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from train_helpers import split_frame
 
 from mlops_core.schema import DatasetSchema
 from model_training.config import load_config
@@ -20,8 +21,6 @@ MODELS = Path(__file__).resolve().parents[2] / "models"
 @pytest.fixture(scope="module")
 def diabetes():
     from sklearn.datasets import load_diabetes
-
-    from conftest import split_frame
 
     data = load_diabetes(scaled=False, as_frame=True)
     frame = data.frame.rename(columns={"target": "progression"})

@@ -50,6 +50,7 @@ class SplitOptions:
 
 
 MIN_CLASS_ROWS = 3  # one row in each of train, val and test
+_SPLIT_STREAM = 0x5B1  # seeds the split's generator apart from any other use of the seed
 
 
 def stratified_split(
@@ -120,7 +121,9 @@ def _assign(
     """Within each stratum, in a seeded random order: the first test_q rows to test, the
     next val_q to val, the rest to train."""
     n = len(frame)
-    rng = np.random.default_rng(seed)
+    # A stream of its own: the synthetic generator draws its first column from
+    # default_rng(seed) too, and the same draws as sort keys would split on that column.
+    rng = np.random.default_rng([seed, _SPLIT_STREAM])
     order = np.lexsort((rng.random(n), codes))
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     sorted_codes = codes[order]
