@@ -80,6 +80,7 @@ def ingest(mlops, rows: int = 1500, seed: int = 3) -> dict:
 
 
 def registry_dvc_md5(home: Path, tag: str, split: str) -> str:
+    """The DVC hash of a split as the registry's git tag (`<model>/data-vN`) records it."""
     import subprocess
 
     import yaml
@@ -132,7 +133,9 @@ def test_train_from_the_data_registry_then_gate_against_the_champion(
     assert run.data.tags["data_hash"] == ingested["content_hash"]
     for item in run.inputs.dataset_inputs:
         tags = {t.key: t.value for t in item.tags}
-        assert tags["dvc_md5"] == registry_dvc_md5(mlops_home, "data-v1", tags["split"])
+        assert tags["dvc_md5"] == registry_dvc_md5(
+            mlops_home, f"{unique_model_name}/data-v1", tags["split"]
+        )
         assert item.dataset.digest == tags["dvc_md5"]
 
     # Version 1 is promoted (as `mlops promote` would). Same data version, config and seed:
