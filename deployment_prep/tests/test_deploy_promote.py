@@ -280,6 +280,13 @@ def test_a_model_from_mlops_train_passes_the_checks(
     trained.use(monkeypatch)
     monkeypatch.setenv("MLOPS_MODEL", unique_model_name)
     monkeypatch.setenv("MLOPS_MODELS_DIR", str(mlops_home.parent / "unique-models"))
+    # Data versions are per model: this model's own data-v1, in this test's own registry,
+    # holds the rows the session's model was trained on (same generator, same seed).
+    monkeypatch.delenv("MLOPS_DATA_REGISTRY")
+    monkeypatch.delenv("MLOPS_DVC_REMOTE")
+    ingested = mlops("ingest", "--synthetic", "2000", "--seed", "1", "--json")
+    assert ingested.exit_code == 0, ingested.stderr
+    assert ingested.json["data_version"] == trained.data_version
     source = client.get_model_version(trained.model_name, trained.version)
     client.create_registered_model(unique_model_name)
     mv = client.create_model_version(
