@@ -70,6 +70,9 @@ def test_promotion_and_rollback_of_one_model_never_touch_the_other(
     git(clone, "pull", "-q", "--ff-only")
     a1 = register()
     b1 = _copy_version(client, a, a1, b)
+    # Data versions are per model: b's own data-v1 (the same rows as a's).
+    ingested = mlops("ingest", "--model", b, "--synthetic", "1500", "--seed", "7", "--json")
+    assert ingested.exit_code == 0 and ingested.json["data_version"] == DATA_VERSION
 
     several = mlops("promote", "--json")
     assert several.exit_code == 2
