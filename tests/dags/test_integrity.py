@@ -18,7 +18,7 @@ from .conftest import DAG_IDS, DAGS_FOLDER, KINDS, load_dagbag, models_folder
 DAG_FILES = {"training_pipeline.py", "monitoring.py", "rollback.py"}
 
 
-@pytest.mark.parametrize("runner", ["local", "kubernetes"])
+@pytest.mark.parametrize("runner", ["local", "kubernetes", "docker"])
 def test_every_dag_file_imports_without_errors(runner, monkeypatch, dag_models_dir):
     assert not [n for n in os.environ if n.startswith(("AIRFLOW_VAR_", "AIRFLOW_CONN_"))]
     bag = load_dagbag(runner, monkeypatch, dag_models_dir)
@@ -91,11 +91,11 @@ def test_an_empty_models_folder_builds_no_dags_and_no_errors(monkeypatch, tmp_pa
 
 
 def test_an_unknown_runner_is_an_import_error_naming_the_setting(monkeypatch, dag_models_dir):
-    bag = load_dagbag("docker", monkeypatch, dag_models_dir)
+    bag = load_dagbag("podman", monkeypatch, dag_models_dir)
     assert {p.rsplit("/", 1)[-1] for p in bag.import_errors} == DAG_FILES
     for error in bag.import_errors.values():
-        assert "MLOPS_TASK_RUNNER='docker'" in error
-        assert "local, kubernetes" in error
+        assert "MLOPS_TASK_RUNNER='podman'" in error
+        assert "local, kubernetes, docker" in error
 
 
 def test_no_variable_connection_or_hook_lookup_in_dag_code():

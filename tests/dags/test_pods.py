@@ -37,7 +37,7 @@ def pods(airflow_home) -> dict[str, dict]:
         assert bag.import_errors == {}
         built = {}
         for dag_id, task_id, _ in STAGE_TASKS:
-            task = bag.dags[dag_id].get_task(task_id)
+            task = bag.dags[f"{dag_id}.house-price"].get_task(task_id)
             pod = task.build_pod_request_obj(context=None, dry_run=True)
             built[task_id] = ApiClient().sanitize_for_serialization(pod)
         assert os.environ["MLOPS_TASK_RUNNER"] == "kubernetes"
@@ -217,7 +217,9 @@ def synced_pods(airflow_home) -> dict[str, dict]:
         assert bag.import_errors == {}
         return {
             task_id: ApiClient().sanitize_for_serialization(
-                bag.dags[dag_id].get_task(task_id).build_pod_request_obj(None, dry_run=True)
+                bag.dags[f"{dag_id}.house-price"]
+                .get_task(task_id)
+                .build_pod_request_obj(None, dry_run=True)
             )
             for dag_id, task_id, _ in STAGE_TASKS
         }
