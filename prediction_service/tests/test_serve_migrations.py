@@ -110,4 +110,19 @@ def test_0001_log_upgrades_in_place_sqlite(tmp_path):
 
 @pytest.mark.postgres
 def test_0001_log_upgrades_in_place_postgres(postgres_url):
-    _check_upgrade(postgres_url)
+    """In a database of its own: the session's database already holds the head revision."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    name = f"mlops_upgrade_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = sa.engine.make_url(postgres_url).set(database=name)
+        _check_upgrade(url.render_as_string(hide_password=False))
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
