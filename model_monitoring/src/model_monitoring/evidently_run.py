@@ -122,6 +122,21 @@ def run_report(
     )
 
 
+def _both_classes_seen(frames, label: str, prediction: str) -> bool:
+    """Evidently's binary metrics need both classes among a frame's labels and predictions
+    ("Failed to determine negative label" otherwise): a small window can hold one class."""
+    for frame in frames:
+        columns = frame.columns if frame is not None else ()
+        seen = (
+            set(frame[label].dropna()) | set(frame[prediction].dropna())
+            if label in columns and prediction in columns
+            else {"both"}
+        )
+        if len(seen) < 2 and label in columns:
+            return False
+    return True
+
+
 def _classification(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -146,7 +161,7 @@ def _classification(
         pos = positive_class(classes)
         drifted = {pos: probas[pos]} if probas else {}
         numeric += list(drifted.values())
-        if label:
+        if label and _both_classes_seen((reference, current), label, prediction):
             task = BinaryClassification(
                 target=label,
                 prediction_labels=prediction,
