@@ -122,19 +122,15 @@ def run_report(
     )
 
 
-def _both_classes_seen(frames, label: str, prediction: str) -> bool:
-    """Evidently's binary metrics need both classes among a frame's labels and predictions
-    ("Failed to determine negative label" otherwise): a small window can hold one class."""
-    for frame in frames:
-        columns = frame.columns if frame is not None else ()
-        seen = (
-            set(frame[label].dropna()) | set(frame[prediction].dropna())
-            if label in columns and prediction in columns
-            else {"both"}
-        )
-        if len(seen) < 2 and label in columns:
-            return False
-    return True
+def _both_classes_labelled(frames, label: str) -> bool:
+    """Evidently's binary metrics read the classes from the labels alone when probabilities
+    are logged ("Failed to determine negative label" otherwise): a small window of feedback
+    can hold one class."""
+    return all(
+        frame[label].dropna().nunique() >= 2
+        for frame in frames
+        if frame is not None and label in frame.columns
+    )
 
 
 def _classification(
@@ -161,7 +157,7 @@ def _classification(
         pos = positive_class(classes)
         drifted = {pos: probas[pos]} if probas else {}
         numeric += list(drifted.values())
-        if label and _both_classes_seen((reference, current), label, prediction):
+        if label and _both_classes_labelled((reference, current), label):
             task = BinaryClassification(
                 target=label,
                 prediction_labels=prediction,
