@@ -200,8 +200,8 @@ class ModelsSource:
     folder other than the one its DAG was parsed with.
 
     MLOPS_MODELS_REPO: the repository's git URL (the URL Airflow's git-sync reads; in the
-    cluster, the airflow application sets it); without it, the DAG checkout's `origin`
-    remote; neither: None (the stage image's own default model folders are used).
+    cluster, the airflow application sets it); unset, the DAG checkout's `origin` remote;
+    set empty, or neither: None (the stage image's own default model folders are used).
     MLOPS_MODELS_REVISION: a commit or ref; without it, the commit of the DAG checkout
     (git-sync's `.worktrees/<commit>` folder, or `git rev-parse HEAD`)."""
 
@@ -211,9 +211,9 @@ class ModelsSource:
     @classmethod
     def from_environment(cls, checkout: Path | None = None) -> ModelsSource | None:
         root = checkout or Path(__file__).resolve().parent.parent
-        repo = os.environ.get("MLOPS_MODELS_REPO") or _git_output(
-            root, "remote", "get-url", "origin"
-        )
+        repo = os.environ.get("MLOPS_MODELS_REPO")
+        if repo is None:
+            repo = _git_output(root, "remote", "get-url", "origin")
         if not repo:
             return None
         revision = os.environ.get("MLOPS_MODELS_REVISION") or checkout_revision(root)

@@ -88,8 +88,16 @@ for stage in "${WANT[@]}"; do
   printf '+ %s\n' "${cmd[*]}"
   [[ "$DRY_RUN" == 1 ]] && continue
   start=$(date +%s)
+  before="$("$DOCKER" image inspect --format '{{.Id}}' "$(ref "$stage")" 2>/dev/null || true)"
   # nice: the build shares the machine (CI, a laptop); a plain run where nice is missing.
   if command -v nice >/dev/null 2>&1; then nice -n "${BUILD_NICE:-10}" "${cmd[@]}"; else "${cmd[@]}"; fi
   size="$("$DOCKER" image inspect --format '{{.Size}}' "$(ref "$stage")")"
+  # The image this build replaced, now untagged: removed, so rebuilds do not fill the
+  # disk (kept when a container or another tag still uses it).
+  after="$("$DOCKER" image inspect --format '{{.Id}}' "$(ref "$stage")")"
+  if [[ -n "$before" && "$before" != "$after" ]] \
+    && [[ "$("$DOCKER" image inspect --format '{{len .RepoTags}}' "$before" 2>/dev/null)" == 0 ]]; then
+    "$DOCKER" image rm "$before" >/dev/null 2>&1 || true
+  fi
   printf '  built %s: %s MB in %s s\n' "$(ref "$stage")" "$((size / 1000000))" "$(($(date +%s) - start))"
 done

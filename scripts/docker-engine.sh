@@ -12,6 +12,7 @@
 #                       (default ${TMPDIR:-/tmp}/mlops-docker-engine; kept by `stop`, so a
 #                       later `start` reuses the image layers)
 #   DOCKER_ENGINE_WAIT  seconds to wait for the engine to answer (default 60)
+#   DOCKER_BUILD_CACHE  the build cache the started engine keeps (default 10GB)
 # An engine that already answers (Docker Desktop, a systemd service) is used as it is and
 # never stopped. The engine listens on the default socket, so `docker` and the tests need
 # no DOCKER_HOST.
@@ -43,9 +44,13 @@ cmd_start() {
     DOCKER=/usr/bin/docker
   fi
   mkdir -p "$DIR/data" "$DIR/exec"
+  # BuildKit's cache is garbage-collected down to DOCKER_BUILD_CACHE (default 10GB): the
+  # engine's state is kept between runs, and each rebuild would otherwise add to it.
+  printf '{"builder": {"gc": {"enabled": true, "defaultKeepStorage": "%s"}}}\n' \
+    "${DOCKER_BUILD_CACHE:-10GB}" >"$DIR/daemon.json"
   # setsid: its own session, so the caller's job control and signals leave it alone.
-  setsid dockerd --data-root "$DIR/data" --exec-root "$DIR/exec" --pidfile "$PIDFILE" \
-    >"$LOG" 2>&1 </dev/null &
+  setsid dockerd --config-file "$DIR/daemon.json" --data-root "$DIR/data" \
+    --exec-root "$DIR/exec" --pidfile "$PIDFILE" >"$LOG" 2>&1 </dev/null &
   local i
   for ((i = 0; i < WAIT; i++)); do
     if answers; then

@@ -96,3 +96,52 @@ def test_binary_metrics_on_a_hand_computed_case():
     assert per_class["no"].support == 2 and per_class["no"].predicted == 3
     without, _ = classification_metrics(truth, predicted, ("no", "yes"), None)
     assert without["roc_auc"] is None and without["accuracy"] == 0.75
+
+
+@pytest.fixture(scope="module")
+def binary(tmp_path_factory):
+    """A binary classifier whose schema lists the positive class first (churn: yes, no)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    folder = classifier_folder(tmp_path_factory.mktemp("models"), "churn", classes=("yes", "no"))
+    schema = load_schema(folder / "schema.yaml")
+    pre = ColumnTransformer(
+        [("num", StandardScaler(), schema.numeric_features),
+         ("cat", OneHotEncoder(), schema.categorical_features)]
+    )  # fmt: skip
+    model = Pipeline([("pre", pre), ("lr", LogisticRegression(max_iter=500))])
+    train = customers(schema, 3000, seed=1)
+    model.fit(train[schema.feature_names], train[schema.label.name])
+    return schema, model, load_policy(folder / "monitor.yaml")
+
+
+def _metric_names(result) -> set[str]:
+    """The types of the metrics the run's Evidently snapshot holds."""
+    return {m["config"]["type"].rsplit(":", 1)[-1] for m in result.snapshot.dict()["metrics"]}
+
+
+def test_a_partly_labelled_window_is_judged_on_its_labelled_rows(binary):
+    """Feedback came for the first half of the window only (the unlabelled rows last):
+    Evidently's ROC curve would read them as a class of their own and fail, so its
+    quality metrics run without probabilities; the run's scores are the labelled rows'."""
+    schema, model, policy = binary
+    reference = _scored(schema, model, customers(schema, 2000, seed=2))
+    current = _scored(schema, model, customers(schema, 1000, seed=3))
+    truth = current["churned"].copy()
+    current.loc[current.index[500:], "churned"] = None
+    result = analyse(reference, current, schema, policy)
+    perf = result.performance
+    assert result.labelled_rows == perf.labelled_rows == 500
+    from sklearn.metrics import roc_auc_score
+
+    head = current.iloc[:500]
+    proba = probability_columns(schema)["yes"]
+    assert perf.roc_auc == pytest.approx(roc_auc_score(truth.iloc[:500] == "yes", head[proba]))
+    names = _metric_names(result)
+    assert "Accuracy" in names and "RocAuc" not in names
+
+    current["churned"] = truth  # every label back: Evidently's whole preset, curves too
+    assert "RocAuc" in _metric_names(analyse(reference, current, schema, policy))

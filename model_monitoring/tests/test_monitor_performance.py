@@ -33,3 +33,19 @@ def test_degraded_only_above_the_baseline_plus_the_allowed_increase():
     above = judge(TRUE, PRED, rule, {"test_mae": 0.5})
     assert above.degraded is True and above.labelled_rows == 3 and above.baseline == 0.5
     assert judge(TRUE, PRED, rule, {}).degraded is False  # no baseline: nothing to exceed
+
+
+@pytest.mark.parametrize("classes", [["yes", "no"], ["no", "yes"]])
+def test_log_loss_reads_each_class_column_whatever_the_schema_order(classes):
+    """The schema lists a binary label's classes in its own order (churn: yes, no); the log
+    loss is the mean of -log(probability of the true class) either way."""
+    import pandas as pd
+
+    from model_monitoring.performance import classification_metrics
+
+    y_true = ["yes", "no", "no", "yes"]
+    p_yes = [0.9, 0.2, 0.4, 0.6]
+    probabilities = pd.DataFrame({"yes": p_yes, "no": [1 - p for p in p_yes]})
+    metrics, _ = classification_metrics(y_true, y_true, classes, probabilities)
+    expected = -np.mean([math.log(0.9), math.log(0.8), math.log(0.6), math.log(0.6)])
+    assert metrics["log_loss"] == pytest.approx(expected)

@@ -32,6 +32,8 @@ def pods(airflow_home) -> dict[str, dict]:
     from .conftest import load_dagbag
 
     mp = pytest.MonkeyPatch()
+    # No models repository, whatever remote this checkout has (a CI clone has an origin).
+    mp.setenv("MLOPS_MODELS_REPO", "")
     try:
         bag = load_dagbag("kubernetes", mp)
         assert bag.import_errors == {}
@@ -295,3 +297,25 @@ def test_the_revision_comes_from_git_syncs_worktree_or_the_setting(tmp_path, mon
     plain.mkdir()
     with pytest.raises(ValueError, match="revision of the DAG files is unknown"):
         mlops_tasks.ModelsSource.from_environment(plain)
+
+
+def test_the_repository_is_the_checkouts_origin_unless_set_empty(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(REPO / "dags"))
+    try:
+        import mlops_tasks
+    finally:
+        sys.path.remove(str(REPO / "dags"))
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "dags"], check=True)
+    subprocess.run([*git, "remote", "add", "origin", MODELS_REPO], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    monkeypatch.delenv("MLOPS_MODELS_REPO", raising=False)
+    monkeypatch.delenv("MLOPS_MODELS_REVISION", raising=False)
+    found = mlops_tasks.ModelsSource.from_environment(tmp_path)
+    assert found == mlops_tasks.ModelsSource(MODELS_REPO, head.strip())
+    monkeypatch.setenv("MLOPS_MODELS_REPO", "")  # set empty: the image's own model folders
+    assert mlops_tasks.ModelsSource.from_environment(tmp_path) is None

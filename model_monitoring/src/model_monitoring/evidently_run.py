@@ -73,7 +73,7 @@ def run_report(
     items: list = [drift, prediction_drift]
     probability_drift: dict[str, Any] = {}
     if schema.is_classification:
-        definition, reference, current, drifted = _classification(
+        definition, reference, current, drifted, quality_probas = _classification(
             reference, current, schema, prediction, label, probability_columns
         )
         for cls, column in drifted.items():
@@ -82,8 +82,8 @@ def run_report(
             )
         items += list(probability_drift.values())
         items.append(DataSummaryPreset())
-        if label:
-            items.append(_classification_preset(metric, limit, probability_columns))
+        if definition.classification:
+            items += _classification_presets(metric, limit, quality_probas)
     else:
         numeric = [*schema.numeric_features, prediction] + ([label] if label else [])
         definition = DataDefinition(
@@ -133,6 +133,10 @@ def _both_classes_labelled(frames, label: str) -> bool:
     )
 
 
+def _fully_labelled(frames, label: str) -> bool:
+    return all(label in frame.columns and frame[label].notna().all() for frame in frames)
+
+
 def _classification(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -141,9 +145,15 @@ def _classification(
     label: str | None,
     probability_columns: dict[str, str] | None,
 ):
-    """The classification data definition, the frames as Evidently reads them, and the
+    """The classification data definition, the frames as Evidently reads them, the
     probability columns whose drift is measured (binary: the positive class's only, the
-    other is its complement)."""
+    other is its complement), and the probabilities its quality metrics read (None: none).
+
+    Evidently 0.7's ROC and precision-recall curves read every row, unlabelled ones too
+    (they count as negatives, or fail with "Failed to determine negative label"), while its
+    scores drop them: probabilities reach the quality metrics only on a fully labelled
+    window. The run's own ROC AUC and log loss (`performance`) are computed on the labelled
+    rows either way."""
     from evidently import BinaryClassification, DataDefinition, MulticlassClassification
 
     from model_monitoring.performance import positive_class
@@ -153,6 +163,7 @@ def _classification(
     categorical = [*schema.categorical_features, prediction] + ([label] if label else [])
     numeric = list(schema.numeric_features)
     task = None
+    complete = bool(label) and _fully_labelled((reference, current), label)
     if len(classes) == 2:
         pos = positive_class(classes)
         drifted = {pos: probas[pos]} if probas else {}
@@ -161,7 +172,7 @@ def _classification(
             task = BinaryClassification(
                 target=label,
                 prediction_labels=prediction,
-                prediction_probas=probas.get(pos),
+                prediction_probas=probas.get(pos) if complete else None,
                 pos_label=pos,
             )
     else:
@@ -178,14 +189,16 @@ def _classification(
         numeric += list(drifted.values())
         if label:
             task = MulticlassClassification(
-                target=label, prediction_labels=prediction, prediction_probas=names
+                target=label,
+                prediction_labels=prediction,
+                prediction_probas=names if complete else None,
             )
     definition = DataDefinition(
         numerical_columns=numeric,
         categorical_columns=categorical,
         classification=[task] if task else None,
     )
-    return definition, reference, current, drifted
+    return definition, reference, current, drifted, (probas if complete else None) or None
 
 
 # The policy metric -> the ClassificationPreset test it becomes (the others are reported).
@@ -195,8 +208,14 @@ _PRESET_TESTS = {"accuracy": "accuracy_tests", "roc_auc": "rocauc_tests",
 _FROM_PROBABILITIES = {"rocauc_tests", "logloss_tests"}
 
 
-def _classification_preset(metric: str | None, limit: float | None, probability_columns):
-    from evidently.presets import ClassificationPreset
+def _classification_presets(metric: str | None, limit: float | None, probability_columns):
+    """Evidently's ClassificationPreset on probabilities, else its quality and per-class
+    scores without the curves (see `_classification`)."""
+    from evidently.presets import (
+        ClassificationPreset,
+        ClassificationQuality,
+        ClassificationQualityByLabel,
+    )
     from evidently.tests import gte, lte
 
     from model_monitoring.policy import LOWER_IS_BETTER
@@ -205,4 +224,6 @@ def _classification_preset(metric: str | None, limit: float | None, probability_
     key = _PRESET_TESTS.get(metric or "")
     if key and limit is not None and (probability_columns or key not in _FROM_PROBABILITIES):
         kwargs[key] = [lte(limit) if metric in LOWER_IS_BETTER else gte(limit)]
-    return ClassificationPreset(**kwargs)
+    if probability_columns:
+        return [ClassificationPreset(**kwargs)]
+    return [ClassificationQuality(conf_matrix=True, **kwargs), ClassificationQualityByLabel()]

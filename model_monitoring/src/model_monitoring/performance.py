@@ -92,7 +92,11 @@ def classification_metrics(
         out["brier"] = float(np.mean((proba - onehot) ** 2))
         clipped = np.clip(proba, 1e-15, 1)
         clipped = clipped / clipped.sum(axis=1, keepdims=True)
-        out["log_loss"] = float(log_loss(y_true, clipped, labels=labels))
+        # sklearn's log_loss reads the columns in sorted label order, whatever `labels` says.
+        order = sorted(range(len(labels)), key=lambda i: labels[i])
+        out["log_loss"] = float(
+            log_loss(y_true, clipped[:, order], labels=[labels[i] for i in order])
+        )
         if len(seen) >= 2:
             if len(labels) == 2:
                 pos = positive_class(labels)
