@@ -75,6 +75,39 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
+def model_dag(
+    kind: str,
+    model: str,
+    doc: str,
+    *,
+    description: str,
+    tags: list[str],
+    params: dict[str, Any],
+    schedule: str | None = None,
+    **options: Any,
+):
+    """The `<kind>.<model>` DAG of one model folder, with the settings every platform DAG
+    shares (no catch-up, one run at a time, DEFAULT_ARGS, the model in its doc and tags)."""
+    from datetime import UTC, datetime
+
+    from airflow.sdk import DAG
+    from mlops_models import dag_id, model_doc
+
+    return DAG(
+        dag_id=dag_id(kind, model),
+        description=f"{model}: {description}",
+        doc_md=model_doc(doc, model),
+        schedule=schedule,
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["mlops", *tags, f"model:{model}"],
+        params=params,
+        **options,
+    )
+
+
 @dataclass(frozen=True)
 class Resources:
     cpu_request: str

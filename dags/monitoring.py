@@ -22,13 +22,11 @@ check the most recent predictions only.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, task
-from mlops_models import dag_id, model_doc, wanted
-from mlops_tasks import DEFAULT_ARGS, contract, field, stage_result, stage_task
+from mlops_models import dag_id, wanted
+from mlops_tasks import contract, field, model_dag, stage_result, stage_task
 
 DAG_ID = "mlops_monitoring"
 TRAINING_DAG_ID = "mlops_training_pipeline"
@@ -42,17 +40,13 @@ class TriggerWithNote(TriggerDagRunOperator):
 
 def build(model: str) -> DAG:
     """The monitoring DAG of one model folder; it triggers that model's training DAG."""
-    with DAG(
-        dag_id=dag_id(DAG_ID, model),
-        description=f"{model}: drift and performance monitoring of the served model; "
-        "retrains on drift",
-        doc_md=model_doc(__doc__, model),
+    with model_dag(
+        DAG_ID,
+        model,
+        __doc__,
+        description="drift and performance monitoring of the served model; retrains on drift",
+        tags=["monitoring"],
         schedule="@daily",
-        start_date=datetime(2026, 1, 1, tzinfo=UTC),
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
-        tags=["mlops", "monitoring", f"model:{model}"],
         params={
             "last": Param(
                 0,

@@ -19,27 +19,21 @@ w/ config") or `airflow dags trigger mlops_rollback.house-price --conf '{"to_ver
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from airflow.sdk import DAG, Param
-from mlops_models import dag_id, model_doc, wanted
-from mlops_tasks import DEFAULT_ARGS, stage_task
+from mlops_models import wanted
+from mlops_tasks import model_dag, stage_task
 
 DAG_ID = "mlops_rollback"
 
 
 def build(model: str) -> DAG:
     """The rollback DAG of one model folder: it moves that model's champion only."""
-    with DAG(
-        dag_id=dag_id(DAG_ID, model),
-        description=f"{model}: roll the served model back to an earlier version (manual)",
-        doc_md=model_doc(__doc__, model),
-        schedule=None,
-        start_date=datetime(2026, 1, 1, tzinfo=UTC),
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
-        tags=["mlops", "deployment", f"model:{model}"],
+    with model_dag(
+        DAG_ID,
+        model,
+        __doc__,
+        description="roll the served model back to an earlier version (manual)",
+        tags=["deployment"],
         is_paused_upon_creation=False,
         params={
             "to_version": Param(

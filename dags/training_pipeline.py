@@ -26,27 +26,21 @@ a `reason` when it finds drift.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from airflow.sdk import DAG, Param, TriggerRule, task
-from mlops_models import dag_id, model_doc, wanted
-from mlops_tasks import DEFAULT_ARGS, contract, field, stage_result, stage_task
+from mlops_models import wanted
+from mlops_tasks import contract, field, model_dag, stage_result, stage_task
 
 DAG_ID = "mlops_training_pipeline"
 
 
 def build(model: str) -> DAG:
     """The training pipeline of one model folder."""
-    with DAG(
-        dag_id=dag_id(DAG_ID, model),
-        description=f"{model}: ingest a data version, train, gate and promote the model",
-        doc_md=model_doc(__doc__, model),
-        schedule=None,
-        start_date=datetime(2026, 1, 1, tzinfo=UTC),
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
-        tags=["mlops", "training", f"model:{model}"],
+    with model_dag(
+        DAG_ID,
+        model,
+        __doc__,
+        description="ingest a data version, train, gate and promote the model",
+        tags=["training"],
         is_paused_upon_creation=False,
         params={
             "source": Param(

@@ -64,42 +64,32 @@ def model_router(service: Service, served: ServedModel) -> APIRouter:
         return await give_feedback(request, service, served)
 
     slug = name.replace("-", "_")
-    router.add_api_route(
-        "",
-        info,
-        methods=["GET"],
-        name=f"model_info_{slug}",
-        summary=f"The {what}: version, run, data version, metrics",
-        responses={200: returns(f"{p}ModelInfo")},
-    )
-    router.add_api_route(
-        "/predict",
-        predict,
-        methods=["POST"],
-        name=f"predict_{slug}",
-        summary=f"Predict one record with the {what}",
-        responses={200: returns(f"{p}PredictResponse"), **errors(400, 413, 422)},
-        openapi_extra=body(f"{p}Features"),
-    )
-    router.add_api_route(
-        "/predict/batch",
-        predict_batch,
-        methods=["POST"],
-        name=f"predict_batch_{slug}",
-        summary=f"Predict a batch (up to {max_batch} records) with the {what}",
-        responses={200: returns(f"{p}BatchPredictResponse"), **errors(400, 413, 422)},
-        openapi_extra=body(f"{p}BatchRequest"),
-    )
-    router.add_api_route(
-        "/feedback",
-        feedback,
-        methods=["POST"],
-        name=f"feedback_{slug}",
-        summary=f"Report the true {served.schema.label.name} of an earlier prediction of {name!r}",
-        status_code=202,
-        responses={202: returns(f"{p}FeedbackResponse"), **errors(400, 404, 413, 422, 503)},
-        openapi_extra=body(f"{p}FeedbackRequest"),
-    )
+    label = served.schema.label.name
+    # path, handler, method, operation name, summary, status, response component, errors,
+    # request body component
+    routes = (
+        ("", info, "GET", "model_info", f"The {what}: version, run, data version, metrics",
+         200, "ModelInfo", (), None),
+        ("/predict", predict, "POST", "predict", f"Predict one record with the {what}",
+         200, "PredictResponse", (400, 413, 422), "Features"),
+        ("/predict/batch", predict_batch, "POST", "predict_batch",
+         f"Predict a batch (up to {max_batch} records) with the {what}",
+         200, "BatchPredictResponse", (400, 413, 422), "BatchRequest"),
+        ("/feedback", feedback, "POST", "feedback",
+         f"Report the true {label} of an earlier prediction of {name!r}",
+         202, "FeedbackResponse", (400, 404, 413, 422, 503), "FeedbackRequest"),
+    )  # fmt: skip
+    for path, handler, method, op, summary, status, returned, failures, request in routes:
+        router.add_api_route(
+            path,
+            handler,
+            methods=[method],
+            name=f"{op}_{slug}",
+            summary=summary,
+            status_code=status,
+            responses={status: returns(f"{p}{returned}"), **errors(*failures)},
+            openapi_extra=body(f"{p}{request}") if request else None,
+        )
     return router
 
 
