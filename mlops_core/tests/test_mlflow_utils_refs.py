@@ -77,3 +77,22 @@ def test_find_alias_and_alias_version(trained_model, mlflow_server):
     c = client(tm.tracking_uri)
     assert alias_version(c, tm.model_name, "champion") == tm.version
     assert alias_version(c, tm.model_name, "nope") is None
+
+
+def test_a_version_whose_run_logged_no_schema_is_named(mlflow_server):
+    """A version registered by hand (its run holds no config/schema.json) cannot be served
+    without its model folder: the error names the run and the artifact."""
+    import uuid
+
+    from mlops_core.mlflow_utils import logged_schema
+
+    mlflow_client = client(mlflow_server)
+    name = f"no-schema-{uuid.uuid4().hex[:8]}"
+    experiment = mlflow_client.create_experiment(name)
+    run = mlflow_client.create_run(experiment)
+    mlflow_client.create_registered_model(name)
+    mlflow_client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id)
+    with pytest.raises(BadInput) as caught:
+        logged_schema(f"models:/{name}/1", mlflow_server)
+    assert run.info.run_id in caught.value.message
+    assert "config/schema.json" in caught.value.message

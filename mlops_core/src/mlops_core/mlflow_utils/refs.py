@@ -9,6 +9,8 @@ model; "models:/NAME/3" and "models:/NAME@champion" name the model themselves
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,33 +124,38 @@ def _uri_of(mlflow_client) -> str | None:
     )
 
 
-def registered_model(mlflow_client, name: str):
-    """The registered model `name`; BadInput naming it when it does not exist."""
+@contextmanager
+def missing_is_bad_input(mlflow_client, message: str) -> Iterator[None]:
+    """MLflow's "no such model, version, alias or artifact" as BadInput(message); any other
+    failure as the registry error of the client's server."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return mlflow_client.get_registered_model(name)
-    except MlflowException as exc:
-        if classify(exc) in (Failure.NOT_FOUND, Failure.INVALID):
-            raise BadInput(
-                f"registered model {name!r} does not exist in MLflow; train one with "
-                "`mlops train` (or pass --model NAME)"
-            ) from None
-        raise registry_error(exc, _uri_of(mlflow_client)) from exc
-
-
-def _version(mlflow_client, ref: Reference):
-    from mlflow.exceptions import MlflowException
-
-    try:
-        if ref.version is not None:
-            return mlflow_client.get_model_version(ref.name, ref.version)
-        return mlflow_client.get_model_version_by_alias(ref.name, ref.alias)
+        yield
     except MlflowException as exc:
         # An unset alias is INVALID_PARAMETER_VALUE, an unknown version RESOURCE_DOES_NOT_EXIST.
         if classify(exc) in (Failure.NOT_FOUND, Failure.INVALID):
-            raise BadInput(f"registered model {ref.name!r} has no {ref.describe()}") from None
+            raise BadInput(message) from None
         raise registry_error(exc, _uri_of(mlflow_client)) from exc
+
+
+def registered_model(mlflow_client, name: str):
+    """The registered model `name`; BadInput naming it when it does not exist."""
+    message = (
+        f"registered model {name!r} does not exist in MLflow; train one with `mlops train` "
+        "(or pass --model NAME)"
+    )
+    with missing_is_bad_input(mlflow_client, message):
+        return mlflow_client.get_registered_model(name)
+
+
+def _version(mlflow_client, ref: Reference):
+    with missing_is_bad_input(
+        mlflow_client, f"registered model {ref.name!r} has no {ref.describe()}"
+    ):
+        if ref.version is not None:
+            return mlflow_client.get_model_version(ref.name, ref.version)
+        return mlflow_client.get_model_version_by_alias(ref.name, ref.alias)
 
 
 def resolve(mlflow_client, ref: Reference | str | int, name: str | None = None) -> ModelRef:
@@ -287,8 +294,6 @@ def logged_schema(ref: ModelRef | str, tracking_uri: str | None = None):
     with no model folder mounted (a serving pod) validates requests against."""
     import json
 
-    from mlflow.exceptions import MlflowException
-
     from mlops_core.mlflow_utils.connect import client
     from mlops_core.schema import DatasetSchema
 
@@ -300,16 +305,13 @@ def logged_schema(ref: ModelRef | str, tracking_uri: str | None = None):
     import mlflow.artifacts
 
     uri = tracking_uri or ref.tracking_uri or _uri_of(mlflow_client)
-    try:
+    missing = (
+        f"{ref.uri}: its run {ref.run_id} has no {SCHEMA_ARTIFACT}; mount the model folder "
+        "(MLOPS_MODELS_DIR) to serve it"
+    )
+    with missing_is_bad_input(mlflow_client, missing):
         text = mlflow.artifacts.download_artifacts(
             run_id=ref.run_id, artifact_path=SCHEMA_ARTIFACT, tracking_uri=uri
         )
-    except MlflowException as exc:
-        if classify(exc) in (Failure.NOT_FOUND, Failure.INVALID):
-            raise BadInput(
-                f"{ref.uri}: its run {ref.run_id} has no {SCHEMA_ARTIFACT}; mount the model "
-                "folder (MLOPS_MODELS_DIR) to serve it"
-            ) from None
-        raise registry_error(exc, _uri_of(mlflow_client)) from exc
     with open(text) as fh:
         return DatasetSchema.model_validate(json.load(fh))
