@@ -59,6 +59,46 @@ def make_model_folder():
     return copy_model_folder
 
 
+def _git_refs(git_dir: Path) -> dict[str, str]:
+    if not git_dir.exists():
+        return {}
+    out = subprocess.run(
+        ["git", f"--git-dir={git_dir}", "for-each-ref", "--format=%(refname) %(objectname)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+@pytest.fixture(scope="session")
+def git_refs():
+    """`git_refs(git_dir)` -> {ref: commit} ({} with no repository): equal before and after
+    means nothing was written."""
+    return _git_refs
+
+
+def _registry_splits(folder: Path, offset: int = 0) -> dict[str, Path]:
+    import pandas as pd
+
+    from mlops_core.registry import SPLITS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for i, name in enumerate(SPLITS):
+        frame = pd.DataFrame({"x": [offset + i, offset + i + 1.5], "c": ["a", "b"]})
+        out[name] = folder / f"{name}.parquet"
+        frame.to_parquet(out[name], index=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def registry_splits():
+    """`registry_splits(folder, offset=0)` -> {split: parquet file}: a tiny data version for
+    DataRegistry.publish, different for each offset."""
+    return _registry_splits
+
+
 @pytest.fixture
 def mlops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh MLOPS_HOME with a models folder holding house-price only; no platform

@@ -7,7 +7,6 @@ import functools
 import http.server
 import shutil
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,20 +25,11 @@ def schema() -> DatasetSchema:
     return load_schema(MODELS / "house-price" / "schema.yaml")
 
 
-def _registry_state(home: Path) -> str:
-    git_dir = home / "data-registry.git"
-    if not git_dir.exists():
-        return "<no registry>"
-    return subprocess.run(
-        ["git", f"--git-dir={git_dir}", "for-each-ref"], capture_output=True, text=True, check=True
-    ).stdout
-
-
 @pytest.fixture
-def registry_state(mlops_home: Path):
-    """registry_state() -> every ref of the registry with its commit: equal before and after
-    a run means the run left no commit and no tag behind."""
-    return lambda: _registry_state(mlops_home)
+def registry_state(mlops_home: Path, git_refs):
+    """registry_state() -> every ref of the registry with its commit ({}: no registry):
+    equal before and after a run means the run left no commit and no tag behind."""
+    return lambda: git_refs(mlops_home / "data-registry.git")
 
 
 def _home_files(home: Path) -> set[str]:

@@ -198,7 +198,7 @@ def test_dry_run_creates_nothing(mlops, mlops_home, registry_state):
     assert result.exit_code == 0, result.stderr
     assert result.json["data_version"] is None
     assert result.json["dry_run"] is True
-    assert registry_state() == "<no registry>"
+    assert registry_state() == {}
 
 
 def test_failing_dvc_remote_leaves_the_registry_unchanged(

@@ -3,7 +3,6 @@ registry is refused until `mlops data migrate` re-tags it."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -20,24 +19,13 @@ def two_models(mlops_home: Path, make_model_folder, monkeypatch) -> Path:
     return mlops_home
 
 
-def _refs(home: Path) -> dict[str, str]:
-    git_dir = home / "data-registry.git"
-    if not git_dir.exists():
-        return {}
-    out = subprocess.run(
-        ["git", f"--git-dir={git_dir}", "for-each-ref", "--format=%(refname) %(objectname)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return dict(line.split() for line in out.splitlines())
-
-
-def test_each_model_sees_only_its_own_versions(mlops, two_models):
+def test_each_model_sees_only_its_own_versions(mlops, two_models, git_refs):
     house = mlops("ingest", "--model", "house-price", "--synthetic", "300", "--json")
     assert house.exit_code == 0, house.stderr
     assert (house.json["model"], house.json["data_version"]) == ("house-price", "data-v1")
-    house_refs = {k: v for k, v in _refs(two_models).items() if "house-price" in k}
+    house_refs = {
+        k: v for k, v in git_refs(two_models / "data-registry.git").items() if "house-price" in k
+    }
 
     churn = mlops("ingest", "-m", "churn", "--synthetic", "300", "--seed", "1", "--json")
     assert churn.exit_code == 0, churn.stderr
@@ -46,7 +34,7 @@ def test_each_model_sees_only_its_own_versions(mlops, two_models):
     second = mlops("ingest", "-m", "churn", "--synthetic", "300", "--seed", "2", "--json")
     assert second.json["data_version"] == "data-v2"
 
-    refs = _refs(two_models)
+    refs = git_refs(two_models / "data-registry.git")
     # Ingesting churn created, moved and listed nothing of house-price.
     assert {k: v for k, v in refs.items() if "house-price" in k} == house_refs
     assert sorted(refs) == [
@@ -73,7 +61,7 @@ def test_each_model_sees_only_its_own_versions(mlops, two_models):
     assert "unknown data version 'data-v2' of model 'house-price'" in missing.json["error"]
 
 
-def test_without_a_model_the_commands_say_which_exist(mlops, two_models):
+def test_without_a_model_the_commands_say_which_exist(mlops, two_models, git_refs):
     for args in (("ingest", "--synthetic", "300"), ("data", "list"), ("data", "migrate")):
         result = mlops(*args, "--json")
         assert result.exit_code == 2, args
@@ -84,10 +72,10 @@ def test_without_a_model_the_commands_say_which_exist(mlops, two_models):
     unknown = mlops("data", "list", "--model", "nope", "--json")
     assert unknown.exit_code == 2
     assert "unknown model 'nope'" in unknown.json["error"]
-    assert _refs(two_models) == {}
+    assert git_refs(two_models / "data-registry.git") == {}
 
 
-def _legacy_registry(home: Path, mlops) -> dict[str, str]:
+def _legacy_registry(home: Path, mlops, git_refs) -> dict[str, str]:
     """The single-model layout in `home`: two versions tagged data-v1, data-v2 on main (as
     the platform wrote them before versions were per model)."""
     for seed in (1, 2):
@@ -100,11 +88,11 @@ def _legacy_registry(home: Path, mlops) -> dict[str, str]:
         git("tag", "-d", f"house-price/data-v{n}")
     git("update-ref", "refs/heads/main", "refs/heads/models/house-price")
     git("update-ref", "-d", "refs/heads/models/house-price")
-    return _refs(home)
+    return git_refs(home / "data-registry.git")
 
 
-def test_a_single_model_registry_says_to_migrate_then_migrates_once(mlops, two_models):
-    before = _legacy_registry(two_models, mlops)
+def test_a_single_model_registry_says_to_migrate_then_migrates_once(mlops, two_models, git_refs):
+    before = _legacy_registry(two_models, mlops, git_refs)
     for args in (
         ("data", "list", "-m", "house-price"),
         ("data", "list", "-m", "churn"),
@@ -115,21 +103,21 @@ def test_a_single_model_registry_says_to_migrate_then_migrates_once(mlops, two_m
         assert result.exit_code == 8, (args, result.stdout)
         assert "run `mlops data migrate --model NAME`" in result.json["error"]
         assert result.json["legacy_versions"] == ["data-v1", "data-v2"]
-    assert _refs(two_models) == before
+    assert git_refs(two_models / "data-registry.git") == before
 
     migrated = mlops("data", "migrate", "--model", "house-price", "--json")
     assert migrated.exit_code == 0, migrated.stderr
     assert migrated.json["migrated"] == ["data-v1", "data-v2"]
     assert migrated.json["versions"] == ["data-v1", "data-v2"]
     assert migrated.json["datasets"] == ["house-price"]
-    refs = _refs(two_models)
+    refs = git_refs(two_models / "data-registry.git")
     assert refs["refs/migrated/data-v1"] == before["refs/tags/data-v1"]
     assert "refs/tags/data-v1" not in refs
 
     again = mlops("data", "migrate", "--model", "house-price")
     assert again.exit_code == 0
     assert "nothing to migrate" in again.stdout
-    assert _refs(two_models) == refs
+    assert git_refs(two_models / "data-registry.git") == refs
 
     listed = mlops("data", "list", "-m", "house-price", "--json").json
     assert [v["data_version"] for v in listed["versions"]] == ["data-v1", "data-v2"]

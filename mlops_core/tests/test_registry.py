@@ -15,25 +15,6 @@ from mlops_core.registry import SPLITS, DataRegistry, frame_hash
 from mlops_core.settings import PlatformSettings
 
 
-def _splits(folder: Path, offset: int = 0) -> dict[str, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for i, name in enumerate(SPLITS):
-        frame = pd.DataFrame({"x": [offset + i, offset + i + 1.5], "c": ["a", "b"]})
-        out[name] = folder / f"{name}.parquet"
-        frame.to_parquet(out[name], index=False)
-    return out
-
-
-def _refs(git_dir: Path) -> str:
-    """Every ref and its commit: equal before and after means the registry is unchanged."""
-    if not git_dir.exists():
-        return ""
-    return subprocess.run(
-        ["git", f"--git-dir={git_dir}", "for-each-ref"], capture_output=True, text=True, check=True
-    ).stdout
-
-
 @pytest.fixture
 def registry(tmp_path: Path) -> DataRegistry:
     return DataRegistry(
@@ -51,18 +32,20 @@ def test_empty_registry_has_no_version(registry):
         registry.manifest("data-v1")
 
 
-def test_publish_list_pull_and_identical_data(registry, tmp_path):
-    first = registry.publish(_splits(tmp_path / "a"), {"source": {"uri": "test"}})
+def test_publish_list_pull_and_identical_data(registry, tmp_path, registry_splits, git_refs):
+    first = registry.publish(registry_splits(tmp_path / "a"), {"source": {"uri": "test"}})
     assert (first.tag, first.created) == ("data-v1", True)
     assert registry.latest() == "data-v1"
 
-    again = registry.publish(_splits(tmp_path / "b"), {"source": {"uri": "other name"}})
+    again = registry.publish(registry_splits(tmp_path / "b"), {"source": {"uri": "other name"}})
     assert (again.tag, again.created) == ("data-v1", False)
-    refs = _refs(Path(registry.url))
+    refs = git_refs(Path(registry.url))
 
-    second = registry.publish(_splits(tmp_path / "c", offset=10), {"source": {"uri": "test"}})
+    second = registry.publish(
+        registry_splits(tmp_path / "c", offset=10), {"source": {"uri": "test"}}
+    )
     assert (second.tag, second.created) == ("data-v2", True)
-    assert _refs(Path(registry.url)) != refs
+    assert git_refs(Path(registry.url)) != refs
 
     versions = registry.versions()
     assert [v.tag for v in versions] == ["data-v1", "data-v2"]
@@ -91,20 +74,22 @@ def test_publish_list_pull_and_identical_data(registry, tmp_path):
     assert list((tmp_path / "work").iterdir()) == []
 
 
-def test_publish_leaves_the_environment_and_the_system_cache_alone(registry, tmp_path):
+def test_publish_leaves_the_environment_and_the_system_cache_alone(
+    registry, tmp_path, registry_splits
+):
     """DVC gets its settings as configuration: the process environment is not touched, and
     DVC's site cache lives in the temporary clone, not under /var/tmp/dvc."""
     system_cache = Path("/var/tmp/dvc/repo")
     cached = set(system_cache.iterdir()) if system_cache.exists() else set()
     environ = dict(os.environ)
-    registry.publish(_splits(tmp_path / "a"), {})
+    registry.publish(registry_splits(tmp_path / "a"), {})
     registry.pull("data-v1", tmp_path / "out")
     assert dict(os.environ) == environ
     assert (set(system_cache.iterdir()) if system_cache.exists() else set()) == cached
 
 
-def test_unknown_and_malformed_tags(registry, tmp_path):
-    registry.publish(_splits(tmp_path / "a"), {})
+def test_unknown_and_malformed_tags(registry, tmp_path, registry_splits):
+    registry.publish(registry_splits(tmp_path / "a"), {})
     with pytest.raises(BadInput, match=r"unknown data version 'data-v7'.*known: data-v1"):
         registry.pull("data-v7", tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -112,7 +97,7 @@ def test_unknown_and_malformed_tags(registry, tmp_path):
         registry.manifest("v1")
 
 
-def test_failing_dvc_push_leaves_no_version(tmp_path):
+def test_failing_dvc_push_leaves_no_version(tmp_path, registry_splits, git_refs):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the DVC remote's parent should be")
     registry = DataRegistry(
@@ -122,30 +107,30 @@ def test_failing_dvc_push_leaves_no_version(tmp_path):
         work_dir=tmp_path / "work",
     )
     with pytest.raises(MlopsError, match="dvc push"):
-        registry.publish(_splits(tmp_path / "a"), {})
-    assert _refs(tmp_path / "registry.git") == ""
+        registry.publish(registry_splits(tmp_path / "a"), {})
+    assert git_refs(tmp_path / "registry.git") == {}
     assert registry.versions() == []
 
 
-def test_rejected_git_push_leaves_no_tag(registry, tmp_path):
-    registry.publish(_splits(tmp_path / "a"), {})
-    before = _refs(Path(registry.url))
+def test_rejected_git_push_leaves_no_tag(registry, tmp_path, registry_splits, git_refs):
+    registry.publish(registry_splits(tmp_path / "a"), {})
+    before = git_refs(Path(registry.url))
     hook = Path(registry.url) / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'registry is frozen' >&2\nexit 1\n")
     hook.chmod(0o755)
     with pytest.raises(Conflict, match="refused house-price/data-v2"):
-        registry.publish(_splits(tmp_path / "b", offset=5), {})
-    assert _refs(Path(registry.url)) == before
+        registry.publish(registry_splits(tmp_path / "b", offset=5), {})
+    assert git_refs(Path(registry.url)) == before
     assert registry.latest() == "data-v1"
 
 
-def test_remote_git_url(tmp_path):
+def test_remote_git_url(tmp_path, registry_splits):
     bare = tmp_path / "shared.git"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     registry = DataRegistry(
         f"file://{bare}", str(tmp_path / "remote"), model="m", work_dir=tmp_path / "w"
     )
-    assert registry.publish(_splits(tmp_path / "a"), {}).tag == "data-v1"
+    assert registry.publish(registry_splits(tmp_path / "a"), {}).tag == "data-v1"
     assert [v.tag for v in registry.versions()] == ["data-v1"]
     assert set(registry.pull("data-v1", tmp_path / "out")) == set(SPLITS)
 
@@ -179,11 +164,13 @@ def test_frame_hash_ignores_storage_but_not_values():
     assert frame_hash(a) != frame_hash(a.rename(columns={"x": "y"}))
 
 
-def test_interrupt_before_the_push_leaves_nothing(registry, tmp_path, monkeypatch):
+def test_interrupt_before_the_push_leaves_nothing(
+    registry, tmp_path, monkeypatch, registry_splits, git_refs
+):
     """An interrupt (Ctrl-C, a killed pod) after dvc push and the local commit and tag, just
     before `git push --atomic`: the registry has no trace of the version."""
-    registry.publish(_splits(tmp_path / "a"), {})
-    before = _refs(Path(registry.url))
+    registry.publish(registry_splits(tmp_path / "a"), {})
+    before = git_refs(Path(registry.url))
     real_run = Git.run
 
     def interrupted(self, *args, **kwargs):
@@ -193,9 +180,9 @@ def test_interrupt_before_the_push_leaves_nothing(registry, tmp_path, monkeypatc
 
     monkeypatch.setattr(Git, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        registry.publish(_splits(tmp_path / "b", offset=3), {})
+        registry.publish(registry_splits(tmp_path / "b", offset=3), {})
     monkeypatch.setattr(Git, "run", real_run)
-    assert _refs(Path(registry.url)) == before
+    assert git_refs(Path(registry.url)) == before
     assert list((tmp_path / "work").iterdir()) == []
     # The next run is not disturbed by the interrupted one.
-    assert registry.publish(_splits(tmp_path / "b", offset=3), {}).tag == "data-v2"
+    assert registry.publish(registry_splits(tmp_path / "b", offset=3), {}).tag == "data-v2"

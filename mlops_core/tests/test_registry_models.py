@@ -3,7 +3,6 @@ against real git and real DVC."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -12,26 +11,6 @@ import pytest
 from mlops_core.errors import BadInput, Conflict
 from mlops_core.git import Git
 from mlops_core.registry import SPLITS, DataRegistry, LegacyRegistry
-
-
-def _splits(folder: Path, offset: int = 0) -> dict[str, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for i, name in enumerate(SPLITS):
-        frame = pd.DataFrame({"x": [offset + i, offset + i + 1.5], "c": ["a", "b"]})
-        out[name] = folder / f"{name}.parquet"
-        frame.to_parquet(out[name], index=False)
-    return out
-
-
-def _refs(git_dir: Path) -> dict[str, str]:
-    out = subprocess.run(
-        ["git", f"--git-dir={git_dir}", "for-each-ref", "--format=%(refname) %(objectname)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return dict(line.split() for line in out.splitlines())
 
 
 def _registry(tmp_path: Path, model: str) -> DataRegistry:
@@ -43,19 +22,21 @@ def _registry(tmp_path: Path, model: str) -> DataRegistry:
     )
 
 
-def test_two_models_never_see_each_other(tmp_path):
+def test_two_models_never_see_each_other(tmp_path, registry_splits, git_refs):
     a, b = _registry(tmp_path, "alpha"), _registry(tmp_path, "beta")
-    assert a.publish(_splits(tmp_path / "a1"), {"source": {"uri": "a1"}}).tag == "data-v1"
-    assert a.publish(_splits(tmp_path / "a2", 5), {"source": {"uri": "a2"}}).tag == "data-v2"
-    refs_a = {k: v for k, v in _refs(Path(a.url)).items() if "alpha" in k}
+    assert a.publish(registry_splits(tmp_path / "a1"), {"source": {"uri": "a1"}}).tag == "data-v1"
+    assert (
+        a.publish(registry_splits(tmp_path / "a2", 5), {"source": {"uri": "a2"}}).tag == "data-v2"
+    )
+    refs_a = {k: v for k, v in git_refs(Path(a.url)).items() if "alpha" in k}
     assert b.versions() == [] and b.latest() is None
 
     # The same data for beta is beta's own data-v1; alpha's refs do not move.
-    created = b.publish(_splits(tmp_path / "b1"), {"source": {"uri": "b1"}})
+    created = b.publish(registry_splits(tmp_path / "b1"), {"source": {"uri": "b1"}})
     assert (created.tag, created.created) == ("data-v1", True)
     assert created.manifest["model"] == "beta"
     assert created.manifest["git_tag"] == "beta/data-v1"
-    refs = _refs(Path(a.url))
+    refs = git_refs(Path(a.url))
     assert {k: v for k, v in refs.items() if "alpha" in k} == refs_a
     assert sorted(refs) == [
         "refs/heads/models/alpha",
@@ -83,12 +64,12 @@ def test_two_models_never_see_each_other(tmp_path):
     assert _registry(tmp_path, "alp").versions() == []
 
 
-def _make_legacy(tmp_path: Path, versions: int = 2) -> Path:
+def _make_legacy(tmp_path: Path, registry_splits, versions: int = 2) -> Path:
     """A registry in the single-model layout: tags data-vN on `main`, made by publishing for
     a scratch model, then re-tagging its commits as the old code did."""
     scratch = _registry(tmp_path, "scratch")
     for n in range(versions):
-        scratch.publish(_splits(tmp_path / f"s{n}", 10 * n), {"dataset": "house-price"})
+        scratch.publish(registry_splits(tmp_path / f"s{n}", 10 * n), {"dataset": "house-price"})
     git_dir = Path(scratch.url)
     git = Git(git_dir=git_dir)
     for n in range(1, versions + 1):
@@ -100,28 +81,30 @@ def _make_legacy(tmp_path: Path, versions: int = 2) -> Path:
     return git_dir
 
 
-def test_a_single_model_registry_is_refused_with_the_way_forward(tmp_path):
-    git_dir = _make_legacy(tmp_path)
-    before = _refs(git_dir)
+def test_a_single_model_registry_is_refused_with_the_way_forward(
+    tmp_path, registry_splits, git_refs
+):
+    git_dir = _make_legacy(tmp_path, registry_splits)
+    before = git_refs(git_dir)
     registry = _registry(tmp_path, "house-price")
     for call in (
         registry.versions,
         registry.latest,
         lambda: registry.manifest("data-v1"),
         lambda: registry.pull("data-v1", tmp_path / "out"),
-        lambda: registry.publish(_splits(tmp_path / "new", 99), {}),
+        lambda: registry.publish(registry_splits(tmp_path / "new", 99), {}),
     ):
         with pytest.raises(LegacyRegistry, match=r"mlops data migrate --model NAME") as info:
             call()
         assert "data-v1 .. data-v2" in info.value.message
         assert info.value.exit_code == 8
-    assert _refs(git_dir) == before
+    assert git_refs(git_dir) == before
     assert not (tmp_path / "out").exists()
 
 
-def test_migrate_retags_keeps_everything_and_is_idempotent(tmp_path):
-    git_dir = _make_legacy(tmp_path)
-    old = _refs(git_dir)
+def test_migrate_retags_keeps_everything_and_is_idempotent(tmp_path, registry_splits, git_refs):
+    git_dir = _make_legacy(tmp_path, registry_splits)
+    old = git_refs(git_dir)
     registry = _registry(tmp_path, "house-price")
     assert registry.legacy_versions() == ["data-v1", "data-v2"]
 
@@ -129,7 +112,7 @@ def test_migrate_retags_keeps_everything_and_is_idempotent(tmp_path):
     assert result.migrated == ["data-v1", "data-v2"]
     assert result.versions == ["data-v1", "data-v2"]
     assert result.datasets == ["house-price"]
-    refs = _refs(git_dir)
+    refs = git_refs(git_dir)
     git = Git(git_dir=git_dir)
     for n in (1, 2):
         # Same commit (same manifest, same data), old tag object kept outside refs/tags.
@@ -147,26 +130,29 @@ def test_migrate_retags_keeps_everything_and_is_idempotent(tmp_path):
         pd.read_parquet(files["val"]), pd.read_parquet(tmp_path / "s0" / "val.parquet")
     )
     # Identical data is still found; new data continues the model's numbering.
-    assert registry.publish(_splits(tmp_path / "again", 10), {}).created is False
-    assert registry.publish(_splits(tmp_path / "next", 50), {}).tag == "data-v3"
+    assert registry.publish(registry_splits(tmp_path / "again", 10), {}).created is False
+    assert registry.publish(registry_splits(tmp_path / "next", 50), {}).tag == "data-v3"
 
-    after = _refs(git_dir)
+    after = git_refs(git_dir)
     again = registry.migrate()
     assert again.migrated == [] and again.versions == ["data-v1", "data-v2", "data-v3"]
-    assert _refs(git_dir) == after
+    assert git_refs(git_dir) == after
     # Other models now work on the registry too, from their own data-v1.
-    assert _registry(tmp_path, "churn").publish(_splits(tmp_path / "c", 7), {}).tag == "data-v1"
+    assert (
+        _registry(tmp_path, "churn").publish(registry_splits(tmp_path / "c", 7), {}).tag
+        == "data-v1"
+    )
 
 
-def test_migrate_refuses_to_merge_into_a_model_with_versions(tmp_path):
-    git_dir = _make_legacy(tmp_path)
+def test_migrate_refuses_to_merge_into_a_model_with_versions(tmp_path, registry_splits, git_refs):
+    git_dir = _make_legacy(tmp_path, registry_splits)
     # A version of house-price made outside this code (a newer client, by hand).
     git = Git(git_dir=git_dir)
     git("tag", "-a", "house-price/data-v1", "main", "-m", "x")
-    before = _refs(git_dir)
+    before = git_refs(git_dir)
     with pytest.raises(Conflict, match=r"already has data versions \(data-v1\)"):
         _registry(tmp_path, "house-price").migrate()
-    assert _refs(git_dir) == before
+    assert git_refs(git_dir) == before
 
 
 def test_migrate_on_an_empty_or_missing_registry_does_nothing(tmp_path):
@@ -176,8 +162,8 @@ def test_migrate_on_an_empty_or_missing_registry_does_nothing(tmp_path):
     assert not (tmp_path / "registry.git").exists()
 
 
-def test_a_remote_single_model_registry_is_refused_before_any_pull(tmp_path):
-    git_dir = _make_legacy(tmp_path)
+def test_a_remote_single_model_registry_is_refused_before_any_pull(tmp_path, registry_splits):
+    git_dir = _make_legacy(tmp_path, registry_splits)
     remote = DataRegistry(
         f"file://{git_dir}", str(tmp_path / "remote"), model="house-price", work_dir=tmp_path / "w"
     )
