@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_core.errors import BadInput
+from mlops_core.errors import BadInput, MlopsError
 from mlops_core.output import JsonOption, emit
 
 if TYPE_CHECKING:
@@ -29,37 +29,6 @@ if TYPE_CHECKING:
 _PRIMARY = re.compile(
     r"^(?P<key>\s*primary_metric:\s*)(?P<value>[\w-]+)(?P<rest>.*#\s*primary metric.*)$", re.M
 )
-
-# Used only when the platform's templates are not installed (an older mlops-core).
-_MINIMAL_TRAIN = {
-    "regression": """\
-# Training configuration drafted by `mlops models new` (minimal: the platform's template
-# mlops_core/templates/train-regression.yaml was not installed). Review it.
-seed: 42
-target_transform: {transform}
-candidates:
-  - name: ridge
-    regressor: Ridge
-    search:
-      alpha: [0.1, 1.0, 10.0]
-""",
-    "classification": """\
-# Training configuration drafted by `mlops models new` (minimal: the platform's template
-# mlops_core/templates/train-classification.yaml was not installed). Review it.
-seed: 42
-primary_metric: {metric}  # primary metric
-candidates:
-  - name: logistic_regression
-    classifier: LogisticRegression
-    params:
-      max_iter: 1000
-""",
-}
-_MINIMAL_MONITOR = """\
-# Monitoring policy drafted by `mlops models new` (minimal: the platform's template
-# mlops_core/templates/monitor.yaml was not installed; every other setting is the default).
-min_rows: 200
-"""
 
 
 def models_new(
@@ -139,40 +108,34 @@ def _render(draft: Draft) -> tuple[dict[str, str], dict[str, str]]:
     ]
     text = "\n".join(header) + "\n" + yaml.safe_dump(schema, sort_keys=False, allow_unicode=True)
 
-    templates: dict[str, str] = {}
     train = _template(f"train-{draft.task}.yaml")
     classes = draft.classes or []
-    metric = "roc_auc" if len(classes) == 2 else "f1_macro"
-    positive_label = draft.label.observed_min is None or draft.label.observed_min > 0
-    if train is None:
-        templates["train.yaml"] = "minimal"
-        train = _MINIMAL_TRAIN[str(draft.task)].format(
-            metric=metric, transform="log" if positive_label else "none"
-        )
-    else:
-        templates["train.yaml"] = f"mlops_core/templates/train-{draft.task}.yaml"
-        if classes:
-            train = _PRIMARY.sub(lambda m: f"{m['key']}{metric}{m['rest']}", train, count=1)
-        elif not positive_label:  # log(label) needs a positive label
-            train = re.sub(r"^target_transform:\s*log\b", "target_transform: none", train,
-                           count=1, flags=re.M)  # fmt: skip
-            train = re.sub(r"target_transform:\s*\[log,\s*none\]", "target_transform: [none]",
-                           train)  # fmt: skip
+    if classes:
+        metric = "roc_auc" if len(classes) == 2 else "f1_macro"
+        train = _PRIMARY.sub(lambda m: f"{m['key']}{metric}{m['rest']}", train, count=1)
+    elif draft.label.observed_min is not None and draft.label.observed_min <= 0:
+        # log(label) needs a positive label.
+        train = re.sub(r"^target_transform:\s*log\b", "target_transform: none", train,
+                       count=1, flags=re.M)  # fmt: skip
+        train = re.sub(r"target_transform:\s*\[log,\s*none\]", "target_transform: [none]",
+                       train)  # fmt: skip
     monitor = _template("monitor.yaml")
-    if monitor is None:
-        templates["monitor.yaml"] = "minimal"
-        monitor = _MINIMAL_MONITOR
-    else:
-        templates["monitor.yaml"] = "mlops_core/templates/monitor.yaml"
+    templates = {
+        "train.yaml": f"mlops_core/templates/train-{draft.task}.yaml",
+        "monitor.yaml": "mlops_core/templates/monitor.yaml",
+    }
     return {"schema.yaml": text, "train.yaml": train, "monitor.yaml": monitor}, templates
 
 
-def _template(name: str) -> str | None:
+def _template(name: str) -> str:
+    """mlops_core's template `name` (package data: always installed with it)."""
+    entry = resources.files("mlops_core") / "templates" / name
     try:
-        entry = resources.files("mlops_core") / "templates" / name
-        return entry.read_text(encoding="utf-8") if entry.is_file() else None
-    except (FileNotFoundError, ModuleNotFoundError, NotADirectoryError):
-        return None
+        return entry.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MlopsError(
+            f"mlops_core's template {name} cannot be read ({exc}): reinstall mlops-core"
+        ) from exc
 
 
 def _write_folder(root: Path, target: Path, files: dict[str, str]) -> None:
@@ -238,9 +201,6 @@ def _human(console, result: ModelDraftResult) -> None:
         f"label {result.label}; {len(features)} features from {result.rows:,} rows: "
         + ", ".join(f"{c.name} ({c.dtype})" for c in features)
     )
-    for name, source in result.templates.items():
-        if source == "minimal":
-            say(f"note: {name} is a minimal file (the platform's template is not installed)")
     say("review before use:")
     for line in result.review:
         say(f"  - {line}")

@@ -181,9 +181,11 @@ class Refit(_Strict):
 class Baselines(_Strict):
     """Plain estimators with scikit-learn's defaults, fitted on the winner's rows and scored
     on the same test split: linear (Ridge / LogisticRegression), random forest, histogram
-    gradient boosting. They also compete in selection like any candidate."""
+    gradient boosting. They also compete in selection like any candidate, unless `compete`
+    is false: then they are only judged against the winner on the test split."""
 
     enabled: bool = True
+    compete: bool = True
     # Cap the rows a baseline is fitted on (a seeded sample; null: the winner's rows).
     max_rows: int | None = Field(default=50_000, ge=10)
 

@@ -319,9 +319,9 @@ def train(
 
 
 def candidates_of(config: TrainingConfig, schema: DatasetSchema) -> list[Candidate]:
-    """The config's candidates, then the baselines (when enabled)."""
+    """The config's candidates, then the baselines (when enabled and competing)."""
     out = list(config.candidates)
-    if config.baselines.enabled:
+    if config.baselines.enabled and config.baselines.compete:
         kind = "classifier" if schema.is_classification else "regressor"
         for name, estimator in BASELINES[schema.task].items():
             out.append(Candidate(name=f"{BASELINE_PREFIX}{name}", **{kind: estimator}))

@@ -189,7 +189,6 @@ class ModelDraftResult(Result):
     dropped: list[DroppedColumn] = Field(..., description="CSV columns left out, and why")
     templates: dict[str, str] = Field(
         ...,
-        description="train.yaml / monitor.yaml -> the template copied, or 'minimal' when "
-        "none was installed",
+        description="train.yaml / monitor.yaml -> the template it was copied from",
     )
     review: list[str] = Field(..., description="what a person should check before use")
