@@ -155,9 +155,9 @@ def test_training_dag_runs_every_stage_in_its_image(docker_platform, stores, dag
     assert summary["promoted"] is True
     assert str(summary["model_version"]) == str(trained["model_version"])
 
-    from mlflow import MlflowClient
+    from mlops_core.mlflow_utils import client as registry_client
 
-    champion = MlflowClient(stores.mlflow).get_model_version_by_alias(
+    champion = registry_client(stores.mlflow).get_model_version_by_alias(
         trained["model_name"], "champion"
     )
     assert str(champion.version) == str(trained["model_version"])

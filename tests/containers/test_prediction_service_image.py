@@ -60,11 +60,11 @@ def cluster(rendered) -> Cluster:
 
 
 @pytest.fixture(scope="module")
-def records() -> list[dict]:
-    from mlops_core.schema import load_schema
+def records(house_price_schema) -> list[dict]:
+    """Requests for the session's trained model (house-price's schema)."""
     from mlops_core.synthetic import generate
 
-    schema = load_schema()
+    schema = house_price_schema
     frame = generate(schema, 200, seed=3)[schema.feature_names]
     return [
         {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}

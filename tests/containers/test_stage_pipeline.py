@@ -128,11 +128,12 @@ def test_ingest_pod_writes_a_data_version_to_the_registry_and_s3(pipeline, store
 
 def test_train_pod_registers_a_challenger_with_artifacts_in_s3(pipeline, stores):
     import boto3
-    from mlflow import MlflowClient
+
+    from mlops_core.mlflow_utils import client as registry_client
 
     result = pipeline["train"]
     assert result["exit_code"] == 0 and result["gate"] == "passed", result
-    client = MlflowClient(stores.mlflow)
+    client = registry_client(stores.mlflow)
     version = client.get_model_version_by_alias(result["model_name"], "challenger")
     assert str(version.version) == str(result["model_version"])
     assert version.tags.get("data_version") == "data-v1"
@@ -148,11 +149,11 @@ def test_train_pod_registers_a_challenger_with_artifacts_in_s3(pipeline, stores)
 
 
 def test_promote_pod_sets_the_champion_and_pushes_a_gitops_commit(pipeline, stores):
-    from mlflow import MlflowClient
+    from mlops_core.mlflow_utils import client as registry_client
 
     trained, promoted = pipeline["train"], pipeline["promote"]
     assert promoted["exit_code"] == 0 and promoted["pushed"] is True, promoted
-    client = MlflowClient(stores.mlflow)
+    client = registry_client(stores.mlflow)
     champion = client.get_model_version_by_alias(trained["model_name"], "champion")
     assert str(champion.version) == str(trained["model_version"])
     log = git_log(stores.gitops_repo, "log", "--format=%an %s", "--name-only", "main")

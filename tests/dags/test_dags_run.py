@@ -176,9 +176,9 @@ def test_training_pipeline_ends_with_a_champion(platform, trained):
     assert summary["gate"] == "passed"
     assert summary["reason"] == "manual run"
 
-    from mlflow import MlflowClient
+    from mlops_core.mlflow_utils import client as registry_client
 
-    client = MlflowClient(platform["MLOPS_MLFLOW_TRACKING_URI"])
+    client = registry_client(platform["MLOPS_MLFLOW_TRACKING_URI"])
     champion = client.get_model_version_by_alias(platform["TEST_MODEL"], "champion")
     assert str(champion.version) == str(summary["model_version"])
     assert champion.tags.get("data_version") == "data-v1"
@@ -208,9 +208,9 @@ def test_a_refused_gate_ends_the_run_without_promotion(platform, trained):
     assert summary["data_version"] == "data-v1"  # the same data: no new version
     assert refused["promoted"] is False and "r2" in refused["reason"]
 
-    from mlflow import MlflowClient
+    from mlops_core.mlflow_utils import client as registry_client
 
-    client = MlflowClient(platform["MLOPS_MLFLOW_TRACKING_URI"])
+    client = registry_client(platform["MLOPS_MLFLOW_TRACKING_URI"])
     champion = client.get_model_version_by_alias(platform["TEST_MODEL"], "champion")
     assert str(champion.version) == str(trained["summary"]["model_version"])  # unchanged
     assert str(summary["model_version"]) != str(champion.version)
