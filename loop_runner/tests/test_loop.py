@@ -81,32 +81,14 @@ def check_model_loop(loop: dict, home: Path, model: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_the_whole_loop(mlops, mlops_home, monkeypatch):
-    free_ports(monkeypatch)
-    try:
-        result = mlops("pipeline", "run", "--rows", "2000", "--traffic", "1100", "--json")
-        assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        out = result.json
-        read_result(result.stdout, PipelineResult)  # the printed result is the contract
-        assert [s["command"] for s in out["steps"]][:1] == ["mlops up"]
-        [loop] = out["models"]  # the home's only model folder
-        check_model_loop(loop, mlops_home, "house-price")
-        assert loop["data_versions"] == ["data-v1", "data-v2"]
-        assert out["side_by_side"] is False
-        assert all(out["urls"][k] for k in ("mlflow_ui", "swagger", "evidently_ui"))
-    finally:
-        mlops("down")
-
-
-@pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_two_models_side_by_side_in_one_home(
     mlops, mlops_home, monkeypatch, tmp_path, make_model_folder
 ):
-    """house-price and a second model (the repository's classifier `churn` when it is
-    there) through the whole loop in one MLOPS_HOME, side by side: each keeps its own
-    data versions, registered versions, traffic, monitoring and GitOps file."""
+    """Every model folder of the home (house-price and the repository's classifier `churn`
+    when it is there) through the whole loop in one MLOPS_HOME, side by side, with no
+    --model: each keeps its own data versions, registered versions, traffic, monitoring
+    and GitOps file. (One model alone runs the same steps one after the other.)"""
     free_ports(monkeypatch)
     models = Path(mlops_home.parent / "models")
     second = "churn"
@@ -119,10 +101,6 @@ def test_two_models_side_by_side_in_one_home(
         result = mlops(
             "pipeline",
             "run",
-            "--model",
-            "house-price",
-            "--model",
-            second,
             "--rows",
             "2000",
             "--traffic",
@@ -130,12 +108,15 @@ def test_two_models_side_by_side_in_one_home(
             "--json",
         )
         assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        out = read_result(result.stdout, PipelineResult).model_dump()
+        out = read_result(result.stdout, PipelineResult).model_dump()  # the contract
+        assert [s["command"] for s in out["steps"]][:1] == ["mlops up"]
         assert out["side_by_side"] is True
-        assert [m["model"] for m in out["models"]] == ["house-price", second]
+        assert sorted(m["model"] for m in out["models"]) == sorted(["house-price", second])
+        assert all(out["urls"][k] for k in ("mlflow_ui", "swagger", "evidently_ui"))
         loops = {m["model"]: m for m in out["models"]}
         for name, loop in loops.items():
             check_model_loop(loop, mlops_home, name)
+            assert loop["data_versions"] == ["data-v1", "data-v2"]  # its own tag space
         # isolation: no data version, log or file is shared
         a, b = loops["house-price"], loops[second]
         assert a["log"] != b["log"]
