@@ -193,6 +193,7 @@ def log_model(pipeline: Any, train: pd.DataFrame, schema: DatasetSchema, model_n
     from mlflow.models import infer_signature
 
     from mlops_core.errors import Unavailable
+    from mlops_core.mlflow_utils import SCHEMA_METADATA
 
     x_train, _ = xy(train, schema)
     example = x_train.head(5).reset_index(drop=True)
@@ -205,6 +206,7 @@ def log_model(pipeline: Any, train: pd.DataFrame, schema: DatasetSchema, model_n
         serialization_format="skops",
         skops_trusted_types=skops_trusted_types(pipeline),
         registered_model_name=model_name,
+        metadata={SCHEMA_METADATA: schema.as_dict()},
     )
     version = str(info.registered_model_version)
     if version in ("", "None"):

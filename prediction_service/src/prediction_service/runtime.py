@@ -108,6 +108,8 @@ def resolve_one(platform: PlatformSettings, settings: ServeSettings, ref: str):
     version or alias of the default model, a local model folder, or NAME=FOLDER."""
     import dataclasses
 
+    from mlops_core.mlflow_utils import model_folder_schema
+    from mlops_core.modelspec import ModelFolder
     from prediction_service.model import parse_ref
 
     if ref.startswith("models:/"):
@@ -115,7 +117,7 @@ def resolve_one(platform: PlatformSettings, settings: ServeSettings, ref: str):
         if not platform.models_root.is_dir() or not platform.models():
             return _trained_with(platform, settings, ref), spec
         return platform.model_folder(spec.name), spec
-    folders = {m.name: m for m in platform.models()}
+    folders = {m.name: m for m in platform.models()} if platform.models_root.is_dir() else {}
     if ref in folders:
         return folders[ref], _by_name(platform, settings, folders[ref])
     name, sep, rest = ref.partition("=")
@@ -129,7 +131,11 @@ def resolve_one(platform: PlatformSettings, settings: ServeSettings, ref: str):
     except BadInput as exc:
         default, why = None, exc
     if default is None:
-        parse_ref(ref, "unnamed")  # a bad folder or reference: its own error first
+        spec = parse_ref(ref, "unnamed")  # a bad folder or reference: its own error first
+        carried = model_folder_schema(spec.path) if spec.path is not None else None
+        if carried is not None:  # a model folder that says what it was trained on
+            folder = ModelFolder.of_schema(carried, spec.path)
+            return folder, dataclasses.replace(spec, name=carried.name)
         raise BadInput(
             f"--model {ref!r}: which model? {why.message} "
             "(or pass a model name, models:/<name>/<version>, or NAME=FOLDER)"

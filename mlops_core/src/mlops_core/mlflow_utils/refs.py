@@ -287,6 +287,28 @@ def load_estimator(ref: ModelRef | str, tracking_uri: str | None = None) -> tupl
 
 # Where `mlops train` records the schema a run was trained with (model_training.runlog).
 SCHEMA_ARTIFACT = "config/schema.json"
+# The key of the schema in a logged model's MLmodel `metadata`: a copy of the model folder
+# (or a mounted artifact) is served with no models folder and no tracking server.
+SCHEMA_METADATA = "mlops_schema"
+
+
+def model_folder_schema(path):
+    """The schema an MLflow model folder carries in its MLmodel metadata; None when it has
+    none (a model logged elsewhere, or before the platform recorded it there)."""
+    import yaml
+
+    from mlops_core.schema import DatasetSchema
+
+    meta = yaml.safe_load((path / "MLmodel").read_text()) or {}
+    found = (meta.get("metadata") or {}).get(SCHEMA_METADATA)
+    if found is None:
+        return None
+    try:
+        return DatasetSchema.model_validate(found)
+    except ValueError as exc:
+        raise BadInput(
+            f"{path / 'MLmodel'}: metadata {SCHEMA_METADATA} is not a schema: {exc}"
+        ) from None
 
 
 def logged_schema(ref: ModelRef | str, tracking_uri: str | None = None):
