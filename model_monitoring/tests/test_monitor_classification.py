@@ -21,6 +21,7 @@ from mlops_core.settings import get_settings
 def _monitor(mlops, *args: str) -> tuple[int, MonitorResult]:
     run = mlops("monitor", *args, "--json")
     assert run.exit_code in (0, 6, 7), run.stdout + run.stderr
+    json.loads(run.stdout)  # stdout is the result alone (no MLflow run URL printed)
     return run.exit_code, read_result(run.stdout, MonitorResult)
 
 

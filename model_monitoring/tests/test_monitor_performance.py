@@ -49,3 +49,26 @@ def test_log_loss_reads_each_class_column_whatever_the_schema_order(classes):
     metrics, _ = classification_metrics(y_true, y_true, classes, probabilities)
     expected = -np.mean([math.log(0.9), math.log(0.8), math.log(0.6), math.log(0.6)])
     assert metrics["log_loss"] == pytest.approx(expected)
+
+
+def test_several_classes_in_the_schemas_own_order_are_scored():
+    """A multi-class schema lists its classes as the data scientist wrote them (penguins:
+    adelie, gentoo, chinstrap); ROC AUC is the one-vs-rest macro average either way."""
+    import pandas as pd
+
+    from model_monitoring.performance import classification_metrics
+
+    classes = ["adelie", "gentoo", "chinstrap"]
+    y_true = ["adelie", "gentoo", "chinstrap", "adelie", "gentoo", "chinstrap"]
+    probabilities = pd.DataFrame(
+        {
+            "adelie": [0.8, 0.1, 0.1, 0.3, 0.2, 0.2],
+            "gentoo": [0.1, 0.7, 0.2, 0.4, 0.6, 0.1],
+            "chinstrap": [0.1, 0.2, 0.7, 0.3, 0.2, 0.7],
+        }
+    )
+    metrics, _ = classification_metrics(y_true, y_true, classes, probabilities)
+    from sklearn.metrics import roc_auc_score
+
+    per_class = [roc_auc_score([t == c for t in y_true], probabilities[c]) for c in classes]
+    assert metrics["roc_auc"] == pytest.approx(np.mean(per_class))

@@ -102,6 +102,8 @@ def classification_metrics(
                 pos = positive_class(labels)
                 out["roc_auc"] = float(roc_auc_score(y_true == pos, probabilities[pos]))
             else:
+                # sklearn wants the labels sorted, with y_score's columns in that order.
+                seen = sorted(seen)
                 present = [labels.index(c) for c in seen]
                 sub = proba[:, present]
                 out["roc_auc"] = float(

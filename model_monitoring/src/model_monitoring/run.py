@@ -151,15 +151,17 @@ def monitor(opts: Options) -> MonitorResult:
     except Exception as exc:  # the report is stored; the dashboard copy is secondary
         warnings_.append(f"Evidently workspace not updated: {exc}")
     try:
+        from mlops_core.mlflow_utils.quiet import quiet_mlflow
         from model_monitoring.tracking import log_run
 
-        result.mlflow_run_id = log_run(
-            settings.tracking_uri,
-            msettings.experiment_name(model_name),
-            model,
-            result.model_dump(mode="json"),
-            run_name=f"monitor-v{model.version}-{stem[:15]}",
-        )
+        with quiet_mlflow():  # MLflow prints its run URL on stdout: --json holds the result
+            result.mlflow_run_id = log_run(
+                settings.tracking_uri,
+                msettings.experiment_name(model_name),
+                model,
+                result.model_dump(mode="json"),
+                run_name=f"monitor-v{model.version}-{stem[:15]}",
+            )
     except Exception as exc:
         warnings_.append(f"MLflow not updated: {exc}")
 

@@ -9,10 +9,10 @@ import pandas as pd
 
 from mlops_core.contracts import Alias, Tag
 from mlops_core.mlflow_utils import find_alias, load_model
+from mlops_core.mlflow_utils.quiet import quiet_warnings
 from mlops_core.schema import DatasetSchema
 from model_training.core import evaluate, metrics, xy
 from model_training.gate import Champion, GateDecision
-from model_training.mlflow_quiet import quiet_warnings
 
 # MLflow's limit on a tag value is 8000 characters; a reason is a summary, not a log.
 MAX_REASON = 5000

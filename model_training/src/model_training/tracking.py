@@ -20,13 +20,13 @@ from pathlib import Path
 from mlops_core import mlflow_utils
 from mlops_core.contracts import Alias, Tag
 from mlops_core.contracts.train import BaselineScore, CandidateScore, TrainResult
+from mlops_core.mlflow_utils.quiet import quiet_mlflow
 from mlops_core.schema import DatasetSchema
 from model_training import artifacts, runlog
 from model_training.config import TrainingConfig
 from model_training.core import TrainingResult, train
 from model_training.data import DataVersion
 from model_training.gate import GateDecision, judge
-from model_training.mlflow_quiet import quiet_mlflow
 from model_training.provenance import git_commit, package_version
 from model_training.registration import MAX_REASON, record_decision, score_champion
 

@@ -8,7 +8,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 
-log = logging.getLogger("mlops.train")
+log = logging.getLogger("mlops.mlflow")
 
 
 @contextlib.contextmanager
