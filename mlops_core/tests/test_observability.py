@@ -174,6 +174,14 @@ def test_up_observability_scrapes_the_service_and_status_lists_its_alerts(
         text = mlops("status").stdout
         assert "TestValueHigh" in text and "firing" in text and "pending" in text
 
+        # `up` again: the same services; the rules rewritten and Prometheus reloaded.
+        again = mlops("up", "--observability", "--json")
+        assert again.exit_code == 0, again.stdout + again.stderr
+        rerun = {s.service: s for s in read_result(again.stdout, UpResult).services}
+        assert (rerun["prometheus"].url, rerun["prometheus"].started) == (prometheus.url, False)
+        assert (rerun["pushgateway"].url, rerun["pushgateway"].started) == (pushgateway.url, False)
+        assert [a.name for a in status().alerts][:1] == ["TestValueHigh"]
+
         # Stage commands this runtime runs (Airflow's tasks) push to its Pushgateway.
         from mlops_core.airflow_runtime import AirflowSettings, airflow_env
 
