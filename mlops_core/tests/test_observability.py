@@ -64,6 +64,23 @@ def test_a_missing_binary_starts_nothing_and_says_how_to_install(
     assert not (mlops_home / "run").exists()
 
 
+def test_a_bad_rules_file_starts_nothing_and_is_named(mlops, mlops_home, monkeypatch, tmp_path):
+    rules = tmp_path / "mine.rules.yml"
+    monkeypatch.setenv("MLOPS_OBSERVABILITY_RULE_FILES", f"{rules}")
+    result = mlops("up", "--observability", "--json")
+    assert result.exit_code == 2
+    assert f"MLOPS_OBSERVABILITY_RULE_FILES: {rules}: no such file" in result.json["error"]
+
+    bad = {"groups": [{"name": "g", "rules": [{"alert": "Broken", "expr": "up >"}]}]}
+    rules.write_text(yaml.safe_dump(bad))
+    result = mlops("up", "--observability", "--json")
+    assert result.exit_code == 2
+    error = result.json["error"]
+    assert f"MLOPS_OBSERVABILITY_RULE_FILES: {rules} is not valid for Prometheus" in error
+    assert "parse error" in error  # promtool's own words
+    assert not (mlops_home / "run").exists()
+
+
 RULES = {
     "groups": [
         {

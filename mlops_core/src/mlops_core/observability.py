@@ -216,7 +216,8 @@ def _check(promtool: str | None, *args: str, what: str) -> None:
         [promtool, "check", *args], capture_output=True, text=True, timeout=60, check=False
     )
     if done.returncode != 0:
-        detail = (done.stderr or done.stdout).strip()
+        lines = (done.stderr or done.stdout).splitlines()
+        detail = " ".join(x.strip() for x in lines if x.strip() not in ("", "FAILED:"))
         raise BadInput(f"{what} is not valid for Prometheus: {detail}")
 
 
@@ -234,19 +235,26 @@ def write_configuration(
     layout = Layout(settings.home)
     extra = obs.extra_rule_files()
     promtool = _promtool(prometheus_bin)
+    staged_rules = layout.rules.with_name(f".{layout.rules.name}.new")
+    staged_config = layout.config.with_name(f".{layout.config.name}.new")
     with FileLock(layout.lock, timeout=60):
-        layout.rules.parent.mkdir(parents=True, exist_ok=True)
-        staged_rules = layout.rules.with_name(f".{layout.rules.name}.new")
-        write_rules_file(staged_rules, settings.models())
-        _check(promtool, "rules", str(staged_rules), what="the platform's alert rules")
-        for path in extra:
-            _check(promtool, "rules", str(path), what=f"MLOPS_OBSERVABILITY_RULE_FILES: {path}")
-        document = prometheus_config(obs, layout, pushgateway, [layout.rules, *extra])
-        staged_config = layout.config.with_name(f".{layout.config.name}.new")
-        staged_config.write_text(yaml.safe_dump(document, sort_keys=False))
-        _check(promtool, "config", "--syntax-only", str(staged_config), what="the configuration")
-        staged_rules.replace(layout.rules)
-        staged_config.replace(layout.config)
+        try:
+            layout.rules.parent.mkdir(parents=True, exist_ok=True)
+            write_rules_file(staged_rules, settings.models())
+            _check(promtool, "rules", str(staged_rules), what="the platform's alert rules")
+            for path in extra:
+                what = f"MLOPS_OBSERVABILITY_RULE_FILES: {path}"
+                _check(promtool, "rules", str(path), what=what)
+            document = prometheus_config(obs, layout, pushgateway, [layout.rules, *extra])
+            staged_config.write_text(yaml.safe_dump(document, sort_keys=False))
+            _check(
+                promtool, "config", "--syntax-only", str(staged_config), what="the configuration"
+            )
+            staged_rules.replace(layout.rules)
+            staged_config.replace(layout.config)
+        finally:
+            staged_rules.unlink(missing_ok=True)
+            staged_config.unlink(missing_ok=True)
         _write_atomic(layout.targets, json.dumps(scrape_targets(manager), indent=2))
     return layout
 
@@ -282,13 +290,12 @@ class Observability:
     @classmethod
     def prepare(cls, settings: PlatformSettings) -> Observability:
         obs = ObservabilitySettings()
-        obs.extra_rule_files()
-        return cls(
-            settings,
-            obs,
-            find_binary(PROMETHEUS, obs.prometheus_bin),
-            find_binary(PUSHGATEWAY, obs.pushgateway_bin),
-        )
+        prometheus = find_binary(PROMETHEUS, obs.prometheus_bin)
+        pushgateway = find_binary(PUSHGATEWAY, obs.pushgateway_bin)
+        promtool = _promtool(prometheus)
+        for path in obs.extra_rule_files():
+            _check(promtool, "rules", str(path), what=f"MLOPS_OBSERVABILITY_RULE_FILES: {path}")
+        return cls(settings, obs, prometheus, pushgateway)
 
     def start(self) -> list[ServiceStarted]:
         """Start this home's Pushgateway and Prometheus unless they run; a Prometheus that
