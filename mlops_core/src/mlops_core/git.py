@@ -302,7 +302,26 @@ class Git:
         args += [rev, "--", *paths]
         return _parse_log(self.run(*args).stdout.decode(errors="replace"))
 
-    def file_at(self, rev: str, path: str) -> str | None:
-        """The text of `path` in commit `rev`; None when it does not exist there."""
-        proc = self.run("cat-file", "blob", f"{rev}:{path}", check=False)
-        return proc.stdout.decode(errors="replace") if proc.returncode == 0 else None
+    def read_blobs(self, specs: Sequence[str]) -> list[str | None]:
+        """The text of each `REV:PATH` in `specs`, in order, None where it does not exist,
+        read by one `git cat-file --batch` process whatever their number."""
+        if not specs:
+            return []
+        if any("\n" in spec for spec in specs):
+            raise ValueError("a REV:PATH holds a newline")
+        out = self.output("cat-file", "--batch", input="".join(f"{s}\n" for s in specs))
+        found: list[str | None] = []
+        pos = 0
+        for _ in specs:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            pos = end + 1
+            if len(header) != 3 or header[1] != b"blob":
+                found.append(None)  # "<spec> missing", or a tree / commit
+                if len(header) == 3:
+                    pos += int(header[2]) + 1
+                continue
+            size = int(header[2])
+            found.append(out[pos : pos + size].decode(errors="replace"))
+            pos += size + 1
+        return found
