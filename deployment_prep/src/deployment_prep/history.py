@@ -110,8 +110,8 @@ def history(
         if entry.data_version:
             entry.data = data.get(entry.data_version)
         if entry.model_version:
-            total, links = reports.get(entry.model_version, (0, []))
-            entry.reports, entry.reports_total = links, total
+            runs, links = reports.get(entry.model_version, (0, []))
+            entry.reports, entry.reports_total = links, runs
 
     result = HistoryResult(
         model_name=name,
