@@ -48,8 +48,8 @@ def _version(e: HistoryEntry) -> str:
         return "-"
     reg = e.registry
     cell = _a(reg.version_url if reg else None, f"v{e.model_version}")
-    if reg and reg.aliases:
-        cell += f"<br><small>{escape(', '.join(reg.aliases))}</small>"
+    if reg and reg.aliases:  # what it holds now, not at the time of the commit
+        cell += f"<br><small>now: {escape(', '.join(reg.aliases))}</small>"
     if reg and reg.created:
         cell += f"<br><small>registered {escape(reg.created)}</small>"
     return cell
@@ -107,7 +107,7 @@ def _links(e: HistoryEntry) -> str:
 def _row(e: HistoryEntry) -> str:
     who = escape(e.author) + (f" &lt;{escape(e.author_email)}&gt;" if e.author_email else "")
     cells = [
-        escape(e.time),
+        escape(e.time.replace("T", " ")),
         escape(e.action) + (" <small>(before trailers)</small>" if e.legacy else ""),
         escape(", ".join(e.envs)) or "-",
         _version(e),

@@ -339,7 +339,9 @@ class HistoryEntry(BaseModel):
         default_factory=list, description="the gate and deployable checks the commit recorded"
     )
     trailers: dict[str, list[str]] = Field(
-        default_factory=dict, description="every trailer (or legacy `Key: value` line) by key"
+        default_factory=dict,
+        description="every trailer (or legacy `Key: value` line), by key in lower case with "
+        "dashes (`data-version`), values in order",
     )
     changes: list[HistoryFileChange] = Field(
         default_factory=list, description="the model's GitOps files it changed (diff summary)"
