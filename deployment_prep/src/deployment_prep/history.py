@@ -404,7 +404,7 @@ def _registered(c, name: str) -> bool:
 
 
 def _registry_version(c, tracking_uri: str, name: str, version: str, registered: bool):
-    from mlops_core.mlflow_utils import Reference, resolve
+    from mlops_core.mlflow_utils import Reference, resolve, retrying
     from mlops_core.mlflow_utils.experiments import model_version_url, run_url
 
     if not registered:
@@ -414,7 +414,7 @@ def _registry_version(c, tracking_uri: str, name: str, version: str, registered:
             note=f"registered model {name!r} is not in MLflow ({tracking_uri}) any more",
         )
     try:
-        ref = resolve(c, Reference(name, version=version))
+        ref = retrying()(resolve, c, Reference(name, version=version))
     except BadInput:
         return RegistryVersion(
             version=version,
