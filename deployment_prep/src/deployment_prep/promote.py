@@ -331,7 +331,7 @@ def _promote(
         if not new_hist.stack or new_hist.stack[-1] != cand.version:
             new_hist.stack.append(cand.version)
         reason = _one_line(reason) or _promote_reason(cand)
-        new_hist.record("promote", cand.version, current, envs=envs, reason=reason)
+        new_hist.record("promote", cand.version, current, envs=envs, reason=_short(reason))
         message = _message("promote", cand, envs, current, reason, checked)
         result.update(
             _apply(c, settings, checkout, cand, envs, current, old_hist, new_hist, message)
@@ -398,7 +398,7 @@ def rollback(
             with tempfile.TemporaryDirectory(prefix="rollback-", dir=_work_dir(platform)) as work:
                 checked = _run_checks(platform, folder, settings, cand, Path(work))
         new_hist = models.History(new_stack, list(old_hist.events))
-        new_hist.record("rollback", target, current, envs=envs, reason=reason)
+        new_hist.record("rollback", target, current, envs=envs, reason=_short(reason))
         message = _message("rollback", cand, envs, current, reason, checked)
         result = _summary(cand, envs, current, checkout, migrated)
         result.update(
@@ -415,6 +415,12 @@ def rollback(
 def _one_line(text: str | None) -> str:
     """A --reason as the one line a trailer value is."""
     return " ".join((text or "").split())
+
+
+def _short(reason: str) -> str:
+    """The reason as kept in the registry's event list: 20 events share one tag value (of
+    bounded length), the commit's trailer keeps it whole."""
+    return reason if len(reason) <= 200 else reason[:199] + "…"
 
 
 def _champion_envs(name: str, hist: models.History, current: str | None, checkout) -> list[str]:
