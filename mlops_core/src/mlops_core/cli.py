@@ -33,6 +33,7 @@ PIPELINE_ORDER = (
     "train",
     "promote",
     "rollback",
+    "history",
     "serve",
     "monitor",
     "pipeline",
