@@ -35,6 +35,7 @@ PIPELINE_ORDER = (
     "rollback",
     "serve",
     "monitor",
+    "alerts",
     "pipeline",
 )
 RUNTIME_ORDER = ("up", "down", "status", "mlflow", "airflow")
