@@ -21,6 +21,7 @@ def test_version(mlops):
 # The order a model goes through the stages, then the embedded runtime (issue 12).
 HELP_ORDER = [
     "models", "ingest", "data", "train", "promote", "rollback", "history", "serve", "monitor",
+    "alerts",
     "pipeline",
     "up", "down", "status", "mlflow", "airflow",
 ]  # fmt: skip

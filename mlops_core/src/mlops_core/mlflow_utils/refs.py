@@ -39,6 +39,11 @@ class Reference:
     alias: str | None = None
 
     @property
+    def created(self) -> float | None:
+        """When the version was registered, in Unix seconds."""
+        return self.created_ms / 1000 if self.created_ms else None
+
+    @property
     def uri(self) -> str:
         if self.version is not None:
             return f"models:/{self.name}/{self.version}"
