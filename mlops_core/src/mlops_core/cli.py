@@ -108,9 +108,11 @@ def _register_plugins() -> None:
     global _registered
     if _registered:
         return
+    from mlops_core.alerting.cli import register as register_alerts
     from mlops_core.embedded import register as register_embedded
 
     register_embedded(app)
+    register_alerts(app)
     _registered = True
     for ep in sorted(entry_points(group="mlops.commands"), key=lambda e: e.name):
         try:

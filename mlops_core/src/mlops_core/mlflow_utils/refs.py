@@ -99,6 +99,7 @@ class ModelRef:
     tags: dict[str, str] = field(default_factory=dict)
     source: str | None = None
     tracking_uri: str | None = None  # the server it was resolved on (load_model uses it)
+    created: float | None = None  # when the version was registered (Unix seconds)
 
     @property
     def uri(self) -> str:
@@ -190,6 +191,7 @@ def resolve(mlflow_client, ref: Reference | str | int, name: str | None = None) 
         tags=tags,
         source=mv.source,
         tracking_uri=_uri_of(mlflow_client),
+        created=mv.creation_timestamp / 1000 if mv.creation_timestamp else None,
     )
 
 
