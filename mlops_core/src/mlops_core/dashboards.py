@@ -102,7 +102,7 @@ def _stat(title: str, description: str, expr: str, legend: str = "", **kw: Any) 
         title,
         description,
         [_target(expr, legend, instant=True)],
-        width=4,
+        width=3,
         height=4,
         options=options,
         **kw,
@@ -271,6 +271,12 @@ def _overview_panels(m: str) -> list[dict[str, Any]]:
             text_mode="name",
         ),
         _stat(
+            "Champion age",
+            "Time since the served version was registered (the champion-age alert's clock).",
+            f'time() - max(mlops_model_created_timestamp_seconds{{model_name="{m}"}})',
+            unit="s",
+        ),
+        _stat(
             "Version judged",
             "The version whose traffic the last monitoring run judged.",
             f"max by (version) (mlops_monitor_model_version_info{{{sel}}})",
@@ -292,6 +298,11 @@ def _overview_panels(m: str) -> list[dict[str, Any]]:
             "Time since the model's last monitoring run ended.",
             f"time() - max(mlops_monitor_last_run_timestamp_seconds{{{sel}}})",
             unit="s",
+        ),
+        _stat(
+            "Rows judged",
+            "Predictions in the last monitoring run's window.",
+            f"max(mlops_monitor_rows{{{sel}}})",
         ),
         _stat(
             "Firing alerts",
@@ -359,9 +370,9 @@ def render(dashboard: dict[str, Any]) -> str:
 
 
 def queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
-    """(where, PromQL) of every panel target: `panel title/refId`."""
+    """(where, PromQL) of every panel target: `panel <id> "<title>" <refId>`."""
     return [
-        (f"{p['title']}/{t['refId']}", t["expr"])
+        (f'panel {p["id"]} "{p["title"]}" {t["refId"]}', t["expr"])
         for p in dashboard["panels"]
         for t in p.get("targets", [])
     ]
