@@ -247,6 +247,9 @@ def test_each_model_is_scraped_on_its_service_and_labelled_with_its_name(env):
         (endpoint,) = monitor["spec"]["endpoints"]
         assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
         assert endpoint["path"] == "/metrics"
+        # The alert rules select the service's own `endpoint` (route) label, which the
+        # Operator's target label of the same name would otherwise rename.
+        assert endpoint["honorLabels"] is True
         assert {"action": "replace", "targetLabel": "model", "replacement": model} in endpoint[
             "relabelings"
         ]
@@ -529,7 +532,12 @@ def scrape_config(job: str, target: str, monitor: dict) -> dict:
         "honor_labels": bool(endpoint.get("honorLabels", False)),
         "metrics_path": endpoint.get("path", "/metrics"),
         "static_configs": [{"targets": [target]}],
-        "relabel_configs": relabel,
+        # The Operator labels every target with its port name as `endpoint` first: a
+        # series' own `endpoint` label survives that only with honorLabels.
+        "relabel_configs": [
+            {"target_label": "endpoint", "replacement": endpoint.get("port", "http")},
+            *relabel,
+        ],
     }
 
 
