@@ -195,8 +195,13 @@ class MonitorResult(Result):
         None, description="the model's project in the Evidently workspace (named after it)"
     )
     retrain: RetrainOutcome | None = Field(None, description="with --trigger-retrain")
+    pushgateway: str | None = Field(
+        None,
+        description="the Pushgateway this run's series were pushed to (null: none set, or "
+        "the push failed: see warnings)",
+    )
     warnings: list[str] | None = Field(
-        None, description="secondary records that failed (workspace, MLflow)"
+        None, description="secondary records that failed (workspace, MLflow, Pushgateway)"
     )
 
 
