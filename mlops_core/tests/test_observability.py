@@ -3,12 +3,11 @@ services of MLOPS_HOME, scraping the real prediction service, alerts in `mlops s
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
-import sys
 import time
-import types
 from pathlib import Path
 
 import httpx
@@ -17,25 +16,12 @@ import yaml
 
 from mlops_core import observability
 from mlops_core.contracts import read_result
+from mlops_core.contracts.monitor import MonitorResult
 from mlops_core.contracts.runtime import DownResult, StatusResult, UpResult
 from mlops_core.services import ServiceManager, free_port
 from mlops_core.settings import get_settings
-
-
-@pytest.fixture
-def alerting(monkeypatch):
-    """mlops_core.alerting; until obs-rules' module lands, a stand-in writing no group."""
-    try:
-        import mlops_core.alerting as module
-    except ImportError:
-        module = types.ModuleType("mlops_core.alerting")
-
-        def write_rules_file(path: Path, models) -> None:
-            path.write_text(yaml.safe_dump({"groups": []}))
-
-        module.write_rules_file = write_rules_file
-        monkeypatch.setitem(sys.modules, "mlops_core.alerting", module)
-    return module
+from mlops_core.synthetic import Drift, generate
+from mlops_core.traffic import PredictionClient
 
 
 def test_a_missing_binary_starts_nothing_and_says_how_to_install(
@@ -118,11 +104,13 @@ def _until(what: str, check, timeout: float = 60.0):
 
 @pytest.mark.slow
 def test_up_observability_scrapes_the_service_and_status_lists_its_alerts(
-    trained_model, mlops_home, mlops, monkeypatch, tmp_path, alerting
+    trained_model, mlops_home, mlops, monkeypatch, tmp_path
 ):
     """Prometheus starts before the prediction service, which finds its port held and takes
     another: Prometheus is reloaded and scrapes it there. An alert of a rules file fires on a
-    value pushed to the Pushgateway; `mlops down` leaves no process of the home."""
+    value pushed to the Pushgateway. Drifted traffic, then `mlops monitor` as a user runs it
+    (no Pushgateway variable set): the platform's drift alert fires. `mlops down` leaves no
+    process of the home."""
     trained_model.use(monkeypatch)  # the session's MLflow server: `up` starts none
     monkeypatch.setenv("MLOPS_SERVE_MODEL", trained_model.model_uri)
     monkeypatch.setenv("MLOPS_OBSERVABILITY_PROMETHEUS_PORT", str(free_port()))
@@ -148,6 +136,10 @@ def test_up_observability_scrapes_the_service_and_status_lists_its_alerts(
 
         config = yaml.safe_load(Path(prometheus.model_extra["config"]).read_text())
         assert config["rule_files"] == [prometheus.model_extra["rules"], str(rules)]
+        groups = httpx.get(f"{prometheus.url}/api/v1/rules").json()["data"]["groups"]
+        loaded = {g["name"]: {r["name"] for r in g["rules"]} for g in groups}
+        assert "MlopsDriftDetected" in loaded[f"mlops-model-{model}"]  # the platform's rules
+        assert loaded["test-observability"] == {"TestValueHigh", "TestValueHighForAnHour"}
 
         def query(expr: str) -> list[dict]:
             answer = httpx.get(f"{prometheus.url}/api/v1/query", params={"query": expr})
@@ -165,8 +157,13 @@ def test_up_observability_scrapes_the_service_and_status_lists_its_alerts(
             assert result.exit_code == 0, result.stderr
             return read_result(result.stdout, StatusResult)
 
+        def ours(alerts) -> list:
+            return [a for a in alerts if a.name.startswith("Test")]
+
         first = status()
-        assert first.prometheus == prometheus.url and first.alerts == []
+        assert first.prometheus == prometheus.url and first.alerts is not None
+        assert ours(first.alerts) == []
+        assert [a.name for a in first.alerts if a.state == "firing"] == []
         assert {"prometheus", "pushgateway"} <= {s.service for s in first.services if s.running}
 
         pushed = httpx.put(
@@ -176,7 +173,7 @@ def test_up_observability_scrapes_the_service_and_status_lists_its_alerts(
         assert pushed.status_code == 200, pushed.text
 
         def listed():
-            alerts = status().alerts
+            alerts = ours(status().alerts)
             return alerts if len(alerts) == 2 else None
 
         firing, pending = _until("alert", listed)
@@ -197,12 +194,42 @@ def test_up_observability_scrapes_the_service_and_status_lists_its_alerts(
         rerun = {s.service: s for s in read_result(again.stdout, UpResult).services}
         assert (rerun["prometheus"].url, rerun["prometheus"].started) == (prometheus.url, False)
         assert (rerun["pushgateway"].url, rerun["pushgateway"].started) == (pushgateway.url, False)
-        assert [a.name for a in status().alerts][:1] == ["TestValueHigh"]
+        assert [a.name for a in ours(status().alerts)] == [
+            "TestValueHigh",
+            "TestValueHighForAnHour",
+        ]
+
+        # A user's drifted traffic, then their `mlops monitor` (no Pushgateway variable:
+        # it finds this home's), and the platform's drift alert fires.
+        settings = get_settings()
+        schema = settings.load_schema()
+        numeric, category = schema.numeric_features[0], schema.categorical_features[0]
+        column = schema.column(category)
+        reversed_mix = dict(zip(column.categories, column.synthetic["weights"][::-1], strict=True))
+        drift = Drift(shift={numeric: 1.5}, category_weights={category: reversed_mix})
+        frame = generate(schema, 600, seed=22, drift=drift)
+        records = json.loads(frame[schema.feature_names].to_json(orient="records"))
+        with PredictionClient(served.url, headers={}) as client:
+            assert client.send(records, single=20).predictions == 600
+        _until("logged predictions", lambda: _logged(settings.prediction_log) == 600)
+        run = mlops("monitor", "--json")
+        assert run.exit_code == 6, run.stdout + run.stderr
+        judged = read_result(run.stdout, MonitorResult)
+        assert judged.status == "drift" and judged.pushgateway == pushgateway.url
+
+        def drift_alert():
+            return [a for a in status().alerts if a.name == "MlopsDriftDetected"]
+
+        (alert,) = _until("drift alert", drift_alert)
+        assert (alert.model, alert.severity, alert.state) == (model, "warning", "firing")
+        assert alert.summary == f"Model {model}: data drift detected"
+        firing = query('ALERTS{alertname="MlopsDriftDetected",alertstate="firing"}')
+        assert [r["metric"]["model"] for r in firing] == [model]
+        assert "MlopsDriftDetected" in mlops("status").stdout
 
         # Stage commands this runtime runs (Airflow's tasks) push to its Pushgateway.
         from mlops_core.airflow_runtime import AirflowSettings, airflow_env
 
-        settings = get_settings()
         assert observability.pushgateway_url(settings) == pushgateway.url
         env = airflow_env(settings, AirflowSettings(), tmp_path)
         assert env["MLOPS_MONITOR_PUSHGATEWAY_URL"] == pushgateway.url
@@ -215,3 +242,20 @@ def test_up_observability_scrapes_the_service_and_status_lists_its_alerts(
     assert left.returncode == 1, left.stdout
     assert ServiceManager(get_settings().run_dir).all() == []
     assert os.environ.get("MLOPS_MONITOR_PUSHGATEWAY_URL") is None
+
+
+def _logged(url: str) -> int:
+    """Rows in the prediction log (the service writes them off the request path)."""
+    import sqlalchemy as sa
+
+    from mlops_core import predlog
+
+    engine = predlog.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = sa.select(sa.func.count()).select_from(predlog.predictions)
+            return conn.execute(query).scalar_one()
+    except sa.exc.OperationalError:  # the service has not created its tables yet
+        return 0
+    finally:
+        engine.dispose()
