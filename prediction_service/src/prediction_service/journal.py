@@ -1,0 +1,367 @@
+"""An append-only journal of prediction log rows on local disk.
+
+The rows of every answered request are written here (one `os.write` a request, in the
+request path, before the response is sent) and shipped to the database by the log writer.
+A process killed with SIGKILL loses none of them: the kernel keeps what `os.write` handed
+it (the page cache outlives the process). Only a power loss or a kernel crash can lose the
+rows not yet in the database, unless `fsync` is on (each record synced before the answer).
+
+Layout of the journal folder (one per service instance: a pod's emptyDir):
+
+    owner-<id>.lock         flock'ed by the live process <id> for its whole life
+    seg-<id>-<seq>.wal      its segments, in order; the active one is appended
+    journal.lock            flock'ed while a starting process adopts orphans
+
+<id> is start time and pid, so a restarted container that gets the same pid is another
+owner. A segment is deleted once every row in it is in the database (`checkpoint`): the
+segments left are the durable part of the checkpoint, and a restart ships them again, which
+writes nothing twice (inserts are idempotent on the request id). The owner file names the
+database the rows are for: a process adopts only the orphans of its own database.
+
+A record is an 8-byte header, the body's length and CRC32 (little-endian), and a body of a
+4-byte row count, a kind byte (b"p" prediction, b"f" feedback) and the rows as JSON. A torn
+record (the process killed mid-write) fails its length or CRC and ends its segment.
+
+Not thread-safe: the log writer serializes `append`, `end`, `rotate` and `checkpoint` with
+one lock (an append and its queue item must keep the same order).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from mlops_core.errors import BadInput
+
+log = logging.getLogger("prediction_service.journal")
+
+HEADER = struct.Struct("<II")  # body length, CRC32 of the body
+COUNT = struct.Struct("<I")  # rows in the record
+# A journal position: (segment number, offset just past a record). Tuples compare in order.
+Pos = tuple[int, int]
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+_MAX_BODY = 1 << 30  # a longer "length" is garbage, not a record
+
+
+def target_id(url: str) -> str:
+    """Which database the rows are for, without its password: a short hash of the URL."""
+    import sqlalchemy as sa
+
+    safe = sa.engine.make_url(url).render_as_string(hide_password=True)
+    return hashlib.sha256(safe.encode()).hexdigest()[:16]
+
+
+def encode(kind: str, rows: list[dict[str, Any]]) -> bytes:
+    body = COUNT.pack(len(rows)) + kind.encode() + orjson.dumps(rows, option=_JSON_OPTIONS)
+    return HEADER.pack(len(body), zlib.crc32(body)) + body
+
+
+def decode_rows(body: bytes) -> tuple[str, list[dict[str, Any]]]:
+    kind = body[4:5].decode()
+    rows = orjson.loads(body[5:])
+    for row in rows:
+        created = row.get("created_at")
+        if isinstance(created, str):
+            row["created_at"] = datetime.fromisoformat(created)
+    return kind, rows
+
+
+def iter_records(data: bytes, start: int = 0) -> Iterator[tuple[int, bytes]]:
+    """(offset past the record, body) of each whole record in `data` from `start`; stops
+    at the first torn or corrupt one (the caller compares the last offset with len(data))."""
+    off, end = start, len(data)
+    while off + HEADER.size <= end:
+        length, crc = HEADER.unpack_from(data, off)
+        stop = off + HEADER.size + length
+        if length < COUNT.size + 1 or length > _MAX_BODY or stop > end:
+            return
+        body = data[off + HEADER.size : stop]
+        if zlib.crc32(body) != crc:
+            return
+        yield stop, body
+        off = stop
+
+
+@dataclass
+class Segment:
+    seq: int
+    path: Path
+    size: int
+    rows: int
+    closed: bool
+    synced: bool = False
+
+
+class Journal:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        target: str,
+        fsync: bool = False,
+        segment_bytes: int = 1 << 20,
+    ) -> None:
+        """Open the journal in `folder`: take ownership of the segments of dead processes
+        of the same database (`target`), then start a segment of this process's own."""
+        self.folder = Path(folder)
+        self.target = target
+        self.fsync = fsync
+        self.segment_bytes = segment_bytes
+        self.owner = f"{time.time_ns():020d}-{os.getpid()}"
+        self.segments: dict[int, Segment] = {}
+        self.adopted_rows = 0
+        self._fd = -1
+        self._seq = 0
+        self._size = 0
+        self._lock_fd = -1
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with self._dir_lock():
+                self._own()
+                self._adopt()
+            self._open(self._seq + 1)
+        except OSError as exc:
+            self._release()
+            raise BadInput(
+                f"prediction log journal folder {self.folder} is not writable "
+                f"({exc.strerror or exc}); set MLOPS_SERVE_JOURNAL_DIR to a writable folder"
+            ) from exc
+
+    # -- ownership --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _dir_lock(self):
+        fd = os.open(self.folder / "journal.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _own(self) -> None:
+        """Create owner-<id>.lock already locked (written and flock'ed under a temporary
+        name, then renamed): no one ever sees it unlocked and takes it for an orphan's."""
+        tmp = self.folder / f".owner-{self.owner}.tmp"
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, orjson.dumps({"pid": os.getpid(), "target": self.target}))
+        os.rename(tmp, self._lock_path(self.owner))
+        self._lock_fd = fd
+
+    def _lock_path(self, owner: str) -> Path:
+        return self.folder / f"owner-{owner}.lock"
+
+    def _seg_path(self, owner: str, seq: int) -> Path:
+        return self.folder / f"seg-{owner}-{seq:08d}.wal"
+
+    def _adopt(self) -> None:
+        """Rename the segments of every dead owner of our database into ours, oldest owner
+        first, numbered before our first own segment; then drop their owner files."""
+        for tmp in self.folder.glob(".owner-*.tmp"):  # killed before its rename
+            with contextlib.suppress(OSError):
+                fd = os.open(tmp, os.O_RDWR | os.O_CLOEXEC)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    tmp.unlink()
+                finally:
+                    os.close(fd)
+        owners: dict[str, list[tuple[int, Path]]] = {}
+        for path in self.folder.glob("seg-*.wal"):
+            owner, _, seq = path.stem[4:].rpartition("-")
+            with contextlib.suppress(ValueError):
+                owners.setdefault(owner, []).append((int(seq), path))
+        locks = {p.stem[6:]: p for p in self.folder.glob("owner-*.lock")}
+        dead: list[tuple[str, int | None]] = []
+        for owner in sorted(set(owners) | set(locks)):
+            if owner == self.owner:
+                continue
+            fd = None
+            if owner in locks:
+                try:
+                    fd = os.open(locks[owner], os.O_RDWR | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)  # alive: its journal is its own
+                    continue
+                try:
+                    target = orjson.loads(os.pread(fd, 4096, 0) or b"{}").get("target")
+                except orjson.JSONDecodeError:
+                    target = None  # killed while writing it: it has no segments yet
+                if target not in (None, self.target):
+                    os.close(fd)  # another database's rows: its own service ships them
+                    continue
+            elif owner in owners:
+                log.warning("journal segments without an owner file; adopting them",
+                            extra={"owner": owner, "folder": str(self.folder)})
+            dead.append((owner, fd))
+        for owner, fd in dead:
+            for _, path in sorted(owners.get(owner, [])):
+                self._seq += 1
+                mine = self._seg_path(self.owner, self._seq)
+                os.rename(path, mine)
+                size = mine.stat().st_size
+                rows = self._count(mine)
+                self.segments[self._seq] = Segment(self._seq, mine, size, rows, closed=True)
+                self.adopted_rows += rows
+            with contextlib.suppress(FileNotFoundError):
+                self._lock_path(owner).unlink()
+            if fd is not None:
+                os.close(fd)
+        if dead:
+            self._sync_dir()
+            if self.adopted_rows:
+                log.info(
+                    "adopted the prediction log journal of an earlier process",
+                    extra={"rows": self.adopted_rows, "segments": len(self.segments)},
+                )
+
+    @staticmethod
+    def _count(path: Path) -> int:
+        data = path.read_bytes()
+        return sum(COUNT.unpack_from(body)[0] for _, body in iter_records(data))
+
+    def _sync_dir(self) -> None:
+        fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- writing ----------------------------------------------------------------------------
+    def _open(self, seq: int) -> None:
+        path = self._seg_path(self.owner, seq)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        if self.fsync:
+            self._sync_dir()  # the new file's name must survive a power loss too
+        old, self._fd = self._fd, fd
+        if old >= 0:
+            os.close(old)
+            self.segments[self._seq].closed = True
+        self._seq, self._size = seq, 0
+        self.segments[seq] = Segment(seq, path, 0, 0, closed=False)
+
+    def append(self, record: bytes, rows: int) -> Pos:
+        """Write one encoded record; its end position. On a failed or short write the
+        segment is cut back to its last whole record and the error raised."""
+        n = os.write(self._fd, record)
+        if n != len(record):
+            os.ftruncate(self._fd, self._size)
+            raise OSError(28, f"short write to {self.segments[self._seq].path}")
+        if self.fsync:
+            os.fdatasync(self._fd)
+        self._size += n
+        seg = self.segments[self._seq]
+        seg.size, seg.rows = self._size, seg.rows + rows
+        pos = (self._seq, self._size)
+        if self._size >= self.segment_bytes:
+            self._open(self._seq + 1)
+        return pos
+
+    def sync(self) -> None:
+        """fdatasync every segment written since the last sync (the writer calls this
+        while the database is down, off the request path: the rows waiting for it then
+        survive a power loss too, as the spool's did). Thread-safe: it opens the files by
+        name, and a segment deleted meanwhile needs no sync."""
+        for seg in list(self.segments.values()):
+            if seg.synced:
+                continue
+            closed = seg.closed
+            with contextlib.suppress(FileNotFoundError):
+                fd = os.open(seg.path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fdatasync(fd)
+                finally:
+                    os.close(fd)
+            seg.synced = closed  # the active segment grows: synced again next time
+
+    def end(self) -> Pos:
+        return (self._seq, self._size)
+
+    # -- reading and checkpoints ------------------------------------------------------------
+    def read(self, start: Pos, end: Pos) -> Iterator[tuple[Pos, str, list[dict[str, Any]]]]:
+        """(position past it, kind, rows) of each record after `start` up to `end`. A torn
+        or corrupt record ends its segment, with a warning."""
+        # list(): the request thread may add a segment meanwhile (a dict copied in C).
+        for seq in sorted(s for s in list(self.segments) if start[0] <= s <= end[0]):
+            seg = self.segments[seq]
+            offset = start[1] if seq == start[0] else 0
+            limit = end[1] if seq == end[0] else seg.size
+            if offset >= limit:
+                continue
+            with open(seg.path, "rb") as f:
+                data = f.read(limit)
+            last = offset
+            for stop, body in iter_records(data, offset):
+                last = stop
+                kind, rows = decode_rows(body)
+                yield (seq, stop), kind, rows
+            if last < limit:
+                log.warning(
+                    "skipped a torn prediction log journal record (a process killed "
+                    "mid-write); the rest of the journal is intact",
+                    extra={"file": str(seg.path), "offset": last, "bytes": limit - last},
+                )
+                yield (seq, limit), "p", []
+
+    def checkpoint(self, shipped: Pos) -> list[Path]:
+        """Everything up to `shipped` is in the database: forget the closed segments it
+        covers; their paths, for the caller to delete (outside its lock). The active
+        segment is closed when it reaches `segment_bytes` (`append`)."""
+        done = [
+            s.seq
+            for s in self.segments.values()
+            if s.closed and (s.seq < shipped[0] or (s.seq == shipped[0] and shipped[1] >= s.size))
+        ]
+        return [self.segments.pop(seq).path for seq in done]
+
+    def pending(self, shipped: Pos) -> int:
+        """Bytes of the journal after `shipped`."""
+        total = 0
+        for s in list(self.segments.values()):
+            if s.seq > shipped[0]:
+                total += s.size
+            elif s.seq == shipped[0]:
+                total += max(0, s.size - shipped[1])
+        return total
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.size for s in list(self.segments.values()))
+
+    # -- closing ----------------------------------------------------------------------------
+    def close(self, *, delete: bool) -> None:
+        """Stop writing. `delete` (everything is in the database): remove the segments and
+        the owner file, so a clean shutdown leaves nothing; otherwise leave them for the
+        next process to adopt."""
+        if self._fd >= 0:
+            if self.fsync:
+                os.fdatasync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            self.segments[self._seq].closed = True
+        if delete:
+            for seg in self.segments.values():
+                seg.path.unlink(missing_ok=True)
+            self.segments.clear()
+            self._lock_path(self.owner).unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
