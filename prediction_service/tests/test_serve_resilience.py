@@ -1,6 +1,6 @@
-"""The prediction log survives its database going away: rows are spooled while it is down
-and replayed when it is back; a graceful shutdown flushes everything; nothing is written
-twice. SQLite (locked by another process's exclusive transaction) and PostgreSQL (cut off
+"""The prediction log survives its database going away: rows wait in the journal while it
+is down and are shipped when it is back; a graceful shutdown flushes everything; nothing is
+written twice. SQLite (locked by another process's exclusive transaction) and PostgreSQL (cut off
 behind a TCP proxy the test controls; the shared server itself is never stopped)."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from serve_helpers import burst, count_ids, wait_for_rows
+
+from prediction_service.journal import read_segment
 
 # uvicorn re-raises SIGTERM after its graceful shutdown, so the exit status is -15.
 GRACEFUL = (0, -15)
@@ -82,7 +84,8 @@ def test_sqlite_unavailable_mid_burst_loses_no_row(start_server, records):
         assert time.monotonic() < deadline, "the spool was not replayed"
         time.sleep(0.2)
     assert count_ids(url, "mid") == 600
-    assert not list((server.home / "prediction-spool").glob("*.jsonl"))
+    # Shipped: at most the active journal segment is left (deleted when it is full).
+    assert len(list((server.home / "prediction-journal").glob("seg-*.wal"))) <= 1
 
 
 @pytest.mark.slow
@@ -95,13 +98,15 @@ def test_shutdown_while_database_down_spools_and_next_start_replays(start_server
     with sqlite_locked(db):
         results = burst(server.url, records[:300], "down", concurrency=8)
         assert all(status == 200 for status, _ in results)
-        # SIGTERM right away: the graceful shutdown flushes the queue to the spool.
+        # SIGTERM right away: the rows the database did not take stay in the journal.
         assert server.stop() in GRACEFUL
-        spooled = sum(
-            len(p.read_bytes().splitlines())
-            for p in (server.home / "prediction-spool").glob("*.jsonl")
-        )
-        assert spooled == 300
+        journaled = {
+            row["request_id"]
+            for p in (server.home / "prediction-journal").glob("seg-*.wal")
+            for _, rows in read_segment(p)
+            for row in rows
+        }
+        assert {f"down-{i}" for i in range(300)} <= journaled
     assert count_ids(url, "down") == 0
     again = start_server(LOG_ENV, home=server.home)
     assert wait_for_rows(url, "down", 300) == 300

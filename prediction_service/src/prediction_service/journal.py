@@ -95,6 +95,12 @@ def iter_records(data: bytes, start: int = 0) -> Iterator[tuple[int, bytes]]:
         off = stop
 
 
+def read_segment(path: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(kind, rows) of each whole record of one segment file (for tools and tests)."""
+    for _, body in iter_records(Path(path).read_bytes()):
+        yield decode_rows(body)
+
+
 @dataclass
 class Segment:
     seq: int
