@@ -47,8 +47,9 @@ def _writer(url, folder, **kw) -> PredictionLogWriter:
 def _abandon(writer: PredictionLogWriter) -> None:
     """What SIGKILL leaves: the files as they are, every lock released."""
     j = writer.journal
+    j._mm.close()  # unmapped, not cut to size: the zeros after the last record stay
     os.close(j._fd)
-    j._fd = -1
+    j._mm, j._fd = None, -1
     j._release()
     writer.engine.dispose()
 
@@ -121,14 +122,16 @@ def test_a_torn_last_record_is_skipped_with_a_warning(db, tmp_path, caplog):
     first = _writer(db, folder)
     for i in range(5):
         first.log_prediction(_row(i, "torn"))
-    segment = first.journal.segments[first.journal.end()[0]].path
+    seq, used = first.journal.end()
+    segment = first.journal.segments[seq].path
     _abandon(first)
-    whole = segment.read_bytes()
-    # Killed in the middle of the sixth record's write: its header and part of its body.
+    # Killed in the middle of the sixth record's copy: its header and part of its body.
     from prediction_service.journal import encode
 
     sixth = encode("p", [_row(5, "torn")])
-    segment.write_bytes(whole + sixth[: len(sixth) // 2])
+    data = bytearray(segment.read_bytes())
+    data[used : used + len(sixth) // 2] = sixth[: len(sixth) // 2]
+    segment.write_bytes(bytes(data))
 
     with caplog.at_level(logging.WARNING, logger="prediction_service.journal"):
         second = _writer(db, folder)  # never a crash at start-up
@@ -144,10 +147,11 @@ def test_a_corrupt_record_is_caught_by_its_checksum(db, tmp_path, caplog):
     first = _writer(db, folder)
     for i in range(3):
         first.log_prediction(_row(i, "crc"))
-    segment = first.journal.segments[first.journal.end()[0]].path
+    seq, used = first.journal.end()
+    segment = first.journal.segments[seq].path
     _abandon(first)
     data = bytearray(segment.read_bytes())
-    data[-3] ^= 0xFF  # a flipped byte inside the last record's JSON
+    data[used - 3] ^= 0xFF  # a flipped byte inside the last record's JSON
     segment.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING, logger="prediction_service.journal"):
         second = _writer(db, folder)
@@ -256,6 +260,9 @@ def test_journal_rotates_and_reads_across_segments(tmp_path):
     j = Journal(tmp_path / "j", target="t", segment_bytes=4096)
     positions = [j.append(encode("p", [_row(i)]), 1) for i in range(100)]
     assert len(j.segments) > 3
+    # Closed segments are cut to their records; the active one is preallocated.
+    closed = [seg for seg in j.segments.values() if seg.closed]
+    assert all(seg.path.stat().st_size == seg.size for seg in closed)
     read = list(j.read((0, 0), j.end()))
     assert [pos for pos, _, _ in read] == positions
     assert [rows[0]["request_id"] for _, _, rows in read] == [f"j-{i}" for i in range(100)]

@@ -1,15 +1,22 @@
 """An append-only journal of prediction log rows on local disk.
 
-The rows of every answered request are written here (one `os.write` a request, in the
-request path, before the response is sent) and shipped to the database by the log writer.
-A process killed with SIGKILL loses none of them: the kernel keeps what `os.write` handed
-it (the page cache outlives the process). Only a power loss or a kernel crash can lose the
-rows not yet in the database, unless `fsync` is on (each record synced before the answer).
+The rows of every answered request are written here in the request path, before the
+response is sent, and shipped to the database by the log writer. A process killed with
+SIGKILL loses none of them: the record is in the kernel's page cache, which outlives the
+process. Only a power loss or a kernel crash can lose the rows not yet in the database,
+unless `fsync` is on (each record synced before the answer).
+
+A segment is a preallocated file (posix_fallocate: a full disk is an error when a segment
+is opened, never a SIGBUS on a write) mapped into memory (MAP_SHARED); appending a record
+is one memory copy into the mapping. No system call on the request path: `os.write` would
+release the GIL, and a busy log writer thread could then hold it for up to a switch
+interval before the request got it back. A segment is cut to its used size when it is
+closed; the zeros after the last record of a segment still open are its free space.
 
 Layout of the journal folder (one per service instance: a pod's emptyDir):
 
     owner-<id>.lock         flock'ed by the live process <id> for its whole life
-    seg-<id>-<seq>.wal      its segments, in order; the active one is appended
+    seg-<id>-<seq>.wal      its segments, in order; the last one is being appended
     journal.lock            flock'ed while a starting process adopts orphans
 
 <id> is start time and pid, so a restarted container that gets the same pid is another
@@ -20,10 +27,11 @@ database the rows are for: a process adopts only the orphans of its own database
 
 A record is an 8-byte header, the body's length and CRC32 (little-endian), and a body of a
 4-byte row count, a kind byte (b"p" prediction, b"f" feedback) and the rows as JSON. A torn
-record (the process killed mid-write) fails its length or CRC and ends its segment.
+record (the process killed mid-copy) fails its length or CRC: it and the rest of its
+segment are skipped, with a warning.
 
-Not thread-safe: the log writer serializes `append`, `end`, `rotate` and `checkpoint` with
-one lock (an append and its queue item must keep the same order).
+Not thread-safe: the log writer serializes `append`, `end` and `checkpoint` with one lock
+(an append and its queue item must keep the same order).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import mmap
 import os
 import struct
 import time
@@ -130,15 +139,17 @@ class Journal:
         self.segments: dict[int, Segment] = {}
         self.adopted_rows = 0
         self._fd = -1
+        self._mm: mmap.mmap | None = None
         self._seq = 0
-        self._size = 0
+        self._size = 0  # bytes used in the active segment (its capacity is _cap)
+        self._cap = 0
         self._lock_fd = -1
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             with self._dir_lock():
                 self._own()
                 self._adopt()
-            self._open(self._seq + 1)
+            self._open(self._seq + 1, 0)
         except OSError as exc:
             self._release()
             raise BadInput(
@@ -220,8 +231,7 @@ class Journal:
                 self._seq += 1
                 mine = self._seg_path(self.owner, self._seq)
                 os.rename(path, mine)
-                size = mine.stat().st_size
-                rows = self._count(mine)
+                size, rows = self._scan(mine)
                 self.segments[self._seq] = Segment(self._seq, mine, size, rows, closed=True)
                 self.adopted_rows += rows
             with contextlib.suppress(FileNotFoundError):
@@ -237,9 +247,21 @@ class Journal:
                 )
 
     @staticmethod
-    def _count(path: Path) -> int:
+    def _scan(path: Path) -> tuple[int, int]:
+        """(bytes of whole records, rows) of an adopted segment. What follows the last
+        whole record is the free space of a segment that was open (zeros), or a torn
+        record (the process killed inside its copy): skipped, with a warning."""
         data = path.read_bytes()
-        return sum(COUNT.unpack_from(body)[0] for _, body in iter_records(data))
+        used, rows = 0, 0
+        for stop, body in iter_records(data):
+            used, rows = stop, rows + COUNT.unpack_from(body)[0]
+        if data[used:].strip(b"\0"):
+            log.warning(
+                "skipped a torn prediction log journal record (a process killed mid-write); "
+                "the records before it are intact",
+                extra={"file": str(path), "offset": used},
+            )
+        return used, rows
 
     def _sync_dir(self) -> None:
         fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
@@ -249,34 +271,56 @@ class Journal:
             os.close(fd)
 
     # -- writing ----------------------------------------------------------------------------
-    def _open(self, seq: int) -> None:
+    def _open(self, seq: int, need: int) -> None:
+        """Start segment `seq`, with room for at least `need` bytes."""
         path = self._seg_path(self.owner, seq)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        if self.fsync:
-            self._sync_dir()  # the new file's name must survive a power loss too
-        old, self._fd = self._fd, fd
-        if old >= 0:
-            os.close(old)
-            self.segments[self._seq].closed = True
+        cap = max(self.segment_bytes, need)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            os.posix_fallocate(fd, 0, cap)
+            mm = mmap.mmap(fd, cap, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            if self.fsync:
+                self._sync_dir()  # the new file's name must survive a power loss too
+        except OSError:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        self._fd, self._mm, self._cap = fd, mm, cap
         self._seq, self._size = seq, 0
         self.segments[seq] = Segment(seq, path, 0, 0, closed=False)
 
+    def _close_active(self) -> None:
+        """Unmap the active segment and cut it to its records."""
+        if self._mm is None:
+            return
+        mm, fd, self._mm, self._fd = self._mm, self._fd, None, -1
+        try:
+            if self.fsync:
+                mm.flush()
+            mm.close()
+            os.ftruncate(fd, self._size)
+        finally:
+            os.close(fd)
+            self.segments[self._seq].closed = True
+
     def append(self, record: bytes, rows: int) -> Pos:
-        """Write one encoded record; its end position. On a failed or short write the
-        segment is cut back to its last whole record and the error raised."""
-        n = os.write(self._fd, record)
-        if n != len(record):
-            os.ftruncate(self._fd, self._size)
-            raise OSError(28, f"short write to {self.segments[self._seq].path}")
+        """Copy one encoded record into the active segment; its end position. A segment
+        without room for it is closed and a new one opened (an OSError when the disk
+        refuses one: nothing is written, and a later append tries again)."""
+        n = len(record)
+        if self._mm is None or self._size + n > self._cap:
+            self._close_active()
+            self._open(self._seq + 1, n)
+        start = self._size
+        self._mm[start : start + n] = record
         if self.fsync:
-            os.fdatasync(self._fd)
-        self._size += n
+            # msync of the pages the record touched (the offset must be page-aligned).
+            page = start - start % mmap.PAGESIZE
+            self._mm.flush(page, start + n - page)
+        self._size = start + n
         seg = self.segments[self._seq]
         seg.size, seg.rows = self._size, seg.rows + rows
-        pos = (self._seq, self._size)
-        if self._size >= self.segment_bytes:
-            self._open(self._seq + 1)
-        return pos
+        return (self._seq, self._size)
 
     def sync(self) -> None:
         """fdatasync every segment written since the last sync (the writer calls this
@@ -317,9 +361,10 @@ class Journal:
                 kind, rows = decode_rows(body)
                 yield (seq, stop), kind, rows
             if last < limit:
+                # Never for a segment of this process or one _scan measured: a file
+                # changed under us. Skip the rest rather than stop shipping.
                 log.warning(
-                    "skipped a torn prediction log journal record (a process killed "
-                    "mid-write); the rest of the journal is intact",
+                    "skipped an unreadable prediction log journal record",
                     extra={"file": str(seg.path), "offset": last, "bytes": limit - last},
                 )
                 yield (seq, limit), "p", []
@@ -327,7 +372,7 @@ class Journal:
     def checkpoint(self, shipped: Pos) -> list[Path]:
         """Everything up to `shipped` is in the database: forget the closed segments it
         covers; their paths, for the caller to delete (outside its lock). The active
-        segment is closed when it reaches `segment_bytes` (`append`)."""
+        segment is closed when the next record does not fit (`append`)."""
         done = [
             s.seq
             for s in self.segments.values()
@@ -354,12 +399,7 @@ class Journal:
         """Stop writing. `delete` (everything is in the database): remove the segments and
         the owner file, so a clean shutdown leaves nothing; otherwise leave them for the
         next process to adopt."""
-        if self._fd >= 0:
-            if self.fsync:
-                os.fdatasync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
-            self.segments[self._seq].closed = True
+        self._close_active()
         if delete:
             for seg in self.segments.values():
                 seg.path.unlink(missing_ok=True)
