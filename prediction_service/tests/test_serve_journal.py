@@ -269,3 +269,32 @@ def test_journal_rotates_and_reads_across_segments(tmp_path):
     assert read[0][2][0]["created_at"].tzinfo is not None
     j.close(delete=True)
     assert not list((tmp_path / "j").glob("seg-*"))
+
+
+def test_after_an_outage_the_writer_ships_from_its_checkpoint(db, tmp_path):
+    """Rows written before the outage are not shipped again: the catch-up starts at the
+    checkpoint, in the middle of a segment."""
+    import sqlalchemy as sa
+
+    writer = _writer(db, tmp_path / "journal", retry_interval=0.05)
+    writer.start()
+    for i in range(20):
+        writer.log_prediction(_row(i, "pre"))
+    _wait_shipped(writer)
+    good = writer.engine
+    blocker = tmp_path / "blocked"
+    blocker.write_text("")
+    writer.engine = sa.create_engine(f"sqlite:///{blocker / 'log.db'}")
+    for i in range(15):
+        writer.log_prediction(_row(i, "out"))
+    assert writer.flush(5)
+    deadline = time.monotonic() + 5
+    while writer.db_ok and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not writer.db_ok
+    writer.engine.dispose()
+    writer.engine = good
+    _wait_shipped(writer)
+    assert writer.stats.replayed == 15
+    writer.close()
+    assert _count(db, "pre") == 20 and _count(db, "out") == 15

@@ -74,7 +74,9 @@ def target_id(url: str) -> str:
 
 
 def encode(kind: str, rows: list[dict[str, Any]]) -> bytes:
-    body = COUNT.pack(len(rows)) + kind.encode() + orjson.dumps(rows, option=_JSON_OPTIONS)
+    # default=str: a value JSON has no type for is logged as text, never a failed answer.
+    data = orjson.dumps(rows, option=_JSON_OPTIONS, default=str)
+    body = COUNT.pack(len(rows)) + kind.encode() + data
     return HEADER.pack(len(body), zlib.crc32(body)) + body
 
 
@@ -354,12 +356,13 @@ class Journal:
             if offset >= limit:
                 continue
             with open(seg.path, "rb") as f:
-                data = f.read(limit)
+                f.seek(offset)
+                data = f.read(limit - offset)
             last = offset
-            for stop, body in iter_records(data, offset):
-                last = stop
+            for stop, body in iter_records(data):
+                last = offset + stop
                 kind, rows = decode_rows(body)
-                yield (seq, stop), kind, rows
+                yield (seq, last), kind, rows
             if last < limit:
                 # Never for a segment of this process or one _scan measured: a file
                 # changed under us. Skip the rest rather than stop shipping.
