@@ -15,6 +15,7 @@ import threading
 import httpx
 import pytest
 import sqlalchemy as sa
+from serve_helpers import metric
 
 from mlops_core import predlog
 
@@ -115,6 +116,8 @@ def test_sigkill_mid_burst_loses_no_answered_row(start_server, records, log_url)
     assert set(logged) <= set(attempted)
     health = httpx.get(again.url + "/v1/health/ready", timeout=10).json()
     assert health["prediction_log"] == "up"
+    assert metric(again.url, "mlops_prediction_log_journal_rows") == 0
+    assert metric(again.url, "mlops_prediction_log_spool_rows") == 0
     # A graceful stop after the replay leaves an empty journal.
     assert again.stop() in (0, -signal.SIGTERM)
     assert not list((home / "prediction-journal").glob("seg-*.wal"))

@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 import sqlalchemy as sa
-from serve_helpers import burst, count_ids, wait_for_rows
+from serve_helpers import burst, count_ids, metric, wait_for_rows
 
 from prediction_service.journal import read_segment
 
@@ -26,13 +26,6 @@ LOG_ENV = {
     "MLOPS_SERVE_LOG_RETRY_INTERVAL": "0.5",
     "MLOPS_SERVE_LOG_BATCH_SIZE": "50",
 }
-
-
-def _metric(url: str, name: str) -> float:
-    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"metric {name} not exported")
 
 
 @contextlib.contextmanager
@@ -73,14 +66,14 @@ def test_sqlite_unavailable_mid_burst_loses_no_row(start_server, records):
         # Serving went on while the log could not be written.
         assert all(status == 200 for status, _ in out["results"])
         deadline = time.monotonic() + 30
-        while _metric(server.url, "mlops_prediction_log_spool_rows") == 0:
+        while metric(server.url, "mlops_prediction_log_spool_rows") == 0:
             assert time.monotonic() < deadline, "nothing was spooled"
             time.sleep(0.2)
         ready = httpx.get(server.url + "/v1/health/ready").json()
         assert ready["prediction_log"] == "spooling"
     assert wait_for_rows(url, "mid", 600) == 600
     deadline = time.monotonic() + 30
-    while _metric(server.url, "mlops_prediction_log_spool_rows") != 0:
+    while metric(server.url, "mlops_prediction_log_spool_rows") != 0:
         assert time.monotonic() < deadline, "the spool was not replayed"
         time.sleep(0.2)
     assert count_ids(url, "mid") == 600
@@ -205,7 +198,7 @@ def test_postgres_unreachable_mid_burst_loses_no_row(start_server, records, post
         thread.join(120)
         assert all(status == 200 for status, _ in out["results"])
         deadline = time.monotonic() + 30
-        while _metric(server.url, "mlops_prediction_log_database_up") == 1.0:
+        while metric(server.url, "mlops_prediction_log_database_up") == 1.0:
             assert time.monotonic() < deadline, "the writer never noticed the outage"
             time.sleep(0.2)
         proxy.start()

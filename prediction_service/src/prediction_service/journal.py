@@ -225,8 +225,10 @@ class Journal:
                     os.close(fd)  # another database's rows: its own service ships them
                     continue
             elif owner in owners:
-                log.warning("journal segments without an owner file; adopting them",
-                            extra={"owner": owner, "folder": str(self.folder)})
+                log.warning(
+                    "journal segments without an owner file; adopting them",
+                    extra={"owner": owner, "folder": str(self.folder)},
+                )
             dead.append((owner, fd))
         for owner, fd in dead:
             for _, path in sorted(owners.get(owner, [])):

@@ -432,8 +432,10 @@ class PredictionLogWriter:
                 start = stop
             self.journal.sync()
             path.unlink()
-            log.info("moved an old spool file into the journal",
-                     extra={"file": str(path), "rows": len(rows)})
+            log.info(
+                "moved an old spool file into the journal",
+                extra={"file": str(path), "rows": len(rows)},
+            )
 
 
 def _iter_spool(path: Path) -> Iterator[Row]:
