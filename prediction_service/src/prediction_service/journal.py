@@ -363,7 +363,14 @@ class Journal:
             last = offset
             for stop, body in iter_records(data):
                 last = offset + stop
-                kind, rows = decode_rows(body)
+                try:
+                    kind, rows = decode_rows(body)
+                except ValueError:  # JSONDecodeError too: its checksum held, its JSON not
+                    log.warning(
+                        "skipped an undecodable prediction log journal record",
+                        extra={"file": str(seg.path), "offset": last},
+                    )
+                    kind, rows = "p", []
                 yield (seq, last), kind, rows
             if last < limit:
                 # Never for a segment of this process or one _scan measured: a file
