@@ -85,9 +85,13 @@ class Registered:
     metrics: dict[str, float]
 
 
-def register(settings, folder: Path, tracking_uri: str, *, rows: int = 1200, seed: int = 1):
+def register(
+    settings, folder: Path, tracking_uri: str, *, rows: int = 1200, seed: int = 1,
+    alias: str | None = "champion",
+):  # fmt: skip
     """Publish a data version of the folder's model, fit and log its pipeline (regression:
-    the house-price-like synthetic rows; classification: `customers`), alias champion."""
+    the house-price-like synthetic rows; classification: `customers`), with `alias` (None:
+    none, e.g. for `mlops promote` to set)."""
     import mlflow
     from mlflow import MlflowClient
     from sklearn.compose import ColumnTransformer
@@ -154,7 +158,8 @@ def register(settings, folder: Path, tracking_uri: str, *, rows: int = 1200, see
         )  # fmt: skip
     client = MlflowClient(tracking_uri)
     version = str(info.registered_model_version)
-    client.set_registered_model_alias(name, "champion", version)
+    if alias:
+        client.set_registered_model_alias(name, alias, version)
     assert run.info.run_id
     return Registered(name, version, data_version, schema, model, metrics)
 
