@@ -206,8 +206,8 @@ def test_a_degraded_champion_is_rolled_back_by_commit_and_only_once(
     }.items():
         monkeypatch.setenv(variable, value)
     settings = get_settings()
-    v1 = register(settings, folder, tracking_uri, seed=1, alias=None)
-    v2 = register(settings, folder, tracking_uri, seed=2, alias=None)
+    v1 = register(settings, folder, tracking_uri, seed=1, alias=None, signed=True)
+    v2 = register(settings, folder, tracking_uri, seed=2, alias=None, signed=True)
     for reg in (v1, v2):
         promoted = mlops("promote", "--version", reg.version, "--json")
         assert promoted.exit_code == 0, promoted.stdout + promoted.stderr

@@ -171,7 +171,9 @@ class MonitorResult(Result):
     command: ClassVar[str] = "`mlops monitor`"
 
     status: MonitorStatus = Field(
-        ..., description="no_drift (exit 0), drift (exit 6) or insufficient_data (exit 7)"
+        ...,
+        description="no_drift (exit 0), drift (exit 6) or insufficient_data (exit 7); exit 9 "
+        "when a rollback the policy called for failed (rollback.error)",
     )
     message: str = Field("", description="the verdict in one sentence, with its reasons")
     model_name: str = Field(..., description="the model (its folder and registered model)")
