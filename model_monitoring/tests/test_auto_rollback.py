@@ -221,28 +221,19 @@ def test_a_degraded_champion_is_rolled_back_by_commit_and_only_once(
     env = {"MLOPS_MLFLOW_TRACKING_URI": tracking_uri, "MLOPS_MODELS_DIR": str(models),
            "MLOPS_MODEL": name}  # fmt: skip
     with serving(mlops_home, env, name, poll=1) as served:
-        # Too few labelled rows for a rollback (150 < 200), however bad: an alert only.
         start = _mark()
-        ids = _send(served, v2.schema, 200, seed=11, labelled=150, error_rms=4 * baseline)
-        wait_for_log(settings.prediction_log, ids[:150], labelled=True)
-        wait_for_log(settings.prediction_log, ids[150:], labelled=False)
-        few_end = _mark()
-        code, few = _monitor(mlops, "--since", start, "--until", few_end)
-        assert code == 6 and few.degraded and few.labelled_rows == 150, few.message
-        assert few.rollback_advised is False and few.rollback.triggered is False
-        assert "150 labelled rows" in few.rollback.reason
-
         # Slightly worse (RMS 1.3 x test rmse > the 1.25 x limit) on 250 rows: the value
         # is beyond the limit, its 95 % interval is not all beyond it.
         ids = _send(served, v2.schema, 250, seed=12, labelled=250, error_rms=1.3 * baseline)
         wait_for_log(settings.prediction_log, ids, labelled=True)
         noisy_end = _mark()
-        code, noisy = _monitor(mlops, "--since", few_end, "--until", noisy_end)
+        code, noisy = _monitor(mlops, "--since", start, "--until", noisy_end)
         perf = noisy.performance
         assert code == 6 and noisy.degraded and perf.value > perf.limit, noisy.message
         assert perf.interval[0] < perf.limit < perf.interval[1] and perf.confidence == 0.95
         assert not perf.interval_degraded and noisy.rollback_advised is False
         assert "noise is not ruled out" in noisy.rollback.reason
+        assert any(r.startswith("degradation: rmse") for r in noisy.reasons)  # the alert
 
         # Clearly worse (RMS 3 x) on 300 labelled rows: first under a policy that alerts.
         ids = _send(served, v2.schema, 300, seed=13, labelled=300, error_rms=3 * baseline)
@@ -252,6 +243,7 @@ def test_a_degraded_champion_is_rolled_back_by_commit_and_only_once(
         code, alerted = _monitor(mlops, *window, "--policy", str(alert_only))
         assert code == 6 and alerted.performance.interval_degraded, alerted.message
         assert alerted.rollback is None and alerted.rollback_advised is False
+        assert any(r.startswith("degradation: rmse") for r in alerted.reasons)
         assert champion() == v2.version
         assert int(_git(gitops, "rev-list", "--count", "HEAD")) == commits
 
@@ -299,3 +291,33 @@ def test_a_degraded_champion_is_rolled_back_by_commit_and_only_once(
     assert failed.rollback.exit_code == 2 and "no previous champion" in failed.rollback.error
     assert any(r.startswith("rollback failed: ") for r in failed.reasons)
     assert champion() == v1.version
+
+
+def test_the_summary_shows_the_interval_and_the_rollback():
+    from rich.console import Console
+
+    from mlops_core.contracts.monitor import RollbackOutcome
+    from model_monitoring.cli import _human
+
+    result = MonitorResult(
+        status="drift",
+        model_name="house-price",
+        model_version="2",
+        policy="monitor.yaml",
+        performance=_performance(300.0, (280.0, 320.0)),
+        rollback_advised=True,
+        rollback=RollbackOutcome(advised=True, triggered=True, ok=True, reason="rmse 300 ...",
+                                 from_version="2", to_version="1", commit="0a1b2c3d4e5f6a7b"),
+    )  # fmt: skip
+    console = Console(record=True, width=200)
+    _human(console, result)
+    text = console.export_text()
+    assert "rmse: 300, 95% CI [280, 320] (limit 125)" in text
+    assert "rolled back: v2 -> v1 (commit 0a1b2c3d4e5f): rmse 300 ..." in text
+    failed = result.model_copy(
+        update={"rollback": RollbackOutcome(advised=True, triggered=True, ok=False,
+                                            reason="r", error="no previous champion")}
+    )  # fmt: skip
+    console = Console(record=True, width=200)
+    _human(console, failed)
+    assert "rollback failed: no previous champion" in console.export_text()

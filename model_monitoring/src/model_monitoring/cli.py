@@ -175,9 +175,10 @@ def _human(console, result) -> None:
             )
         elif back.ok is False:
             console.print(f"  [bold red]rollback failed[/]: {back.error}")
+        elif back.advised:  # without --rollback-on-degradation (the DAG runs it)
+            console.print(f"  [red]rollback advised[/]: {back.reason}")
         else:
-            state = "[red]advised[/]" if back.advised else "not due"
-            console.print(f"  rollback {state}: {back.reason}")
+            console.print(f"  {back.reason}")  # "no rollback: <why>"
     for warning in result.warnings or []:
         console.print(f"  [yellow]warning:[/] {warning}")
 
