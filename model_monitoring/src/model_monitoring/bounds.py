@@ -40,12 +40,35 @@ class Interval:
 
 
 @dataclass
+class _Ranked:
+    """One ROC AUC's rows in score order."""
+
+    order: np.ndarray | None  # None: the rows are in score order already
+    positive: np.ndarray  # 1.0 / 0.0, in score order
+    starts: np.ndarray | None  # first row of each group of tied scores; None: no ties
+
+
+def _rank(scores: np.ndarray, positive: np.ndarray) -> _Ranked:
+    order = np.argsort(scores, kind="stable")
+    ranked = scores[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    return _Ranked(
+        None if np.array_equal(order, np.arange(len(order))) else order,
+        positive[order].astype(float),
+        None if len(starts) == len(order) else starts,
+    )
+
+
+@dataclass
 class _Statistic:
     """A metric as f(S, n): S the (resamples x k) weighted column sums of X, n the rows."""
 
     x: np.ndarray  # (n, k)
     f: Callable[[np.ndarray, float], np.ndarray]
     auc: list[tuple[np.ndarray, np.ndarray]] | None = None  # (scores, positives) per class
+
+    def __post_init__(self) -> None:
+        self.ranked = [_rank(s, p) for s, p in self.auc] if self.auc else None
 
     @property
     def rows(self) -> int:
@@ -54,6 +77,13 @@ class _Statistic:
     def take(self, rows: np.ndarray) -> _Statistic:
         auc = [(s[rows], p[rows]) for s, p in self.auc] if self.auc else None
         return _Statistic(self.x[rows], self.f, auc)
+
+    def in_score_order(self) -> _Statistic:
+        """The same rows sorted by the first ROC AUC's scores (the order of the rows is
+        no part of a bootstrap): that AUC then reads each resample's counts in place."""
+        if not self.auc:
+            return self
+        return self.take(np.argsort(self.auc[0][0], kind="stable"))
 
 
 def _mean(values: np.ndarray, then: Callable[[np.ndarray], np.ndarray] | None = None):
@@ -142,15 +172,14 @@ def classification_statistic(
     raise ValueError(f"no interval for classification metric {metric!r}")
 
 
-def _auc(weights: np.ndarray, scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+def _auc(weights: np.ndarray, ranked: _Ranked) -> np.ndarray:
     """Weighted ROC AUC of each row of `weights` (resamples x n): ties count one half."""
-    order = np.argsort(scores, kind="stable")
-    ranked = scores[order]
-    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-    w = weights[:, order]
-    pos = positive[order].astype(float)
-    pos_w = np.add.reduceat(w * pos, starts, axis=1)
-    neg_w = np.add.reduceat(w * (1 - pos), starts, axis=1)
+    w = weights if ranked.order is None else weights[:, ranked.order]
+    pos_w = w * ranked.positive
+    neg_w = w - pos_w
+    if ranked.starts is not None:  # a tie group counts as one score
+        pos_w = np.add.reduceat(pos_w, ranked.starts, axis=1)
+        neg_w = np.add.reduceat(neg_w, ranked.starts, axis=1)
     below = np.cumsum(neg_w, axis=1) - neg_w  # negatives scored strictly lower
     total = pos_w.sum(axis=1) * neg_w.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -158,8 +187,8 @@ def _auc(weights: np.ndarray, scores: np.ndarray, positive: np.ndarray) -> np.nd
 
 
 def _evaluate(stat: _Statistic, weights: np.ndarray, n: float) -> np.ndarray:
-    if stat.auc is not None:
-        per_class = np.column_stack([_auc(weights, s, p) for s, p in stat.auc])
+    if stat.ranked is not None:
+        per_class = np.column_stack([_auc(weights, r) for r in stat.ranked])
         return per_class.mean(axis=1)  # nan when a class has no positive in the draw
     return stat.f(weights @ stat.x, n)
 
@@ -188,11 +217,12 @@ def bootstrap(
         center = float(_evaluate(sub, np.ones((1, m)), m)[0])
         if not np.isfinite(center):
             return None
+    sub = sub.in_score_order()
     chunk = max(1, min(resamples, _CHUNK_CELLS // m))
     values = []
     for start in range(0, resamples, chunk):
         b = min(chunk, resamples - start)
-        drawn = rng.integers(0, m, size=(b, m)) + np.arange(b)[:, None] * m
+        drawn = rng.integers(0, m, size=(b, m)) + np.arange(b)[:, None] * m  # row offsets
         weights = np.bincount(drawn.ravel(), minlength=b * m).reshape(b, m).astype(float)
         values.append(_evaluate(sub, weights, m))
     found = np.concatenate(values)
