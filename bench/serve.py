@@ -1,23 +1,27 @@
-"""Benchmark: the prediction service against MLflow's scoring server, per model, with two
-models loaded in one service process.
+"""Benchmark: the prediction service against its peers on the same pipeline, per model,
+with two models loaded in one service process.
 
 The service serves two registered models at once (house-price, a regression forest, and a
-binary classifier forest: its routes answer the class and every class's probability);
-`mlflow models serve` serves one model a process, so each model is compared with its own
-MLflow server (started for that model's measurements only). One worker process each,
-127.0.0.1, the same load generators in separate processes, for each model:
+binary classifier forest: its routes answer the class and every class's probability). Each
+peer serves one model a process, started for that model's measurements only: `mlflow
+models serve --env-manager local`, KServe's Python model server with its sklearn runtime's
+model class, MLServer with mlserver-sklearn and adaptive batching, and a BentoML service
+(bench/peers.py; each in its own virtual environment under bench/.peers, made with uv on
+first use), plus the ceiling: a bare ASGI app under the same uvicorn answering a constant
+body of the size of the service's answer. One worker process each, 127.0.0.1, the same load
+generators in separate processes, for each model:
 - closed loop at concurrency 1, 8 and 32 with single records: throughput, p50/p95/p99
-  (wrk with a Lua body when installed, else bench/loadgen.py);
+  (wrk with one thread and a Lua body when installed, else bench/loadgen.py);
 - batches of 1 000 records at concurrency 2: rows per second;
 - open loop at a fixed 300 requests/s (bench/loadgen.py, latency from the scheduled start):
   p50/p95/p99 latency;
 - the in-process predict time of the pipeline alone (the floor).
-The prediction service logs every prediction (SQLite under a temporary MLOPS_HOME), as in
-production; before each of its measurements the bench waits until the log writer has
-caught up, and reports how long that took. The baseline is `mlflow models serve
---env-manager local`, measured in the same run; ratios are ours / MLflow's.
+Every server is checked to answer what the service answers before it is measured. The
+service logs every prediction (SQLite under a temporary MLOPS_HOME), as in production;
+before each of its measurements the bench waits until the log writer has caught up, and
+reports how long that took. Ratios are ours / theirs, measured in the same run.
 
-    uv run python bench/serve.py [--duration 10]
+    uv run python bench/serve.py [--duration 10] [--peers kserve,mlserver,bentoml]
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import httpx
 
 # bench/ scripts run as files: their sibling modules import by name.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers
 from drivers import run_loadgen, run_wrk
 
 HERE = Path(__file__).resolve().parent
@@ -209,11 +214,30 @@ def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float 
     raise SystemExit(f"{url} not ready:\n{log_path.read_text()[-3000:]}")
 
 
-def start(argv: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+def start(argv: list[str], env: dict, log_path: Path, cwd: Path | None = None) -> subprocess.Popen:
     with open(log_path, "ab") as f:
         return subprocess.Popen(
-            argv, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True
+            argv, env=env, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True
         )
+
+
+def check_same_answer(name: str, peer, mine: dict) -> None:
+    """A peer must answer what the service answers for the same record, or the comparison
+    means nothing (a classifier: the peers answer the class, the service the class and its
+    probabilities)."""
+    r = httpx.post(peer.single_url, content=peer.one, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, (name, r.status_code, r.text[:500])
+    body = r.json()
+    theirs = (
+        (body["predictions"][0] if isinstance(body, dict) else body[0])
+        if name == "mlflow"
+        else peers.Peer.answer(name, body)
+    )
+    ours = mine["prediction"]
+    if "probabilities" in mine:
+        assert ours == theirs, (name, mine, body)
+    else:
+        assert abs(ours - float(theirs)) <= 1e-6 * max(1.0, abs(ours)), (name, mine, body)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -301,6 +325,11 @@ def main() -> None:
         help="closed-loop generator (the open loop is always bench/loadgen.py)",
     )
     ap.add_argument(
+        "--peers",
+        default=",".join(peers.PEERS),
+        help="comma-separated peers beside MLflow (kserve, mlserver, bentoml; '' for none)",
+    )
+    ap.add_argument(
         "--report", action="store_true", help="print the table of the last run's results again"
     )
     args = ap.parse_args()
@@ -312,6 +341,12 @@ def main() -> None:
     from mlops_core.services import ServiceManager, free_port
     from mlops_core.synthetic import generate
 
+    wanted = [p for p in args.peers.split(",") if p]
+    for p in wanted:
+        if p not in peers.PEERS:
+            ap.error(f"--peers: unknown peer {p!r} (known: {', '.join(peers.PEERS)})")
+        peers.ensure_venv(p, log)
+
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     procs: list[subprocess.Popen] = []
     mlflow_settings = None
@@ -319,7 +354,10 @@ def main() -> None:
         models = models_folder(tmp)
         log("starting an MLflow server and registering the two models ...")
         tracking_uri, mlflow_settings = start_mlflow(tmp / "mlflow-home")
-        uris = register_models(tracking_uri, models)
+        from mlops_core.mlflow_utils.quiet import quiet_mlflow
+
+        with quiet_mlflow():  # its run URLs would land in the printed table
+            uris = register_models(tracking_uri, models)
         log(f"models {', '.join(uris.values())} on {tracking_uri}")
 
         inputs: dict[str, list[dict]] = {}
@@ -366,83 +404,98 @@ def main() -> None:
             if name == "ours":
                 drained[phase] = wait_log_drained(ours_base)
 
+        def measure(name: str, target: tuple, model_name: str, out: dict) -> None:
+            single_url, batch_url, one, many = target
+            for c in (1, 8, 32):
+                settle(name, f"{model_name} before c{c}")
+                log(f"{model_name} {name}: single records, concurrency {c} ...")
+                out[f"{name}_c{c}"] = closed(single_url, one, c, args.duration, tmp)
+            settle(name, f"{model_name} before batches")
+            log(f"{model_name} {name}: batches of 1000 ...")
+            r = closed(batch_url, many, 2, args.duration, tmp)
+            r["rows_per_s"] = r["rps"] * 1000
+            out[f"{name}_batch"] = r
+            settle(name, f"{model_name} before open loop")
+            log(f"{model_name} {name}: open loop at {args.rate:.0f} req/s ...")
+            out[f"{name}_rate"] = run_loadgen(
+                single_url, one, 0, max(args.duration, 20.0), tmp, rate=args.rate
+            )
+
         requests_total = 0
         for model_name, model_uri in uris.items():
             batch = inputs[model_name]
             record = batch[0]
-            mlflow_port = free_port()
-            theirs = start(
-                [
-                    str(BIN / "mlflow"),
-                    "models",
-                    "serve",
-                    "-m",
-                    model_uri,
-                    "--env-manager",
-                    "local",
-                    "--host",
-                    "127.0.0.1",
-                    "-p",
-                    str(mlflow_port),
-                    "-w",
-                    "1",
-                ],
-                env,
-                tmp / f"mlflow-serve-{model_name}.log",
-            )
-            procs.append(theirs)
-            wait_ready(
-                f"http://127.0.0.1:{mlflow_port}/ping",
-                theirs,
-                tmp / f"mlflow-serve-{model_name}.log",
-            )
             route = f"{ours_base}/v1/models/{model_name}"
-            targets = {
-                "ours": (
+            h = {"Content-Type": "application/json"}
+            ours_answer = httpx.post(f"{route}/predict", content=json.dumps(record), headers=h)
+            assert ours_answer.status_code == 200, ours_answer.text[:500]
+            mine = ours_answer.json()
+            model_file = peers.export_pipeline(
+                model_uri, tracking_uri, tmp / "peer-models" / model_name / "model.joblib"
+            )
+            out: dict = {"model_uri": model_uri, "servers": ["ours", "mlflow", *wanted, "ceiling"]}
+            measure(
+                "ours",
+                (
                     f"{route}/predict",
                     f"{route}/predict/batch",
                     json.dumps(record).encode(),
                     json.dumps({"records": batch}).encode(),
                 ),
-                "mlflow": (
-                    f"http://127.0.0.1:{mlflow_port}/invocations",
-                    f"http://127.0.0.1:{mlflow_port}/invocations",
-                    json.dumps({"dataframe_records": [record]}).encode(),
-                    json.dumps({"dataframe_records": batch}).encode(),
-                ),
-            }
-            # Same answers from both, or the comparison means nothing (a classifier: MLflow
-            # answers the class, the service the class and its probabilities).
-            h = {"Content-Type": "application/json"}
-            a = httpx.post(targets["ours"][0], content=targets["ours"][2], headers=h)
-            b = httpx.post(targets["mlflow"][0], content=targets["mlflow"][2], headers=h)
-            assert a.status_code == 200 and b.status_code == 200, (a.text[:500], b.text[:500])
-            a, b = a.json(), b.json()
-            b = b["predictions"][0] if isinstance(b, dict) else b[0]
-            if "probabilities" in a:
-                assert a["prediction"] == b, (a, b)
-                assert abs(sum(a["probabilities"].values()) - 1.0) < 1e-9, a
-            else:
-                a = a["prediction"]
-                assert abs(a - b) <= 1e-6 * max(1.0, abs(a)), (a, b)
-
-            out: dict = {"model_uri": model_uri}
-            for name, (single_url, batch_url, one, many) in targets.items():
-                for c in (1, 8, 32):
-                    settle(name, f"{model_name} before c{c}")
-                    log(f"{model_name} {name}: single records, concurrency {c} ...")
-                    out[f"{name}_c{c}"] = closed(single_url, one, c, args.duration, tmp)
-                settle(name, f"{model_name} before batches")
-                log(f"{model_name} {name}: batches of 1000 ...")
-                r = closed(batch_url, many, 2, args.duration, tmp)
-                r["rows_per_s"] = r["rps"] * 1000
-                out[f"{name}_batch"] = r
-                settle(name, f"{model_name} before open loop")
-                log(f"{model_name} {name}: open loop at {args.rate:.0f} req/s ...")
-                out[f"{name}_rate"] = run_loadgen(
-                    single_url, one, 0, max(args.duration, 20.0), tmp, rate=args.rate
+                model_name,
+                out,
+            )
+            for name in ["mlflow", *wanted, "ceiling"]:
+                port = free_port()
+                if name == "mlflow":
+                    argv = [
+                        str(BIN / "mlflow"),
+                        "models",
+                        "serve",
+                        "-m",
+                        model_uri,
+                        "--env-manager",
+                        "local",
+                        "--host",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "-w",
+                        "1",
+                    ]
+                    peer = peers.Peer(
+                        name,
+                        f"http://127.0.0.1:{port}/invocations",
+                        f"http://127.0.0.1:{port}/invocations",
+                        json.dumps({"dataframe_records": [record]}).encode(),
+                        json.dumps({"dataframe_records": batch}).encode(),
+                        argv,
+                        env,
+                        f"http://127.0.0.1:{port}/ping",
+                    )
+                else:
+                    peer = peers.setup(
+                        name,
+                        model_name,
+                        model_file,
+                        record,
+                        batch,
+                        port,
+                        tmp,
+                        env,
+                        free_port,
+                        ceiling_body=ours_answer.content,
+                    )
+                log_path = tmp / f"{name}-{model_name}.log"
+                proc = start(peer.argv, peer.env, log_path, cwd=peer.cwd)
+                procs.append(proc)
+                wait_ready(peer.ready_url, proc, log_path)
+                if name != "ceiling":
+                    check_same_answer(name, peer, mine)
+                measure(
+                    name, (peer.single_url, peer.batch_url, peer.one, peer.many), model_name, out
                 )
-            stop(theirs)
+                stop(proc)
             requests_total += (
                 sum(out[f"ours_{k}"]["requests"] for k in ("c1", "c8", "c32", "rate"))
                 + 1000 * out["ours_batch"]["requests"]
@@ -480,10 +533,11 @@ def main() -> None:
 
 def report(r: dict) -> None:
     lines = [
-        "Prediction service (two models loaded in one process) vs `mlflow models serve` "
-        f"(baseline: one process per model), 1 worker each, {r['cpus']} CPUs, load average "
-        f"{r.get('load_average_at_start', float('nan')):.1f} at start, load generator: "
-        f"{r['loadgen']}",
+        "Prediction service (two models loaded in one process, every prediction logged) vs "
+        "its peers on the same pipeline, one worker each, "
+        f"{r['cpus']} CPUs, load average {r.get('load_average_at_start', float('nan')):.1f} "
+        f"at start, load generator: {r['loadgen']}. Ratios are ours / theirs; the ceiling is "
+        "a bare ASGI app on the same uvicorn answering a constant body of the same size.",
     ]
 
     def lat(x: dict) -> str:
@@ -491,31 +545,37 @@ def report(r: dict) -> None:
 
     errors = 0
     for model_name, m in r["models"].items():
+        servers = m.get("servers", ["ours", "mlflow"])
+        others = [s for s in servers if s not in ("ours", "ceiling")]
+        lines += ["", f"Model {model_name} ({m['model_uri']}):", ""]
+        lines.append("| load | " + " | ".join(servers) + " | ours / best peer |")
+        lines.append("| --- |" + " ---: |" * (len(servers) + 1))
+        for key, label in (
+            ("c1", "single, concurrency 1 (req/s)"),
+            ("c8", "single, concurrency 8 (req/s)"),
+            ("c32", "single, concurrency 32 (req/s)"),
+            ("batch", "batches of 1 000 (rows/s)"),
+        ):
+            field = "rows_per_s" if key == "batch" else "rps"
+            values = {s: m[f"{s}_{key}"][field] for s in servers}
+            best = max(values[s] for s in others)
+            cells = []
+            for s in servers:
+                cell = f"{values[s]:.0f}"
+                if s == "ceiling" and key != "batch":
+                    cell += f" (ours {values['ours'] / values[s]:.1%})"
+                cells.append(cell)
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {values['ours'] / best:.2f}x |")
         lines += [
             "",
-            f"Model {model_name} ({m['model_uri']}):",
+            f"Open loop at {r['rate']:.0f} req/s, latency p50 / p95 / p99 ms (errors):",
             "",
-            "| load | ours req/s | mlflow req/s | ratio "
-            "| ours p50/p95/p99 ms | mlflow p50/p95/p99 ms | errors ours / mlflow |",
-            "| --- | ---: | ---: | ---: | --- | --- | ---: |",
+            "| " + " | ".join(servers) + " |",
+            "|" + " --- |" * len(servers),
+            "| "
+            + " | ".join(f"{lat(m[f'{s}_rate'])} ({m[f'{s}_rate']['errors']})" for s in servers)
+            + " |",
         ]
-        for key, label in (
-            ("c1", "single, concurrency 1"),
-            ("c8", "single, concurrency 8"),
-            ("c32", "single, concurrency 32"),
-            ("rate", f"single, open loop at {r['rate']:.0f} req/s"),
-        ):
-            o, t = m[f"ours_{key}"], m[f"mlflow_{key}"]
-            lines.append(
-                f"| {label} | {o['rps']:.0f} | {t['rps']:.0f} | {o['rps'] / t['rps']:.2f}x | "
-                f"{lat(o)} | {lat(t)} | {o['errors']} / {t['errors']} |"
-            )
-        o, t = m["ours_batch"], m["mlflow_batch"]
-        lines.append(
-            f"| batches of 1 000 (rows/s) | {o['rows_per_s']:.0f} | {t['rows_per_s']:.0f} | "
-            f"{o['rows_per_s'] / t['rows_per_s']:.2f}x | {lat(o)} | {lat(t)} | "
-            f"{o['errors']} / {t['errors']} |"
-        )
         f = m["floor"]
         lines += [
             "",
@@ -524,6 +584,13 @@ def report(r: dict) -> None:
             f"per record, {f['pipeline_batch_1000_ms']:.1f} ms per 1 000 rows; the service's "
             f"predictor (numpy fast path: {f['fast_path']}) {f['single_ms']:.2f} ms per record, "
             f"{f['batch_1000_ms']:.1f} ms per 1 000 rows.",
+            "What each logs per request: "
+            + "; ".join(
+                f"{s}: {peers.LOGS.get(s, 'one prediction-log row per row')}"
+                for s in servers
+                if s != "ours"
+            )
+            + "; ours: one prediction-log row per predicted row (SQLite).",
         ]
         errors += sum(
             v.get("errors", 0)

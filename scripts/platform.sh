@@ -223,7 +223,7 @@ random_fernet() { head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '\n'; 
 load_credentials() {
   local -a names=(POSTGRES_PASSWORD MLFLOW_DB_PASSWORD AIRFLOW_DB_PASSWORD PREDICTIONS_DB_PASSWORD
     S3_ACCESS_KEY S3_SECRET_KEY AIRFLOW_ADMIN_PASSWORD AIRFLOW_API_SECRET_KEY AIRFLOW_JWT_SECRET
-    PREDICTION_API_KEY)
+    PREDICTION_API_KEY GRAFANA_ADMIN_PASSWORD)
   if [[ "$DRY_RUN" == 1 ]]; then
     local n
     for n in "${names[@]}" AIRFLOW_FERNET_KEY; do printf -v "$n" '%s' "<generated>"; done
@@ -288,6 +288,7 @@ create_secrets() {
   apply_secret mlops mlops-prediction-log \
     "url=postgresql+psycopg://predictions:$PREDICTIONS_DB_PASSWORD@$pg/predictions"
   apply_secret mlops prediction-service-api-keys "api-keys=$PREDICTION_API_KEY"
+  apply_secret monitoring grafana-admin "admin-user=admin" "admin-password=$GRAFANA_ADMIN_PASSWORD"
 }
 
 # ---------------------------------------------------------------- root application
@@ -355,6 +356,10 @@ print_access() {
   Prediction API  http://localhost:30085/docs   (serves once a model is promoted) API key:
                     kubectl --context $KCTX -n mlops get secret prediction-service-api-keys -o jsonpath='{.data.api-keys}' | base64 -d
   Monitoring UI   http://localhost:30086
+  Grafana         kubectl --context $KCTX -n monitoring port-forward svc/grafana 3000:80, then
+                    http://localhost:3000 (dashboards: folder MLOps), user admin, password:
+                    kubectl --context $KCTX -n monitoring get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d
+  Prometheus      kubectl --context $KCTX -n monitoring port-forward svc/kube-prometheus-stack-prometheus 9090, then http://localhost:9090
   All generated credentials are also in $CREDENTIALS (mode 600).
 EOF
   if [[ -n "$REPO_URL" ]]; then

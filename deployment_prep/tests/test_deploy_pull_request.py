@@ -83,7 +83,7 @@ def test_token_opens_a_pull_request_instead_of_pushing(
     body = request["json"]
     assert body["head"] == branch and body["base"] == "main"
     assert unique_model_name in body["title"] and f"v{version}" in body["title"]
-    assert "Data version: data-v1" in body["body"]
+    assert "Data-version: data-v1" in body["body"]
     assert "ghp_test_token" not in result.stdout + result.stderr
 
 

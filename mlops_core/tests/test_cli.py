@@ -20,7 +20,9 @@ def test_version(mlops):
 
 # The order a model goes through the stages, then the embedded runtime (issue 12).
 HELP_ORDER = [
-    "models", "ingest", "data", "train", "promote", "rollback", "serve", "monitor", "pipeline",
+    "models", "ingest", "data", "train", "promote", "rollback", "history", "serve", "monitor",
+    "alerts",
+    "pipeline",
     "up", "down", "status", "mlflow", "airflow",
 ]  # fmt: skip
 

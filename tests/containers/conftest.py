@@ -224,6 +224,9 @@ def stores(docker, stage_images, moto_endpoint, postgres_url, tmp_path_factory) 
         # The deployable check's latency budget is deployment_prep's own test; a busy
         # 2-core machine running containers beside it measured p99s far above 200 ms.
         "MLOPS_PROMOTE_LATENCY_BUDGET_MS": "5000",
+        # No Pushgateway on this machine: the chart's in-cluster one would only cost each
+        # monitoring run its push retries (empty: no push).
+        "MLOPS_MONITOR_PUSHGATEWAY_URL": "",
     }
     objects = render_with("pipeline-runtime", "kind", {"stageEnv": stage_env})
     cluster = Cluster(

@@ -21,7 +21,7 @@ GITOPS = ROOT / "gitops"
 ENVS = ("kind", "prod")
 KUBE_VERSION = "1.36.0"  # the kind node runs 1.36.4; kubernetes-validate's schemas are per minor
 # Custom resources that kubernetes-validate has no schema for; checked field by field instead.
-CUSTOM_KINDS = {"Application", "ApplicationSet", "AppProject", "ServiceMonitor"}
+CUSTOM_KINDS = {"Application", "ApplicationSet", "AppProject", "ServiceMonitor", "PrometheusRule"}
 # Namespaces that exist before gitops/namespaces is applied (Argo CD's own, Kubernetes').
 BOOTSTRAP_NAMESPACES = {"argocd", "default", "kube-system"}
 # The namespace each chart is installed into (as in gitops/apps).

@@ -100,7 +100,12 @@ def test_applications_have_the_fields_argo_cd_requires(env):
 @pytest.mark.parametrize("env", ENVS)
 def test_upstream_charts_are_pinned_versions(env):
     charts = [s for app in applications(env) for s in sources(app) if s.get("chart")]
-    assert {s["chart"] for s in charts} == {"airflow", "mlflow"}
+    assert {s["chart"] for s in charts} == {
+        "airflow",
+        "mlflow",
+        "kube-prometheus-stack",
+        "prometheus-pushgateway",
+    }
     for src in charts:
         assert SEMVER.match(str(src["targetRevision"])), src
         assert src["repoURL"].startswith("https://")

@@ -63,3 +63,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/* The uid of the model's Grafana dashboard: mlops-<model>, longer than the 40
+characters Grafana allows: cut, with a hash of the whole uid (mlops_core.dashboards
+computes the same). */}}
+{{- define "ps.dashboardUid" -}}
+{{- $uid := printf "mlops-%s" .Values.model.name -}}
+{{- if gt (len $uid) 40 -}}
+{{- printf "%s-%s" (trunc 31 $uid) (sha256sum $uid | trunc 8) -}}
+{{- else -}}
+{{- $uid -}}
+{{- end -}}
+{{- end -}}

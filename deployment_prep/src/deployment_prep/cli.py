@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlops_core.cli_options import ModelOption
-from mlops_core.contracts.deploy import ChampionChange, PromoteResult
+from mlops_core.contracts.deploy import ChampionChange, HistoryResult, PromoteResult
 from mlops_core.output import JsonOption, emit
 
 EnvOption = Annotated[
@@ -19,6 +19,17 @@ EnvOption = Annotated[
         "prod); repeat for several. Default: MLOPS_PROMOTE_ENVS (kind).",
     ),
 ]
+
+
+def _reason_option(default_text: str):
+    return Annotated[
+        str | None,
+        typer.Option(
+            "--reason",
+            help=f"Why, recorded in the GitOps commit's `Reason:` trailer (and shown by "
+            f"`mlops history`). Default: {default_text}.",
+        ),
+    ]
 
 
 def promote(
@@ -38,6 +49,7 @@ def promote(
         ),
     ] = None,
     model: ModelOption = None,
+    reason: _reason_option("what the quality gate and the checks decided") = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check the challenger (or --version N) as a deployable and make it the champion.
@@ -52,7 +64,7 @@ def promote(
     """
     from deployment_prep.promote import promote as run
 
-    result = run(str(version) if version else None, env, build_context, model)
+    result = run(str(version) if version else None, env, build_context, model, reason)
     emit(result, as_json, lambda console: _human(console, result))
 
 
@@ -63,19 +75,85 @@ def rollback(
     ] = None,
     env: EnvOption = None,
     model: ModelOption = None,
+    reason: _reason_option("'rolled back by hand'") = None,
     as_json: JsonOption = False,
 ) -> None:
     """Move `champion` back to the previous champion (or --to N) and commit the change.
 
     The GitOps change is a new commit touching only that model's files (history is never
-    rewritten).
+    rewritten); --reason is recorded in its `Reason:` trailer.
 
-    Example: mlops rollback --model house-price --json
+    Example: mlops rollback --model house-price --reason "p99 above budget since v7" --json
     """
     from deployment_prep.promote import rollback as run
 
-    result = run(str(to) if to else None, env, model)
+    result = run(str(to) if to else None, env, model, reason)
     emit(result, as_json, lambda console: _human(console, result))
+
+
+def history(
+    model: ModelOption = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", help="Only changes of this environment; repeat for several."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Only the newest N changes.")
+    ] = None,
+    html: Annotated[
+        bool,
+        typer.Option(
+            "--html/--no-html",
+            help="Write the page history.html beside the model's monitoring reports.",
+        ),
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """A model's audit trail: every promotion and rollback, newest first, from git.
+
+    Read from the git log of the GitOps repository promote writes to (commits touching
+    gitops/envs/<env>/models/<model>.yaml, their trailers: action, environments, version,
+    data version, checks, metrics, reason), joined with the MLflow registry (the version's
+    run, aliases, data version and metrics now), the data registry and the model's
+    monitoring reports. A commit made by hand is listed as `manual` with what it changed.
+
+    Example: mlops history --model house-price --env prod --limit 10 --json
+    """
+    from deployment_prep.history import history as run
+
+    result = run(model, env, limit, html)
+    emit(result, as_json, lambda console: _human_history(console, result))
+
+
+def _human_history(console, r: HistoryResult) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"history of {r.model_name} ({r.total} change(s))")
+    for column in ("time", "action", "env", "version", "previous", "data", "reason", "commit"):
+        table.add_column(column)
+    for e in r.entries:
+        table.add_row(
+            e.time,
+            e.action,
+            ", ".join(e.envs) or "-",
+            f"v{e.model_version}" if e.model_version else "-",
+            f"v{e.previous_version}" if e.previous_version else "-",
+            e.data_version or "-",
+            e.reason or ("; ".join(e.notes) if e.action == "manual" else "-"),
+            e.commit[:12],
+        )
+    if r.entries:
+        console.print(table)
+    else:
+        console.print(f"no promotion or rollback of {r.model_name} in {r.gitops_repo or '-'}")
+    for e in r.entries:
+        notes = [n for n in e.notes if e.action != "manual"]
+        if notes:
+            console.print(f"  [yellow]{e.commit[:12]}: {'; '.join(notes)}[/]")
+    for warning in r.warnings:
+        console.print(f"  [yellow]{warning}[/]")
+    if r.html:
+        console.print(f"  page: {r.html}")
 
 
 def _human(console, r: ChampionChange) -> None:
@@ -96,6 +174,8 @@ def _human(console, r: ChampionChange) -> None:
         console.print(f"  artifact size: {r.artifact_size_bytes / 1e6:.2f} MB")
     if r.metrics:
         console.print("  metrics: " + ", ".join(f"{k}={v:g}" for k, v in r.metrics.items()))
+    if r.changed and r.reason:
+        console.print(f"  reason: {r.reason}")
     if r.migrated_files:
         console.print(f"  migrated to one file per model: {', '.join(r.migrated_files)}")
     console.print(f"  gitops: {r.gitops_repo} ({', '.join(r.values_files)})")
@@ -168,4 +248,5 @@ def register(app: typer.Typer) -> None:
 
     app.command("promote")(promote)
     app.command("rollback")(rollback)
+    app.command("history")(history)
     models_app.command("list")(list_models)

@@ -30,28 +30,63 @@ from mlops_core.settings import PlatformSettings, get_settings
 log = logging.getLogger("mlops.promote")
 
 
-def _message(action: str, cand, envs: list[str], previous: str | None, extra: list[str]) -> str:
+# The trailer keys of a promotion or rollback commit (`mlops history` reads them back).
+# Keys follow git's trailer rule (no spaces): the first releases wrote "Data version:" and
+# "Previous champion:" lines git does not read as trailers; history still parses those.
+ACTION, MODEL, VERSION, DATA_VERSION = "Action", "Model", "Version", "Data-version"
+PREVIOUS, ENVIRONMENT, RUN, METRICS = "Previous-champion", "Environment", "Run", "Metrics"
+GATE, CHECK, ARTIFACT, REASON = "Gate", "Check", "Artifact-bytes", "Reason"
+
+
+def _message(
+    action: str,
+    cand,
+    envs: list[str],
+    previous: str | None,
+    reason: str,
+    checked: CheckReport | None = None,
+) -> str:
+    """The commit message: a title, then a git trailer block (git interpret-trailers
+    format) holding what justified the change: the gate, each check, the metrics, why."""
+    from mlops_core.git import trailer_block
+
     metrics = models.headline_metrics(cand.metrics)
     test_metrics = {k: v for k, v in metrics.items() if k.startswith("test_")} or metrics
     metric_text = ", ".join(f"{k}={v:g}" for k, v in test_metrics.items()) or "none recorded"
-    verb = "Promote" if action == "promote" else "Roll back"
     title = (
-        f"{verb} {cand.name} to v{cand.version} (data {cand.data_version}) in {', '.join(envs)}"
+        f"Roll back {cand.name} to v{cand.version} (data {cand.data_version}) in {', '.join(envs)}"
         if action != "promote"
         else f"Promote {cand.name} v{cand.version} (data {cand.data_version}) to {', '.join(envs)}"
     )
-    lines = [
-        title,
-        "",
-        f"Model: {cand.name}",
-        f"Version: {cand.version}",
-        f"Data version: {cand.data_version}",
-        f"Previous champion: {previous or 'none'}",
-        f"Run: {cand.run_id}",
-        f"Metrics: {metric_text}",
-        *extra,
+    trailers: list[tuple[str, object]] = [
+        (ACTION, action),
+        (MODEL, cand.name),
+        (VERSION, cand.version),
+        (DATA_VERSION, cand.data_version or "none"),
+        (PREVIOUS, previous or "none"),
+        (ENVIRONMENT, ", ".join(envs)),
+        (RUN, cand.run_id or "none"),
+        (METRICS, metric_text),
     ]
-    return "\n".join(lines) + "\n"
+    status = cand.tags.get(Tag.VALIDATION_STATUS)
+    if status:
+        gate_reason = cand.tags.get(Tag.VALIDATION_REASON)
+        trailers.append((GATE, f"{status}: {gate_reason}" if gate_reason else status))
+    for check in checked.checks if checked else []:
+        trailers.append(
+            (CHECK, f"{check.name} {'passed' if check.ok else 'failed'}: {check.detail}")
+        )
+    if checked and checked.artifact_size_bytes is not None:
+        trailers.append((ARTIFACT, checked.artifact_size_bytes))
+    trailers.append((REASON, reason))
+    return f"{title}\n\n{trailer_block(trailers)}\n"
+
+
+def _promote_reason(cand) -> str:
+    """Why a promotion with no --reason happened: the gate's verdict when it gave one."""
+    if cand.tags.get(Tag.VALIDATION_STATUS) == "passed":
+        return "passed the quality gate and the deployable checks"
+    return "promoted by hand; passed the deployable checks"
 
 
 def _apply(
@@ -197,18 +232,24 @@ def promote(
     envs: list[str] | None = None,
     build_context: Path | None = None,
     model: str | None = None,
+    reason: str | None = None,
 ) -> PromoteResult:
     # The check process starts first: its imports overlap with the work below.
     worker = _start_worker(get_settings())
     try:
-        return _promote(worker, version, envs, build_context, model)
+        return _promote(worker, version, envs, build_context, model, reason)
     finally:
         if worker is not None:
             worker.close()
 
 
 def _promote(
-    worker, version: str | None, envs: list[str] | None, build_context, model: str | None
+    worker,
+    version: str | None,
+    envs: list[str] | None,
+    build_context,
+    model: str | None,
+    reason: str | None = None,
 ) -> PromoteResult:
     platform, folder, settings, envs, c = _context(envs, model)
     name = folder.name
@@ -289,18 +330,13 @@ def _promote(
             new_hist.stack.append(current)
         if not new_hist.stack or new_hist.stack[-1] != cand.version:
             new_hist.stack.append(cand.version)
-        new_hist.record("promote", cand.version, current, envs=envs)
-        latency = checked.latency
-        extra = [
-            f"Checks: p99 latency {latency.p99_ms if latency else None} ms (budget "
-            f"{latency.budget_ms if latency else None} ms), artifact "
-            f"{checked.artifact_size_bytes} bytes"
-        ]
-        message = _message("promote", cand, envs, current, extra)
+        reason = _one_line(reason) or _promote_reason(cand)
+        new_hist.record("promote", cand.version, current, envs=envs, reason=_short(reason))
+        message = _message("promote", cand, envs, current, reason, checked)
         result.update(
             _apply(c, settings, checkout, cand, envs, current, old_hist, new_hist, message)
         )
-        result["changed"] = True
+        result.update({"changed": True, "reason": reason})
     result["reload"] = reload_service(platform, settings, cand)
     return PromoteResult.model_validate(result)
 
@@ -315,9 +351,13 @@ def _timings(checked: CheckReport) -> dict[str, float]:
 
 
 def rollback(
-    to: str | None = None, envs: list[str] | None = None, model: str | None = None
+    to: str | None = None,
+    envs: list[str] | None = None,
+    model: str | None = None,
+    reason: str | None = None,
 ) -> RollbackResult:
     given = envs
+    reason = _one_line(reason) or "rolled back by hand (no --reason given)"
     platform, folder, settings, envs, c = _context(envs, model)
     name = folder.name
     models.registered_model(c, name)
@@ -352,22 +392,35 @@ def rollback(
             else:
                 new_stack = [*stack, target]
         cand = models.candidate(c, name, target)
-        checks = None
+        checked = None
         if target not in stack:
             # Never champion before: check it like a promotion would.
             with tempfile.TemporaryDirectory(prefix="rollback-", dir=_work_dir(platform)) as work:
-                checks = _run_checks(platform, folder, settings, cand, Path(work)).checks
+                checked = _run_checks(platform, folder, settings, cand, Path(work))
         new_hist = models.History(new_stack, list(old_hist.events))
-        new_hist.record("rollback", target, current, envs=envs)
-        message = _message("rollback", cand, envs, current, [f"Rolled back from: v{current}"])
+        new_hist.record("rollback", target, current, envs=envs, reason=_short(reason))
+        message = _message("rollback", cand, envs, current, reason, checked)
         result = _summary(cand, envs, current, checkout, migrated)
-        result.update({"action": "rollback", "checks": checks})
+        result.update(
+            {"action": "rollback", "checks": checked.checks if checked else None, "reason": reason}
+        )
         result.update(
             _apply(c, settings, checkout, cand, envs, current, old_hist, new_hist, message)
         )
         result["changed"] = True
     result["reload"] = reload_service(platform, settings, cand)
     return RollbackResult.model_validate(result)
+
+
+def _one_line(text: str | None) -> str:
+    """A --reason as the one line a trailer value is."""
+    return " ".join((text or "").split())
+
+
+def _short(reason: str) -> str:
+    """The reason as kept in the registry's event list: 20 events share one tag value (of
+    bounded length), the commit's trailer keeps it whole."""
+    return reason if len(reason) <= 200 else reason[:199] + "…"
 
 
 def _champion_envs(name: str, hist: models.History, current: str | None, checkout) -> list[str]:

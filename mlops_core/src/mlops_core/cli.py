@@ -33,8 +33,10 @@ PIPELINE_ORDER = (
     "train",
     "promote",
     "rollback",
+    "history",
     "serve",
     "monitor",
+    "alerts",
     "pipeline",
 )
 RUNTIME_ORDER = ("up", "down", "status", "mlflow", "airflow")
@@ -108,9 +110,11 @@ def _register_plugins() -> None:
     global _registered
     if _registered:
         return
+    from mlops_core.alerting.cli import register as register_alerts
     from mlops_core.embedded import register as register_embedded
 
     register_embedded(app)
+    register_alerts(app)
     _registered = True
     for ep in sorted(entry_points(group="mlops.commands"), key=lambda e: e.name):
         try:

@@ -19,7 +19,15 @@ from pathlib import Path
 
 from mlops_core.errors import MlopsError, Unavailable
 
-__all__ = ["Git", "GitError", "git_env", "is_git_url"]
+__all__ = [
+    "Commit",
+    "FileChange",
+    "Git",
+    "GitError",
+    "git_env",
+    "is_git_url",
+    "trailer_block",
+]
 
 # `git rev-parse --local-env-vars` (git 2.39): what git itself clears when it switches to
 # another repository. Inherited, any of them would make a command act on the wrong one.
@@ -43,6 +51,13 @@ _REPOSITORY_VARIABLES = (
 )
 _CONFIG_PAIRS = re.compile(r"^GIT_CONFIG_(KEY|VALUE)_\d+$")
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@")
+# git's own rule for a trailer token (trailer.c find_separator): letters, digits, dashes.
+# "Data version: x" is no trailer to git, and one such line voids the whole block.
+_TRAILER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+# Field and record separators of `log()`'s format (%x1f, %x1e): control characters no
+# commit message or path of ours holds.
+_FIELD, _RECORD = "\x1f", "\x1e"
+_LOG_FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cI", "%s", "%B", "%(trailers:only,unfold)")
 
 
 def git_env(
@@ -92,6 +107,94 @@ def shown_command(args: Sequence[str]) -> str:
         hide_next = arg == "-c"
         out.append(_URL_CREDENTIALS.sub(r"\g<scheme>***@", arg))
     return "git " + " ".join(out)
+
+
+def trailer_block(pairs: Sequence[tuple[str, object]]) -> str:
+    """`Key: value` lines that git reads as a trailer block (`git interpret-trailers
+    --parse`, `%(trailers)`) when they end a commit message after a blank line. Each value
+    is folded onto one line; a key git would not accept is a ValueError (a programming
+    error, never user input)."""
+    lines = []
+    for key, value in pairs:
+        if not _TRAILER_KEY.match(key):
+            raise ValueError(f"trailer key {key!r}: letters, digits and dashes only")
+        text = " ".join(str(value).split()) or "none"
+        lines.append(f"{key}: {text}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One path a commit changed (`git log --numstat`); added/deleted None for binary."""
+
+    path: str
+    added: int | None
+    deleted: int | None
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit as `Git.log` reads it."""
+
+    sha: str
+    parents: tuple[str, ...]
+    author_name: str
+    author_email: str
+    authored: str  # ISO-8601, the author date
+    committed: str  # ISO-8601, the committer date (when it landed on the branch)
+    subject: str
+    message: str  # the whole message
+    trailers: tuple[tuple[str, str], ...]  # as git parsed them, in order
+    changes: tuple[FileChange, ...]  # limited to the paths asked for
+
+    def trailer(self, key: str) -> str | None:
+        """The last value of trailer `key` (case-insensitive, as git matches keys)."""
+        values = self.trailer_values(key)
+        return values[-1] if values else None
+
+    def trailer_values(self, key: str) -> list[str]:
+        return [v for k, v in self.trailers if k.lower() == key.lower()]
+
+
+def _parse_log(text: str) -> list[Commit]:
+    commits = []
+    for record in text.split(_RECORD)[1:]:
+        fields = record.split(_FIELD)
+        if len(fields) < len(_LOG_FIELDS) + 1:
+            continue
+        sha, parents, name, email, authored, committed, subject, message, trailers = fields[:9]
+        changes = []
+        for line in fields[9].splitlines():
+            parts = line.split("\t", 2)
+            if len(parts) == 3:
+                added, deleted, path = parts
+                changes.append(
+                    FileChange(
+                        path,
+                        int(added) if added.isdigit() else None,
+                        int(deleted) if deleted.isdigit() else None,
+                    )
+                )
+        pairs = []
+        for line in trailers.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                pairs.append((key.strip(), value.strip()))
+        commits.append(
+            Commit(
+                sha=sha,
+                parents=tuple(parents.split()),
+                author_name=name,
+                author_email=email,
+                authored=authored,
+                committed=committed,
+                subject=subject,
+                message=message.strip("\n"),
+                trailers=tuple(pairs),
+                changes=tuple(changes),
+            )
+        )
+    return commits
 
 
 class GitError(MlopsError):
@@ -176,3 +279,49 @@ class Git:
     def at(self, repo: Path) -> Git:
         """The same settings, in another working directory."""
         return Git(repo, None, self.identity, self.env)
+
+    # -- reading history ---------------------------------------------------------------
+    def log(
+        self, rev: str = "HEAD", paths: Sequence[str] = (), *, max_count: int | None = None
+    ) -> list[Commit]:
+        """The commits of `rev` that touch `paths` (git pathspecs, `:(glob)` magic
+        allowed), newest first, each with its trailers as git parses them and the files it
+        changed among `paths` (renames as a delete and an add). [] for an unborn branch."""
+        if self("rev-parse", "--verify", "-q", f"{rev}^{{commit}}", check=False) == "":
+            return []
+        args = [
+            "-c",
+            "core.quotePath=false",
+            "log",
+            "--no-renames",
+            "--numstat",
+            "--format=%x1e" + "%x1f".join(_LOG_FIELDS) + "%x1f",
+        ]
+        if max_count is not None:
+            args.append(f"--max-count={int(max_count)}")
+        args += [rev, "--", *paths]
+        return _parse_log(self.run(*args).stdout.decode(errors="replace"))
+
+    def read_blobs(self, specs: Sequence[str]) -> list[str | None]:
+        """The text of each `REV:PATH` in `specs`, in order, None where it does not exist,
+        read by one `git cat-file --batch` process whatever their number."""
+        if not specs:
+            return []
+        if any("\n" in spec for spec in specs):
+            raise ValueError("a REV:PATH holds a newline")
+        out = self.output("cat-file", "--batch", input="".join(f"{s}\n" for s in specs))
+        found: list[str | None] = []
+        pos = 0
+        for _ in specs:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            pos = end + 1
+            if len(header) != 3 or header[1] != b"blob":
+                found.append(None)  # "<spec> missing", or a tree / commit
+                if len(header) == 3:
+                    pos += int(header[2]) + 1
+                continue
+            size = int(header[2])
+            found.append(out[pos : pos + size].decode(errors="replace"))
+            pos += size + 1
+        return found

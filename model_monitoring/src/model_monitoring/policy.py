@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mlops_core.alerting.config import DEFAULT_SCHEDULE_SECONDS, AlertsConfig
 from mlops_core.configfile import load_yaml_model
 from mlops_core.contracts.constants import Task
 from mlops_core.errors import BadInput
@@ -115,6 +116,10 @@ class Policy(BaseModel):
     drift: DriftRule = Field(default_factory=DriftRule)
     performance: PerformanceRule = Field(default_factory=PerformanceRule)
     retrain_on: tuple[Literal["drift", "degradation"], ...] = ("drift", "degradation")
+    # How often monitoring is expected to run, and the alert rules' thresholds: read by
+    # mlops_core.alerting as well (the series pushed, the rules generated).
+    schedule_seconds: int = Field(default=DEFAULT_SCHEDULE_SECONDS, ge=60)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     source: str = "built-in defaults"
 
     @model_validator(mode="after")

@@ -32,6 +32,16 @@ class Options:
 
 
 def monitor(opts: Options) -> MonitorResult:
+    """One run, then its series pushed to the Pushgateway when one is set (every run, also
+    one with too few rows: its time tells the monitoring-stale alert it ran)."""
+    from model_monitoring.push import publish
+
+    msettings = get_monitor_settings()
+    result = _judge(opts)
+    return publish(result, msettings.pushgateway_url, budget=msettings.pushgateway_timeout)
+
+
+def _judge(opts: Options) -> MonitorResult:
     from model_monitoring import sources
     from model_monitoring.analysis import analyse, prediction_column, probability_columns
     from model_monitoring.policy import policy_for

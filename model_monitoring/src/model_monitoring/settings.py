@@ -31,6 +31,17 @@ class MonitorSettings(StageSettings):
     experiment: str | None = Field(
         default=None, description="MLflow experiment of monitoring runs; '<model>-monitoring'."
     )
+    pushgateway_url: str | None = Field(
+        default=None,
+        description="Pushgateway every run pushes its results to (model_monitoring.push); "
+        "unset: no push.",
+    )
+    pushgateway_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a push may take, retries included, before the run goes on "
+        "with a warning.",
+    )
 
     def workspace_path(self, platform: PlatformSettings) -> Path:
         return (self.workspace or platform.home / "monitoring" / "workspace").resolve()

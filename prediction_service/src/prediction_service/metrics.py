@@ -55,6 +55,12 @@ class Metrics:
             ["model_name", "model_version", "data_version"],
             registry=r,
         )
+        self.model_created = Gauge(
+            "mlops_model_created_timestamp_seconds",
+            "When the served model version was registered (Unix seconds): the age alerts' clock.",
+            ["model_name", "model_version"],
+            registry=r,
+        )
         self.model_loads = Counter(
             "mlops_model_loads", "Model loads and swaps by outcome.", ["outcome"], registry=r
         )
@@ -96,4 +102,8 @@ class Metrics:
         if previous is not None:
             with contextlib.suppress(KeyError):
                 self.model_info.remove(previous.name, previous.version, previous.data_version or "")
+            with contextlib.suppress(KeyError):
+                self.model_created.remove(previous.name, previous.version)
         self.model_info.labels(model.name, model.version, model.data_version or "").set(1)
+        if getattr(model, "created_at", None) is not None:
+            self.model_created.labels(model.name, model.version).set(model.created_at)

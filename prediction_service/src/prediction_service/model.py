@@ -87,6 +87,9 @@ class LoadedModel:
     alias: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)
+    # When the version was registered (Unix seconds; a model folder: its MLmodel's
+    # utc_time_created): the champion-age alert's clock.
+    created_at: float | None = None
     flavor: str = "sklearn"
     # records -> predictions through numpy (prediction_service.fastpath), when it applies.
     fast: Any = field(default=None, repr=False)
@@ -150,6 +153,7 @@ def _load_registry(spec: ModelSpec, tracking_uri: str) -> LoadedModel:
         alias=alias,
         metrics=dict(ref.metrics),
         flavor=flavor,
+        created_at=ref.created,
     )
 
 
@@ -169,7 +173,18 @@ def _load_local(spec: ModelSpec) -> LoadedModel:
         estimator=estimator,
         run_id=meta.get("run_id"),
         flavor=flavor,
+        created_at=_utc_seconds(meta.get("utc_time_created")),
     )
+
+
+def _utc_seconds(text) -> float | None:
+    """MLmodel's utc_time_created ("2026-12-01 10:00:00.123456", UTC) as Unix seconds."""
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.fromisoformat(str(text)).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 def load_model(spec: ModelSpec, tracking_uri: str, *, registry_timeout: float) -> LoadedModel:

@@ -27,7 +27,7 @@ from mlops_core.contracts.constants import (
 )
 
 # One module of result models per stage; importing this package imports them all.
-MODULES = ("ingest", "train", "deploy", "serve", "monitor", "pipeline", "runtime")
+MODULES = ("ingest", "train", "deploy", "serve", "monitor", "pipeline", "runtime", "alerts")
 
 __all__ = [
     "DATA_VERSION_PREFIX",
@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 from mlops_core.contracts import (  # noqa: E402, F401
+    alerts,
     deploy,
     ingest,
     monitor,

@@ -150,6 +150,11 @@ class ChampionChange(Result):
     checks: list[Check] | None = Field(
         None, description="the deployable checks (a rollback checks only a never-champion)"
     )
+    reason: str | None = Field(
+        None,
+        description="why, as recorded in the commit's `Reason:` trailer (--reason, else a "
+        "default saying who decided); none when nothing changed",
+    )
     reload: Reload | None = Field(
         None, description="the embedded prediction service's reload (none: not running)"
     )
@@ -227,3 +232,158 @@ class ModelsListResult(Result):
         None, description="the GitOps checkout read (none: nothing promoted from this home)"
     )
     models: list[ModelSummary] = Field(default_factory=list, description="by name")
+
+
+class HistoryCheck(BaseModel):
+    """One check a commit's trailers say the version passed (or failed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="gate, loads, signature, predictions or latency")
+    ok: bool = Field(..., description="whether it passed")
+    detail: str = Field("", description="what was found, as the commit recorded it")
+
+
+class HistoryFileChange(BaseModel):
+    """One of the model's GitOps files a commit changed: its diff summary."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(..., description="gitops/envs/<env>/models/<model>.yaml (or a legacy file)")
+    env: str | None = Field(None, description="the environment of the file")
+    added: int | None = Field(None, description="lines added (git --numstat)")
+    deleted: int | None = Field(None, description="lines deleted")
+    version_before: str | None = Field(None, description="the version it pinned before")
+    version_after: str | None = Field(
+        None, description="the version it pins after (none: deleted or not pinned)"
+    )
+
+
+class MonitoringReportLink(BaseModel):
+    """A monitoring run of the version in the report store (read-only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    created: str | None = Field(None, description="when it was judged (ISO-8601)")
+    status: str | None = Field(None, description="no_drift, drift or insufficient_data")
+    drift_share: float | None = Field(None, description="share of feature columns drifted")
+    degraded: bool | None = Field(None, description="the policy metric beyond its limit")
+    html: str | None = Field(None, description="the Evidently HTML report (store URI)")
+    json_uri: str = Field(..., description="the stored monitoring result (store URI)")
+
+
+class DataVersionLink(BaseModel):
+    """The data version a model version was trained on, in the data registry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_version: str = Field(..., description="data-vN of the model")
+    registry: str | None = Field(None, description="the data registry (git URL)")
+    git_tag: str | None = Field(None, description="its git tag there (<model>/data-vN)")
+    exists: bool | None = Field(
+        None, description="found in the registry (none: the registry could not be read)"
+    )
+    created: str | None = Field(None, description="when it was ingested")
+    rows: dict[str, int] = Field(default_factory=dict, description="rows per split")
+    content_hash: str | None = Field(None, description="hash of its content (manifest)")
+
+
+class RegistryVersion(BaseModel):
+    """What the MLflow registry holds now about a model version a commit names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(..., description="the model version")
+    in_registry: bool = Field(..., description="false: deleted from the registry since")
+    run_id: str | None = Field(None, description="its training run")
+    created: str | None = Field(None, description="when the version was registered (ISO-8601)")
+    aliases: list[str] = Field(default_factory=list, description="the aliases it holds now")
+    data_version: str | None = Field(None, description="its run's data version tag")
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="its training run's headline metrics (test_*, val_*)"
+    )
+    run_url: str | None = Field(None, description="the training run's MLflow page")
+    version_url: str | None = Field(None, description="the model version's MLflow page")
+    note: str | None = Field(None, description="why something is missing")
+
+
+class HistoryEntry(BaseModel):
+    """One commit of the model's audit trail, joined with the registry and its reports."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    commit: str = Field(..., description="the GitOps commit")
+    time: str = Field(..., description="when it landed on the branch (committer date, ISO-8601)")
+    author: str = Field(..., description="its author's name")
+    author_email: str = Field(..., description="its author's email")
+    title: str = Field(..., description="the commit's first line")
+    action: str = Field(
+        ...,
+        description="promote, rollback (shadow, canary: later), migrate (the layout commit) "
+        "or manual (a commit made by hand, without trailers)",
+    )
+    legacy: bool = Field(
+        False,
+        description="made before the trailer block: read from its title and its `Key: value` lines",
+    )
+    model_version: str | None = Field(None, description="the version it made champion / pins")
+    previous_version: str | None = Field(None, description="the champion before it")
+    data_version: str | None = Field(None, description="the data version the commit names")
+    envs: list[str] = Field(default_factory=list, description="the environments it changed")
+    reason: str | None = Field(None, description="its `Reason:` trailer")
+    run_id: str | None = Field(None, description="the training run the commit names")
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="the metrics the commit recorded (`Metrics:`)"
+    )
+    checks: list[HistoryCheck] = Field(
+        default_factory=list, description="the gate and deployable checks the commit recorded"
+    )
+    trailers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="every trailer (or legacy `Key: value` line), by key in lower case with "
+        "dashes (`data-version`), values in order",
+    )
+    changes: list[HistoryFileChange] = Field(
+        default_factory=list, description="the model's GitOps files it changed (diff summary)"
+    )
+    registry: RegistryVersion | None = Field(
+        None, description="the version in MLflow now (none: the commit names no version)"
+    )
+    data: DataVersionLink | None = Field(None, description="its data version in the registry")
+    reports: list[MonitoringReportLink] = Field(
+        default_factory=list, description="the version's newest monitoring runs, newest first"
+    )
+    reports_total: int = Field(0, description="monitoring runs of the version in the store")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="what does not line up (a deleted version, a data version the registry "
+        "disagrees on, a change made by hand)",
+    )
+
+
+class HistoryResult(Result):
+    """A model's audit trail: its GitOps commits, newest first, joined with MLflow."""
+
+    command: ClassVar[str] = "`mlops history`"
+
+    model_name: str = Field(..., description="the model")
+    gitops_repo: str | None = Field(
+        None, description="the GitOps checkout read (none: nothing promoted from this home)"
+    )
+    ref: str | None = Field(None, description="the branch read (the remote's, when it has one)")
+    paths: list[str] = Field(
+        default_factory=list, description="the pathspecs the log was limited to"
+    )
+    tracking_uri: str = Field(..., description="the MLflow server joined")
+    envs: list[str] = Field(default_factory=list, description="--env filter (empty: all)")
+    limit: int | None = Field(None, description="--limit")
+    total: int = Field(0, description="matching commits before --limit")
+    entries: list[HistoryEntry] = Field(default_factory=list, description="newest first")
+    report_store: str = Field(..., description="where the monitoring reports are read")
+    monitoring_experiment_url: str | None = Field(
+        None, description="the model's <model>-monitoring experiment in MLflow, if any"
+    )
+    html: str | None = Field(None, description="the HTML page written beside the reports")
+    warnings: list[str] = Field(
+        default_factory=list, description="secondary sources that could not be read"
+    )

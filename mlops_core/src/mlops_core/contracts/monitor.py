@@ -241,8 +241,13 @@ class MonitorResult(Result):
         description="the rollback decision (policy on_degradation: rollback, performance "
         "judged) and, with --rollback-on-degradation, its outcome",
     )
+    pushgateway: str | None = Field(
+        None,
+        description="the Pushgateway this run's series were pushed to (null: none set, or "
+        "the push failed: see warnings)",
+    )
     warnings: list[str] | None = Field(
-        None, description="secondary records that failed (workspace, MLflow)"
+        None, description="secondary records that failed (workspace, MLflow, Pushgateway)"
     )
 
 

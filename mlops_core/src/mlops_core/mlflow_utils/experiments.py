@@ -45,3 +45,13 @@ def ensure_experiment(client: Any, name: str) -> Any:
 def experiment_url(tracking_uri: str, experiment_id: str) -> str:
     """The UI page of an experiment, opening on its runs."""
     return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}?{WORKFLOW_QUERY}"
+
+
+def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """The UI page of a run."""
+    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def model_version_url(tracking_uri: str, name: str, version: str) -> str:
+    """The UI page of a registered model version."""
+    return f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}"

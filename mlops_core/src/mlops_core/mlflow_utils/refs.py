@@ -39,6 +39,11 @@ class Reference:
     alias: str | None = None
 
     @property
+    def created(self) -> float | None:
+        """When the version was registered, in Unix seconds."""
+        return self.created_ms / 1000 if self.created_ms else None
+
+    @property
     def uri(self) -> str:
         if self.version is not None:
             return f"models:/{self.name}/{self.version}"
@@ -99,6 +104,8 @@ class ModelRef:
     tags: dict[str, str] = field(default_factory=dict)
     source: str | None = None
     tracking_uri: str | None = None  # the server it was resolved on (load_model uses it)
+    created_ms: int | None = None  # when the version was registered (epoch milliseconds)
+    experiment_id: str | None = None  # the training run's experiment (for its UI page)
 
     @property
     def uri(self) -> str:
@@ -170,11 +177,13 @@ def resolve(mlflow_client, ref: Reference | str | int, name: str | None = None) 
     mv = _version(mlflow_client, ref)
     metrics: dict[str, float] = {}
     run_tags: dict[str, str] = {}
+    experiment_id = None
     if mv.run_id:
         try:
             run = mlflow_client.get_run(mv.run_id)
             metrics = dict(run.data.metrics)
             run_tags = dict(run.data.tags)
+            experiment_id = run.info.experiment_id
         except MlflowException as exc:
             # A deleted run leaves the version without metrics, not unusable.
             if classify(exc) is not Failure.NOT_FOUND:
@@ -190,6 +199,8 @@ def resolve(mlflow_client, ref: Reference | str | int, name: str | None = None) 
         tags=tags,
         source=mv.source,
         tracking_uri=_uri_of(mlflow_client),
+        created_ms=getattr(mv, "creation_timestamp", None),
+        experiment_id=experiment_id,
     )
 
 
