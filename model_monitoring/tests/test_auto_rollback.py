@@ -261,7 +261,12 @@ def test_a_degraded_champion_is_rolled_back_by_commit_and_only_once(
         assert outcome.commit == _git(gitops, "rev-parse", "HEAD")
         assert int(_git(gitops, "rev-list", "--count", "HEAD")) == commits + 1
         message = _git(gitops, "log", "-1", "--format=%B")
-        assert f"Roll back {name} to v{v1.version}" in message and outcome.reason in message
+        assert f"Roll back {name} to v{v1.version}" in message
+        assert f"Reason: {outcome.reason}" in message and "Action: rollback" in message
+        history = mlops("history", "--model", name, "--json")  # the audit trail says why
+        assert history.exit_code == 0, history.stdout + history.stderr
+        [entry] = [e for e in history.json["entries"] if e["commit"] == outcome.commit]
+        assert (entry["action"], entry["reason"]) == ("rollback", outcome.reason)
         pinned = (gitops / f"gitops/envs/kind/models/{name}.yaml").read_text()
         assert f'version: "{v1.version}"' in pinned
         assert any(r.startswith(f"rolled back: champion v{v2.version} -> v{v1.version}")
