@@ -146,6 +146,28 @@ def drift(model: str) -> dict:
     )
 
 
+def rolled_back(model: str) -> dict:
+    return alert(
+        model,
+        f"Model {model}: rolled back on live degradation",
+        f"The last monitoring run of {model} found the champion degraded beyond its "
+        "confidence bound and moved `champion` back to the previous version by a GitOps "
+        f"commit (its Reason trailer says why: `mlops history --model {model}`).",
+        severity="critical",
+    )
+
+
+def rollback_failed(model: str) -> dict:
+    return alert(
+        model,
+        f"Model {model}: automatic rollback failed",
+        f"The last monitoring run of {model} called for a rollback and `mlops rollback` "
+        "did not move the champion (no previous champion, or the GitOps push was "
+        "refused): the degraded version is still serving.",
+        severity="critical",
+    )
+
+
 def degraded(model: str) -> dict:
     return alert(
         model,
@@ -316,6 +338,32 @@ SCENARIOS: dict[str, list[dict]] = {
         case(
             [s("mlops_monitor_performance_degraded", {**PUSHED, "model": CHURN}, "0x10")],
             [("5m", "MlopsPerformanceDegraded", [])],
+        ),
+    ],
+    "MlopsModelRolledBack": [
+        case(
+            [
+                s("mlops_monitor_rolled_back", {**PUSHED, "model": HP}, "1x10"),
+                s("mlops_monitor_rolled_back", {**PUSHED, "model": CHURN}, "0x10"),
+            ],
+            [("5m", "MlopsModelRolledBack", [rolled_back(HP)])],
+        ),
+        case(
+            [s("mlops_monitor_rolled_back", {**PUSHED, "model": HP}, "0x10")],
+            [("5m", "MlopsModelRolledBack", [])],
+        ),
+    ],
+    "MlopsRollbackFailed": [
+        case(
+            [
+                s("mlops_monitor_rollback_failed", {**PUSHED, "model": HP}, "0x10"),
+                s("mlops_monitor_rollback_failed", {**PUSHED, "model": CHURN}, "1x10"),
+            ],
+            [("5m", "MlopsRollbackFailed", [rollback_failed(CHURN)])],
+        ),
+        case(
+            [s("mlops_monitor_rollback_failed", {**PUSHED, "model": CHURN}, "0x10")],
+            [("5m", "MlopsRollbackFailed", [])],
         ),
     ],
     "MlopsMonitoringStale": [

@@ -127,6 +127,9 @@ def test_monitor_pushes_the_documented_series(
     assert performance[(("metric", "r2"),)] == pytest.approx(perf.r2)
     assert (("metric", "roc_auc"),) not in performance  # not a regression metric
     assert series["mlops_monitor_performance_degraded"] == {(): float(result.degraded)}
+    # No rollback policy here: neither rollback series says one happened.
+    assert series["mlops_monitor_rolled_back"] == {(): 0.0}
+    assert series["mlops_monitor_rollback_failed"] == {(): 0.0}
 
     # Nothing new since that run: too few rows to judge. The run's time and row counts are
     # pushed (monitoring did run); the last verdict stays until a run judges again.
@@ -164,3 +167,24 @@ def test_a_bad_alerts_block_fails_the_monitoring_run_naming_file_and_field(
     policy.write_text("schedule_seconds: often\n")
     result = mlops("monitor", "--policy", str(policy), "--json")
     assert result.exit_code == 2 and "bad-alerts.yaml: schedule_seconds:" in result.json["error"]
+
+
+@pytest.mark.parametrize(
+    ("ok", "rolled_back", "failed"), [(True, 1.0, 0.0), (False, 0.0, 1.0), (None, 0.0, 0.0)]
+)
+def test_a_rollback_outcome_is_a_series_the_rollback_alerts_read(ok, rolled_back, failed):
+    from mlops_core.contracts.monitor import RollbackOutcome
+    from model_monitoring.push import registry_of
+
+    result = MonitorResult(
+        status="drift",
+        model_name="house-price",
+        policy="monitor.yaml",
+        degraded=True,
+        rollback=None
+        if ok is None
+        else RollbackOutcome(advised=True, triggered=True, ok=ok, reason="rmse beyond limit"),
+    )
+    r = registry_of(result, 86400)
+    assert r.get_sample_value("mlops_monitor_rolled_back") == rolled_back
+    assert r.get_sample_value("mlops_monitor_rollback_failed") == failed

@@ -131,6 +131,17 @@ def registry_of(
         "1 when the last judged run found the policy metric beyond its limit, else 0.",
         1 if result.degraded else 0,
     )
+    rollback = result.rollback
+    gauge(
+        "mlops_monitor_rolled_back",
+        "1 when the last judged run rolled the champion back (on_degradation: rollback).",
+        1 if rollback is not None and rollback.triggered and rollback.ok else 0,
+    )
+    gauge(
+        "mlops_monitor_rollback_failed",
+        "1 when the last judged run's rollback was due and did not move the champion.",
+        1 if rollback is not None and rollback.triggered and rollback.ok is False else 0,
+    )
     return r
 
 

@@ -22,6 +22,8 @@ AlertName = Literal[
     "MlopsPredictionLogSpooling",
     "MlopsDriftDetected",
     "MlopsPerformanceDegraded",
+    "MlopsModelRolledBack",
+    "MlopsRollbackFailed",
     "MlopsMonitoringStale",
     "MlopsChampionTooOld",
 ]

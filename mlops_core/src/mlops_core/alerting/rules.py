@@ -167,6 +167,26 @@ def model_rules(name: str, cfg: AlertsConfig, schedule_seconds: int) -> list[dic
             "feedback labels beyond the policy's limit.",
         ),
         _rule(
+            "MlopsModelRolledBack",
+            name,
+            f'max by (model) (mlops_monitor_rolled_back{{model="{name}"}}) == 1',
+            "critical",
+            f"Model {name}: rolled back on live degradation",
+            f"The last monitoring run of {name} found the champion degraded beyond its "
+            "confidence bound and moved `champion` back to the previous version by a GitOps "
+            f"commit (its Reason trailer says why: `mlops history --model {name}`).",
+        ),
+        _rule(
+            "MlopsRollbackFailed",
+            name,
+            f'max by (model) (mlops_monitor_rollback_failed{{model="{name}"}}) == 1',
+            "critical",
+            f"Model {name}: automatic rollback failed",
+            f"The last monitoring run of {name} called for a rollback and `mlops rollback` "
+            "did not move the champion (no previous champion, or the GitOps push was "
+            "refused): the degraded version is still serving.",
+        ),
+        _rule(
             "MlopsMonitoringStale",
             name,
             f'time() - max by (model) (mlops_monitor_last_run_timestamp_seconds{{model="{name}"}})'
