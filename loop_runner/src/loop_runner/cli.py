@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from mlops_core.cli_options import ModelOption
 from mlops_core.output import JsonOption, emit
 
 ModelsOption = Annotated[
@@ -71,6 +72,59 @@ def pipeline_run(
         quiet=as_json,
     )
     emit(result, as_json, lambda console: human(console, result))
+
+
+@pipeline_app.command("traffic")
+def pipeline_traffic(
+    model: ModelOption = None,
+    rows: Annotated[int, typer.Option(help="Records to send (the first 50 one by one).")] = 600,
+    drift: Annotated[
+        float | None,
+        typer.Option(
+            help="Drift the records as the loop does: the first two numeric features "
+            "scaled by this factor and the first category's mix turned around."
+        ),
+    ] = None,
+    feedback_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of answers given a label.")
+    ] = 0.5,
+    wrong_labels: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of those labels made wrong (another class; 3x the value for a "
+            "regression): the champion then looks degraded to `mlops monitor`.",
+        ),
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the records and labels.")] = 7,
+    url: Annotated[
+        str | None, typer.Option(help="The service (default: the one this home runs).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send generated client traffic for one model to the running service, with feedback.
+
+    Example: mlops pipeline traffic --model house-price --rows 600 --drift 1.6
+    """
+    from loop_runner.traffic import send
+
+    result = send(
+        model,
+        rows,
+        drift=drift,
+        feedback_share=feedback_share,
+        wrong_labels=wrong_labels,
+        seed=seed,
+        url=url,
+    )
+    emit(
+        result,
+        as_json,
+        f"{result.predictions} predictions from {result.url} (versions "
+        f"{', '.join(result.model_versions)}), {result.failed_requests} failed, "
+        f"{result.feedback} labels reported in {result.seconds:.1f}s",
+    )
 
 
 def register(app: typer.Typer) -> None:

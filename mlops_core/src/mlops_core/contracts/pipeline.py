@@ -137,3 +137,23 @@ class PipelineResult(Result):
     models: list[ModelLoop] = Field(..., description="each model's loop, by name")
     urls: LoopUrls = Field(..., description="where to look")
     steps: list[Step] = Field(..., description="the platform's steps (up, serve, status)")
+
+
+class TrafficResult(Result):
+    """A burst of generated client traffic for one model, sent to the home's service."""
+
+    command: ClassVar[str] = "`mlops pipeline traffic`"
+
+    model_name: str = Field(..., description="the model whose routes were called")
+    url: str = Field(..., description="the prediction service it was sent to")
+    drift: dict | None = Field(
+        None, description="the drift applied to the generated records (null: none)"
+    )
+    wrong_labels: float = Field(
+        0.0, description="share of the feedback labels made wrong on purpose"
+    )
+    predictions: int = Field(..., description="records answered with a prediction")
+    failed_requests: int = Field(..., description="records whose request failed")
+    feedback: int = Field(..., description="labels reported (POST .../feedback)")
+    model_versions: list[str] = Field(..., description="the versions that answered")
+    seconds: float = Field(..., description="wall time of the burst")
