@@ -30,6 +30,7 @@ from prediction_service.routes import (
     model,
     models,
     predict,
+    v2,
 )
 from prediction_service.service import Service
 
@@ -107,6 +108,17 @@ def create_app(service: Service) -> FastAPI:
     for router in per_model:
         app.include_router(router, **guard)
     app.include_router(models.unknown(), **guard)
+    # The Open Inference Protocol (V2) beside /v1: metadata and inference behind the same
+    # key as /v1's, the health routes open (routes/v2.py says why).
+    v2_server = v2.server_router(service)
+    v2_models = [v2.model_routers(service, s) for s in served]
+    v2_guarded, v2_open = v2.unknown()
+    app.include_router(v2_server)
+    for v2_router, v2_health in v2_models:
+        app.include_router(v2_router, **guard)
+        app.include_router(v2_health)
+    app.include_router(v2_guarded, **guard)
+    app.include_router(v2_open)
     app.include_router(health.router)
     app.include_router(
         admin.router,
@@ -124,12 +136,14 @@ def create_app(service: Service) -> FastAPI:
     def openapi() -> dict:
         if not app.openapi_schema:
             app.openapi_schema = build(app, service, summaries)
+            app.openapi_schema["components"]["schemas"].update(v2.components(service))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     # FastAPI includes routers lazily (app.routes holds the routers, not their routes).
     routers = [r.router for r in (predict, model, feedback, health, admin, metrics, docs)]
-    routers += [models.listing(), *per_model]
+    routers += [models.listing(), *per_model, v2_server]
+    routers += [r for pair in v2_models for r in pair]
     endpoints = {route.path for router in routers for route in router.routes}
     app.add_middleware(RequestContext, service=service, endpoints=endpoints)
     return app
