@@ -107,16 +107,18 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(models.listing(), **guard)
     for router in per_model:
         app.include_router(router, **guard)
-    app.include_router(models.unknown(), **guard)
     # The Open Inference Protocol (V2) beside /v1: metadata and inference behind the same
-    # key as /v1's, the health routes open (routes/v2.py says why).
-    v2_server = v2.server_router(service)
+    # key as /v1's, the health routes open (routes/v2.py says why). Its per-model routes
+    # come right after /v1's: a request is matched route by route, at a cost each.
     v2_models = [v2.model_routers(service, s) for s in served]
+    for v2_router, _ in v2_models:
+        app.include_router(v2_router, **guard)
+    for _, v2_health in v2_models:
+        app.include_router(v2_health)
+    app.include_router(models.unknown(), **guard)
+    v2_server = v2.server_router(service)
     v2_guarded, v2_open = v2.unknown()
     app.include_router(v2_server)
-    for v2_router, v2_health in v2_models:
-        app.include_router(v2_router, **guard)
-        app.include_router(v2_health)
     app.include_router(v2_guarded, **guard)
     app.include_router(v2_open)
     app.include_router(health.router)

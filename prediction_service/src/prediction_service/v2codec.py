@@ -81,6 +81,7 @@ class Codec:
         self.schema = schema
         self.max_batch = max_batch
         self.names = list(schema.feature_names)
+        self.name_set = frozenset(self.names)
         self.width = len(self.names)
         self.columns = {c.name: c for c in schema.features}
         self.accepts = {c.name: accepted(c) for c in schema.features}
@@ -174,11 +175,11 @@ class Codec:
         )
 
     def _rows(self, k: int, tensor: dict, n: int) -> None:
-        if n == 0:
+        if n <= 0 or min(tensor["shape"]) < 0:
             raise ApiError(
                 400,
                 f"invalid input: input {tensor['name']!r}: shape {tensor['shape']} holds no "
-                "rows; at least one is needed",
+                "rows; at least one is needed (and no dimension is negative)",
                 [item(tensor["name"], ["body", "inputs", k, "shape"], "too_short", "")],
             )
         if n > self.max_batch:
@@ -188,41 +189,34 @@ class Codec:
                 "(MLOPS_SERVE_MAX_BATCH)",
             )
 
-    def _datatype(self, k: int, tensor: dict, allowed: Sequence[str], what: str) -> str:
+    def _datatype(self, k: int, tensor: dict, allowed: Sequence[str], what: str) -> ApiError:
+        """The 400 of a datatype `allowed` does not hold."""
         datatype = tensor["datatype"]
-        if datatype in allowed:
-            return datatype
         if datatype not in DATATYPES:
             reason = f"unknown datatype {datatype!r} (the protocol's: {', '.join(DATATYPES)})"
         else:
             reason = f"datatype {datatype} does not fit {what}, which takes {', '.join(allowed)}"
-        raise ApiError(
+        return ApiError(
             400,
             f"invalid input: input {tensor['name']!r}: {reason}",
             [item(tensor["name"], ["body", "inputs", k, "datatype"], "datatype", reason)],
         )
 
-    def rows(self, req: dict) -> tuple[list[dict], list[tuple[int, str, int]]]:
-        """The request's rows as records {feature: value} (not yet validated), and where
-        each column came from: (input index, input name, stride) per feature, in schema
-        order (stride: a table's width, 1 for an input per feature)."""
-        tensors = req["inputs"]
-        by_name: dict[str, int] = {}
+    def _names(self, tensors: list[dict], by_name: dict[str, int]) -> ApiError:
+        """The 400 of inputs that are not one per feature: a name twice, unknown, missing."""
+        seen: dict[str, int] = {}
         for k, tensor in enumerate(tensors):
             name = tensor["name"]
-            if name in by_name:
-                raise ApiError(
+            if name in seen:
+                return ApiError(
                     400,
-                    f"invalid input: input {name!r} is given twice (inputs {by_name[name]} "
-                    f"and {k})",
+                    f"invalid input: input {name!r} is given twice (inputs {seen[name]} and {k})",
                     [item(name, ["body", "inputs", k, "name"], "duplicate", "")],
                 )
-            by_name[name] = k
+            seen[name] = k
         unknown = [n for n in by_name if n not in self.columns]
-        if len(tensors) == 1 and unknown:
-            return self._table(0, tensors[0])
         if unknown:
-            raise ApiError(
+            return ApiError(
                 400,
                 f"invalid input: {'inputs' if len(unknown) > 1 else 'input'} "
                 f"{', '.join(map(repr, unknown))}: not "
@@ -234,43 +228,59 @@ class Codec:
                 ],
             )
         missing = [n for n in self.names if n not in by_name]
-        if missing:
-            raise ApiError(
-                400,
-                f"invalid input: missing {'inputs' if len(missing) > 1 else 'input'} "
-                f"{_listed([repr(m) for m in missing])}; model {self.schema.name!r} takes "
-                f"{self.forms}",
-                [item(m, ["body", "inputs"], "missing", "") for m in missing],
-            )
+        return ApiError(
+            400,
+            f"invalid input: missing {'inputs' if len(missing) > 1 else 'input'} "
+            f"{_listed([repr(m) for m in missing])}; model {self.schema.name!r} takes "
+            f"{self.forms}",
+            [item(m, ["body", "inputs"], "missing", "") for m in missing],
+        )
+
+    def rows(self, req: dict) -> tuple[list[dict], list[tuple[int, str, int]]]:
+        """The request's rows as records {feature: value} (not yet validated), and where
+        each column came from: (input index, input name, stride) per feature, in schema
+        order (stride: a table's width, 1 for an input per feature).
+
+        On the hot path: each check is a lookup, a message is only built for a fault."""
+        tensors = req["inputs"]
+        by_name = {t["name"]: k for k, t in enumerate(tensors)}
+        if len(tensors) == 1 and tensors[0]["name"] not in self.columns:
+            return self._table(0, tensors[0])
+        if len(by_name) != len(tensors) or by_name.keys() != self.name_set:
+            raise self._names(tensors, by_name)
         columns: list[list] = []
-        n = -1
+        n: int | None = None
         for name in self.names:
             k = by_name[name]
             tensor = tensors[k]
             shape = tensor["shape"]
-            if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+            rank = len(shape)
+            if not (rank == 1 or (rank == 2 and shape[1] == 1)):
                 raise ApiError(
                     400,
                     f"invalid input: input {name!r}: shape {shape}; an input per feature "
                     "has shape [N] or [N, 1]",
                     [item(name, ["body", "inputs", k, "shape"], "shape", "")],
                 )
-            if n < 0:
+            if shape[0] != n:
+                if n is not None:
+                    first = self.names[0]
+                    raise ApiError(
+                        400,
+                        f"invalid input: input {name!r} has {shape[0]} rows, input {first!r} "
+                        f"has {n}: every input holds the same rows",
+                        [item(name, ["body", "inputs", k, "shape"], "shape", "")],
+                    )
                 n = shape[0]
                 self._rows(k, tensor, n)
-            elif shape[0] != n:
-                first = self.names[0]
-                raise ApiError(
-                    400,
-                    f"invalid input: input {name!r} has {shape[0]} rows, input {first!r} "
-                    f"has {n}: every input holds the same rows",
-                    [item(name, ["body", "inputs", k, "shape"], "shape", "")],
-                )
-            datatype = self._datatype(
-                k, tensor, self.accepts[name], f"feature {name!r} ({self.columns[name].dtype})"
-            )
-            values = self._data(k, tensor, shape)
-            if datatype in INTEGER and name in self.floats:
+            datatype = tensor["datatype"]
+            if datatype not in self.accepts[name]:
+                what = f"feature {name!r} ({self.columns[name].dtype})"
+                raise self._datatype(k, tensor, self.accepts[name], what)
+            values = tensor["data"]
+            if len(values) != n or (rank == 2 and type(values[0]) is list):
+                values = self._data(k, tensor, shape)
+            if name in self.floats and datatype in INTEGER:
                 self._integers(k, name, values, 1, 0)
             columns.append(values)
         names = self.names
@@ -292,7 +302,9 @@ class Codec:
             )
         n = shape[0]
         self._rows(k, tensor, n)
-        datatype = self._datatype(k, tensor, self.table_types, f"a table of {self.schema.name!r}")
+        datatype = tensor["datatype"]
+        if datatype not in self.table_types:
+            raise self._datatype(k, tensor, self.table_types, f"a table of {self.schema.name!r}")
         values = self._data(k, tensor, shape)
         width = self.width
         if datatype == "BYTES" and all(type(v) is str for v in values):
@@ -310,7 +322,9 @@ class Codec:
                 if column.dtype == "float":
                     self._integers(k, name, values, width, j)
         names = self.names
-        records = [dict(zip(names, values[i : i + width], strict=True)) for i in range(0, n * width, width)]
+        records = [
+            dict(zip(names, values[i : i + width], strict=True)) for i in range(0, n * width, width)
+        ]
         return records, [(k, name, width) for _ in names]
 
     def _integers(self, k: int, name: str, values: list, stride: int, offset: int) -> None:
@@ -326,9 +340,7 @@ class Codec:
                     [item(column, ["body", "inputs", k, "data", i], "int_type", "")],
                 )
 
-    def invalid(
-        self, exc: ValidationError, where: list[tuple[int, str, int]], n: int
-    ) -> ApiError:
+    def invalid(self, exc: ValidationError, where: list[tuple[int, str, int]], n: int) -> ApiError:
         """A 400 naming the input (and row, column) of each value the request models refuse."""
         index = {c: j for j, c in enumerate(self.names)}
         detail = []
@@ -340,7 +352,9 @@ class Codec:
             j = index.get(field, 0) if field is not None else 0
             k, tensor, stride = where[j]
             element = row * stride + (j if stride > 1 else 0)
-            detail.append(item(field, ["body", "inputs", k, "data", element], err["type"], err["msg"]))
+            detail.append(
+                item(field, ["body", "inputs", k, "data", element], err["type"], err["msg"])
+            )
             place = f"input {tensor!r}"
             if n > 1:
                 place += f", row {row}"
