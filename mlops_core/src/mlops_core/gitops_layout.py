@@ -150,9 +150,12 @@ def parse_candidate(block: object, where: str = "values file") -> CandidatePin |
     return CandidatePin(str(version), block.get("dataVersion") or None, str(mode), weight)
 
 
-def parse_model_values(text: str, where: str = "values file") -> dict:
-    """{name, version, data_version, candidate} of a values file; BadInput naming the file
-    when it is not one (no `model:` mapping, a missing name, a bad `candidate:` block)."""
+def parse_model_values(
+    text: str, where: str = "values file", with_candidate: bool = False
+) -> dict:
+    """{name, version, data_version} (and `candidate`, a CandidatePin or None, when
+    with_candidate) of a values file; BadInput naming the file when it is not one (no
+    `model:` mapping, a missing name, a bad `candidate:` block)."""
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -161,12 +164,15 @@ def parse_model_values(text: str, where: str = "values file") -> dict:
     if not isinstance(model, dict) or not model.get("name"):
         raise BadInput(f"{where}: no `model:` mapping with a name (the GitOps values contract)")
     version = model.get("version")
-    return {
+    out = {
         "name": str(model["name"]),
         "version": None if version in (None, "") else str(version),
         "data_version": model.get("dataVersion") or None,
-        "candidate": parse_candidate(data.get("candidate"), where),
     }
+    candidate = parse_candidate(data.get("candidate"), where)
+    if with_candidate:
+        out["candidate"] = candidate
+    return out
 
 
 def environments(root: Path, gitops_dir: str = GITOPS_DIR) -> list[str]:
@@ -184,7 +190,7 @@ def read_pin(root: Path, env: str, name: str, gitops_dir: str = GITOPS_DIR) -> M
     file = Path(root) / rel
     if not file.is_file():
         return None
-    values = parse_model_values(file.read_text(), rel)
+    values = parse_model_values(file.read_text(), rel, with_candidate=True)
     if values["name"] != name:
         raise BadInput(f"{rel}: pins model {values['name']!r}, but the file is named for {name!r}")
     return ModelPin(env, name, values["version"], values["data_version"], rel, values["candidate"])
