@@ -150,9 +150,7 @@ def parse_candidate(block: object, where: str = "values file") -> CandidatePin |
     return CandidatePin(str(version), block.get("dataVersion") or None, str(mode), weight)
 
 
-def parse_model_values(
-    text: str, where: str = "values file", with_candidate: bool = False
-) -> dict:
+def parse_model_values(text: str, where: str = "values file", with_candidate: bool = False) -> dict:
     """{name, version, data_version} (and `candidate`, a CandidatePin or None, when
     with_candidate) of a values file; BadInput naming the file when it is not one (no
     `model:` mapping, a missing name, a bad `candidate:` block)."""
