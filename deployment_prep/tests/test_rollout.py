@@ -11,6 +11,8 @@ import pytest
 import yaml
 from deploy_helpers import DATA_VERSION, champion, git
 
+from mlops_core.gitops_layout import render_model_values
+
 
 def _alias(client, name: str, alias: str) -> str | None:
     try:
@@ -29,13 +31,20 @@ def _values(repo: Path, name: str, rev: str = "main") -> dict:
     return yaml.safe_load(git(repo, "show", f"{rev}:gitops/envs/kind/models/{name}.yaml"))
 
 
-@pytest.mark.slow  # four deployable checks in a clean process
+@pytest.mark.slow  # three deployable checks in a clean process
 def test_shadow_canary_promote_abort_and_rollback_as_commits(
     mlops, register, data_registry, client, unique_model_name, clone, remote, git_refs
 ):
     name = unique_model_name
-    v1 = register()
-    assert mlops("promote", "--json").exit_code == 0
+    # The champion v1 as a promotion leaves it (alias + pushed commit), without its checks.
+    v1 = register(alias="champion")
+    path = clone / f"gitops/envs/kind/models/{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_model_values(name, v1, DATA_VERSION))
+    git(clone, "add", "-A")
+    trailers = f"Action: promote\nModel: {name}\nVersion: {v1}\nEnvironment: kind"
+    git(clone, "commit", "-q", "-m", f"Promote {name} v{v1}\n\n{trailers}\n")
+    git(clone, "push", "-q", "origin", "HEAD:main")
     v2 = register()
 
     # Bad input: refused naming the option, before anything moves.
