@@ -50,6 +50,32 @@ def promote(
     ] = None,
     model: ModelOption = None,
     reason: _reason_option("what the quality gate and the checks decided") = None,
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            "--shadow",
+            help="Put the version beside the champion as a shadow (predicts on every "
+            "request, never answers): alias `shadow` and the file's `candidate:` block.",
+        ),
+    ] = False,
+    canary: Annotated[
+        float | None,
+        typer.Option(
+            "--canary",
+            metavar="PERCENT",
+            help="Put the version beside the champion as a canary answering PERCENT of "
+            "requests (0 < PERCENT < 100; again to change the weight): alias `canary`, "
+            "tag `canary_weight` and the file's `candidate:` block.",
+        ),
+    ] = None,
+    replace_candidate: Annotated[
+        bool,
+        typer.Option(
+            "--replace-candidate",
+            help="With --shadow/--canary: replace a live candidate of another version in "
+            "the same commit (without it, that is refused).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Check the challenger (or --version N) as a deployable and make it the champion.
@@ -60,11 +86,32 @@ def promote(
     gitops/envs/<env>/models/<model>.yaml (no other model's file) to the GitOps repository
     (pushed, or a pull request with MLOPS_PROMOTE_GITHUB_TOKEN).
 
-    Example: mlops promote --model house-price --env kind --env prod --json
-    """
-    from deployment_prep.promote import promote as run
+    With --shadow or --canary PERCENT the checked version becomes the candidate beside the
+    champion instead (the champion stays); promoting the candidate completes the rollout.
 
-    result = run(str(version) if version else None, env, build_context, model, reason)
+    Example: mlops promote --model house-price --env kind --env prod --json
+    Example: mlops promote --model house-price --canary 10 --json
+    """
+    ver = str(version) if version else None
+    if shadow or canary is not None:
+        from deployment_prep import rollout
+
+        mode, weight = rollout.check_request(shadow, canary)
+        if build_context is not None:
+            from mlops_core.errors import BadInput
+
+            raise BadInput(
+                "--build-context: only with a promotion to champion (no --shadow/--canary)"
+            )
+        result = rollout.stage(mode, weight, ver, env, model, reason, replace_candidate)
+    else:
+        if replace_candidate:
+            from mlops_core.errors import BadInput
+
+            raise BadInput("--replace-candidate: only with --shadow or --canary")
+        from deployment_prep.promote import promote as run
+
+        result = run(ver, env, build_context, model, reason)
     emit(result, as_json, lambda console: _human(console, result))
 
 
@@ -76,18 +123,37 @@ def rollback(
     env: EnvOption = None,
     model: ModelOption = None,
     reason: _reason_option("'rolled back by hand'") = None,
+    candidate: Annotated[
+        bool,
+        typer.Option(
+            "--candidate",
+            help="Abort the shadow/canary candidate instead: its alias and every "
+            "`candidate:` block removed, the champion stays (Action: abort).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Move `champion` back to the previous champion (or --to N) and commit the change.
 
     The GitOps change is a new commit touching only that model's files (history is never
-    rewritten); --reason is recorded in its `Reason:` trailer.
+    rewritten); --reason is recorded in its `Reason:` trailer. A live shadow/canary
+    candidate is removed with it; --candidate removes only the candidate.
 
     Example: mlops rollback --model house-price --reason "p99 above budget since v7" --json
+    Example: mlops rollback --model house-price --candidate --reason "canary p99 too high"
     """
-    from deployment_prep.promote import rollback as run
+    if candidate:
+        if to:
+            from mlops_core.errors import BadInput
 
-    result = run(str(to) if to else None, env, model, reason)
+            raise BadInput("--to: not with --candidate (aborting a candidate moves no champion)")
+        from deployment_prep.rollout import abort
+
+        result = abort(env, model, reason)
+    else:
+        from deployment_prep.promote import rollback as run
+
+        result = run(str(to) if to else None, env, model, reason)
     emit(result, as_json, lambda console: _human(console, result))
 
 
@@ -134,7 +200,7 @@ def _human_history(console, r: HistoryResult) -> None:
     for e in r.entries:
         table.add_row(
             e.time,
-            e.action,
+            e.action + (f" {e.weight:g}%" if e.weight is not None else ""),
             ", ".join(e.envs) or "-",
             f"v{e.model_version}" if e.model_version else "-",
             f"v{e.previous_version}" if e.previous_version else "-",
@@ -157,7 +223,23 @@ def _human_history(console, r: HistoryResult) -> None:
 
 
 def _human(console, r: ChampionChange) -> None:
-    if not r.changed:
+    mode = getattr(r, "mode", "champion")
+    if r.action == "abort":
+        gone = r.removed_candidate
+        console.print(
+            f"[bold green]{r.model_name}: {gone.mode} v{gone.version} aborted[/] "
+            f"(champion stays v{r.model_version})"
+            if gone
+            else f"{r.model_name}: candidate aborted"
+        )
+    elif mode != "champion":
+        share = f" at {r.weight:g}%" if r.weight is not None else ""
+        state = "is already" if not r.changed else "is now"
+        console.print(
+            f"[bold green]{r.model_name} v{r.model_version} {state} the {mode}{share}[/] "
+            f"beside champion v{r.previous_version}"
+        )
+    elif not r.changed:
         console.print(
             f"{r.model_name} v{r.model_version} is already the champion in {', '.join(r.envs)}"
         )
@@ -176,6 +258,9 @@ def _human(console, r: ChampionChange) -> None:
         console.print("  metrics: " + ", ".join(f"{k}={v:g}" for k, v in r.metrics.items()))
     if r.changed and r.reason:
         console.print(f"  reason: {r.reason}")
+    if r.removed_candidate and r.action != "abort":
+        gone = r.removed_candidate
+        console.print(f"  candidate removed: {gone.mode} v{gone.version}")
     if r.migrated_files:
         console.print(f"  migrated to one file per model: {', '.join(r.migrated_files)}")
     console.print(f"  gitops: {r.gitops_repo} ({', '.join(r.values_files)})")
@@ -223,16 +308,25 @@ def _human_list(console, r) -> None:
         )
         return
     table = Table(title=f"models in {r.models_dir}")
-    for column in ("model", "task", "data", "champion", "challenger", "promoted"):
+    for column in ("model", "task", "data", "champion", "challenger", "candidate", "promoted"):
         table.add_column(column)
     for m in r.models:
         promoted = ", ".join(f"{env}: v{v}" for env, v in m.promoted.items()) or "-"
+        cand = m.candidate
+        candidate = (
+            f"v{cand.version} {cand.mode}"
+            + (f" {cand.weight:g}%" if cand.weight is not None else "")
+            + (f" ({', '.join(m.candidate_envs)})" if m.candidate_envs else "")
+            if cand
+            else "-"
+        )
         table.add_row(
             m.name,
             m.task,
             m.latest_data_version or "-",
             f"v{m.champion}" if m.champion else "-",
             f"v{m.challenger}" if m.challenger else "-",
+            candidate,
             promoted,
         )
     console.print(table)

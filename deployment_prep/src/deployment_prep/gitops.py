@@ -73,7 +73,12 @@ class Checkout:
         pin = layout.read_pin(self.path, env, name, self.gitops_dir)
         if pin is None:
             return None
-        return {"name": pin.name, "version": pin.version, "data_version": pin.data_version}
+        return {
+            "name": pin.name,
+            "version": pin.version,
+            "data_version": pin.data_version,
+            "candidate": pin.candidate,
+        }
 
     def legacy_files(self) -> list[str]:
         """The single-model files of the old layout still here (envs/<env>/model-values.yaml)."""
@@ -172,9 +177,26 @@ class Checkout:
     ) -> str | None:
         """Write this model's file in each env and commit only those paths; None when
         nothing changed. No other model's file is read, written or staged."""
-        paths = [values_path(env, name, self.gitops_dir) for env in envs]
-        for path in paths:
-            write_text(str(self.path / path), render_values(name, version, data_version))
+        return self.commit_files(
+            name, {env: (version, data_version, None) for env in envs}, message
+        )
+
+    def commit_files(
+        self,
+        name: str,
+        files: dict[str, tuple[str | None, str | None, layout.CandidatePin | None]],
+        message: str,
+    ) -> str | None:
+        """Write this model's file of each env as (version, data version, candidate block)
+        and commit only those paths; None when nothing changed."""
+        if not files:
+            return None
+        paths = []
+        for env, (version, data_version, candidate) in files.items():
+            path = values_path(env, name, self.gitops_dir)
+            text = layout.render_model_values(name, version, data_version, candidate)
+            write_text(str(self.path / path), text)
+            paths.append(path)
         self.git("add", "--", *paths)
         if not self.git("diff", "--cached", "--name-only", "--", *paths):
             return None

@@ -296,6 +296,8 @@ def _entry(commit: Commit, name: str, gitops_dir: str, blobs: dict) -> HistoryEn
         reason=_last(trailers, "reason"),
         run_id=_none(_last(trailers, "run")),
         metrics=_metrics(_last(trailers, "metrics")),
+        candidate_version=_strip_v(_none(_last(trailers, "candidate-version"))),
+        weight=_weight(_last(trailers, "weight")),
         checks=_checks(trailers),
         trailers={k: v for k, v in trailers.items()},
         changes=changes,
@@ -349,6 +351,13 @@ def _strip_v(value: str | None) -> str | None:
 
 def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _weight(text: str | None) -> float | None:
+    try:
+        return float(text.strip().rstrip("%")) if text else None
+    except ValueError:
+        return None
 
 
 def _metrics(text: str | None) -> dict[str, float]:

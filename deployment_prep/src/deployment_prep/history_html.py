@@ -108,7 +108,10 @@ def _row(e: HistoryEntry) -> str:
     who = escape(e.author) + (f" &lt;{escape(e.author_email)}&gt;" if e.author_email else "")
     cells = [
         escape(e.time.replace("T", " ")),
-        escape(e.action) + (" <small>(before trailers)</small>" if e.legacy else ""),
+        escape(e.action)
+        + (escape(f" {e.weight:g}%") if e.weight is not None else "")
+        + (escape(f" (candidate v{e.candidate_version})") if e.candidate_version else "")
+        + (" <small>(before trailers)</small>" if e.legacy else ""),
         escape(", ".join(e.envs)) or "-",
         _version(e),
         escape(f"v{e.previous_version}") if e.previous_version else "-",

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from mlops_core import gitops_layout as layout
-from mlops_core.contracts.deploy import ModelPin, ModelsListResult, ModelSummary
+from mlops_core.contracts.deploy import CandidateInfo, ModelPin, ModelsListResult, ModelSummary
 from mlops_core.errors import BadInput, MlopsError
 
 log = logging.getLogger("mlops.models")
@@ -38,7 +38,12 @@ def _pins(root: Path | None, name: str, gitops_dir: str) -> dict[str, ModelPin]:
     if root is None:
         return {}
     out = {
-        env: ModelPin(version=pin.version, data_version=pin.data_version, file=pin.path)
+        env: ModelPin(
+            version=pin.version,
+            data_version=pin.data_version,
+            file=pin.path,
+            candidate=_candidate_info(name, pin.candidate),
+        )
         for env, pin in layout.read_pins(root, name, gitops_dir=gitops_dir).items()
     }
     # A checkout not yet migrated: its single-model file still says where the model is.
@@ -55,6 +60,37 @@ def _pins(root: Path | None, name: str, gitops_dir: str) -> dict[str, ModelPin]:
                 version=values["version"], data_version=values["data_version"], file=rel
             )
     return out
+
+
+def _candidate_info(name: str, block) -> CandidateInfo | None:
+    if block is None:
+        return None
+    return CandidateInfo(
+        version=block.version,
+        mode=block.mode,
+        weight=block.weight,
+        data_version=block.data_version,
+        uri=f"models:/{name}/{block.version}",
+    )
+
+
+def _live(c, name: str, pins: dict[str, ModelPin]) -> CandidateInfo | None:
+    """The registry's candidate (alias shadow/canary), with the file's data version."""
+    from deployment_prep import models
+
+    live = models.live_candidate(c, name)
+    if live is None:
+        return None
+    named = [
+        p.candidate for p in pins.values() if p.candidate and p.candidate.version == live.version
+    ]
+    return CandidateInfo(
+        version=live.version,
+        mode=live.mode,
+        weight=live.weight if live.weight is not None else (named[0].weight if named else None),
+        data_version=named[0].data_version if named else None,
+        uri=f"models:/{name}/{live.version}",
+    )
 
 
 def _latest_data_version(platform, name: str) -> str | None:
@@ -93,6 +129,13 @@ def list_models() -> ModelsListResult:
         except BadInput as exc:
             pins, errors = {}, [*errors, f"GitOps: {exc.message}"]
         promoted = {env: pin.version for env, pin in pins.items() if pin.version}
+        candidate = _live(c, folder.name, pins) if registered else None
+        named = {env for env, pin in pins.items() if pin.candidate}
+        if candidate is None and named:
+            errors.append(
+                f"GitOps: {', '.join(sorted(named))} name a candidate the registry has no "
+                "shadow/canary alias for (abort it: `mlops rollback --candidate`)"
+            )
         found.append(
             ModelSummary(
                 name=folder.name,
@@ -105,6 +148,12 @@ def list_models() -> ModelsListResult:
                 promoted=promoted,
                 champion_envs=[e for e, v in promoted.items() if champion and v == champion],
                 challenger_envs=[e for e, v in promoted.items() if challenger and v == challenger],
+                candidate=candidate,
+                candidate_envs=sorted(
+                    e
+                    for e, pin in pins.items()
+                    if candidate and pin.candidate and pin.candidate.version == candidate.version
+                ),
                 pins=pins,
                 error="; ".join(errors) or None,
             )

@@ -9,11 +9,12 @@ re-exported for promote.py.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops_core.contracts.constants import Tag
+from mlops_core.contracts.constants import Alias, Tag
 from mlops_core.errors import BadInput
 from mlops_core.mlflow_utils import (
     CHALLENGER,
@@ -27,17 +28,22 @@ from mlops_core.mlflow_utils import (
     retrying,
 )
 
+log = logging.getLogger("mlops.promote")
+
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "Candidate",
     "History",
+    "LiveCandidate",
     "alias_version",
     "candidate",
     "client",
     "headline_metrics",
     "history",
+    "live_candidate",
     "registered_model",
+    "set_candidate",
     "set_champion",
 ]
 
@@ -115,3 +121,57 @@ def set_champion(c, name: str, version: str | None, hist: History) -> None:
 def headline_metrics(metrics: dict[str, float]) -> dict[str, float]:
     keys = [k for k in sorted(metrics) if k.startswith(("test_", "val_"))]
     return {k: round(float(metrics[k]), 4) for k in keys}
+
+
+# -- the candidate: alias shadow or canary (never both), a canary's weight as a tag --------
+
+SHADOW, CANARY = Alias.SHADOW.value, Alias.CANARY.value
+WEIGHT_TAG = Tag.CANARY_WEIGHT.value
+
+
+@dataclass(frozen=True)
+class LiveCandidate:
+    """The version served beside the champion, as the registry holds it."""
+
+    version: str
+    mode: str  # shadow | canary (the alias it holds)
+    weight: float | None = None  # canary: tag canary_weight, percent
+
+
+def live_candidate(c, name: str) -> LiveCandidate | None:
+    """The model's candidate (alias canary, else shadow); None when there is none."""
+    canary = alias_version(c, name, CANARY)
+    if canary is not None:
+        tags = c.get_model_version(name, canary).tags or {}
+        try:
+            weight = float(tags[WEIGHT_TAG])
+        except (KeyError, ValueError):
+            weight = None  # a canary alias set by hand: the file says the weight
+        return LiveCandidate(canary, CANARY, weight)
+    shadow = alias_version(c, name, SHADOW)
+    return LiveCandidate(shadow, SHADOW) if shadow is not None else None
+
+
+def set_candidate(c, name: str, new: LiveCandidate | None, old: LiveCandidate | None) -> None:
+    """Move the registry from `old` to `new` (None: no candidate); set_candidate(c, name,
+    old, new) undoes it. The alias not in use is removed, so never both are set."""
+    if old is not None and (new is None or new.mode != old.mode):
+        c.delete_registered_model_alias(name, old.mode)
+    if (
+        old is not None
+        and old.mode == CANARY
+        and (new is None or new.mode != CANARY or new.version != old.version)
+    ):
+        try:
+            c.delete_model_version_tag(name, old.version, WEIGHT_TAG)
+        except Exception:  # the tag was never set (an alias set by hand): nothing to remove
+            log.debug("no %s tag on %s v%s", WEIGHT_TAG, name, old.version)
+    if new is None:
+        return
+    c.set_registered_model_alias(name, new.mode, new.version)
+    if new.mode == CANARY:
+        c.set_model_version_tag(name, new.version, WEIGHT_TAG, _weight_text(new.weight))
+
+
+def _weight_text(weight: float | None) -> str:
+    return f"{weight:g}" if weight is not None else ""

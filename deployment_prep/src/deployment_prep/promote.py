@@ -16,15 +16,18 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from deployment_prep import gitops, models
 from deployment_prep.reload import reload_service
 from deployment_prep.settings import PromoteSettings, check_envs, get_promote_settings
+from mlops_core import gitops_layout as layout
 from mlops_core.contracts import Alias, Tag
 from mlops_core.contracts.deploy import CheckReport, PromoteResult, RollbackResult
-from mlops_core.errors import BadInput, GateRefused, MlopsError, Unavailable
+from mlops_core.errors import BadInput, Conflict, GateRefused, MlopsError, Unavailable
 from mlops_core.settings import PlatformSettings, get_settings
 
 log = logging.getLogger("mlops.promote")
@@ -36,6 +39,9 @@ log = logging.getLogger("mlops.promote")
 ACTION, MODEL, VERSION, DATA_VERSION = "Action", "Model", "Version", "Data-version"
 PREVIOUS, ENVIRONMENT, RUN, METRICS = "Previous-champion", "Environment", "Run", "Metrics"
 GATE, CHECK, ARTIFACT, REASON = "Gate", "Check", "Artifact-bytes", "Reason"
+# A shadow or canary beside the champion (Action: shadow|canary|abort), or the candidate a
+# promotion completed / a rollback removed (Candidate-mode says which it was).
+CANDIDATE, CANDIDATE_MODE, WEIGHT = "Candidate-version", "Candidate-mode", "Weight"
 
 
 def _message(
@@ -45,15 +51,18 @@ def _message(
     previous: str | None,
     reason: str,
     checked: CheckReport | None = None,
+    title: str | None = None,
+    extra: list[tuple[str, object]] | None = None,
 ) -> str:
     """The commit message: a title, then a git trailer block (git interpret-trailers
-    format) holding what justified the change: the gate, each check, the metrics, why."""
+    format) holding what justified the change: the gate, each check, the metrics, why;
+    `extra` (the candidate's trailers) goes before the reason."""
     from mlops_core.git import trailer_block
 
     metrics = models.headline_metrics(cand.metrics)
     test_metrics = {k: v for k, v in metrics.items() if k.startswith("test_")} or metrics
     metric_text = ", ".join(f"{k}={v:g}" for k, v in test_metrics.items()) or "none recorded"
-    title = (
+    title = title or (
         f"Roll back {cand.name} to v{cand.version} (data {cand.data_version}) in {', '.join(envs)}"
         if action != "promote"
         else f"Promote {cand.name} v{cand.version} (data {cand.data_version}) to {', '.join(envs)}"
@@ -78,6 +87,7 @@ def _message(
         )
     if checked and checked.artifact_size_bytes is not None:
         trailers.append((ARTIFACT, checked.artifact_size_bytes))
+    trailers += extra or []
     trailers.append((REASON, reason))
     return f"{title}\n\n{trailer_block(trailers)}\n"
 
@@ -87,6 +97,36 @@ def _promote_reason(cand) -> str:
     if cand.tags.get(Tag.VALIDATION_STATUS) == "passed":
         return "passed the quality gate and the deployable checks"
     return "promoted by hand; passed the deployable checks"
+
+
+@dataclass
+class _Step:
+    """One registry change of a commit: `do`, and `undo` with what it says when undone."""
+
+    do: Callable[[], None]
+    undo: Callable[[], None]
+    undone: str
+
+
+def _champion_step(c, name: str, version: str, current: str | None, old_hist, new_hist):
+    return _Step(
+        lambda: models.set_champion(c, name, version, new_hist),
+        lambda: models.set_champion(c, name, current, old_hist),
+        f"alias champion moved back to {current or '(none)'}",
+    )
+
+
+def _candidate_step(c, name: str, new, old):
+    if old is None:
+        undone = "candidate alias removed again"
+    else:
+        weight = f" at {old.weight:g}%" if old.weight is not None else ""
+        undone = f"alias {old.mode} back on v{old.version}{weight}"
+    return _Step(
+        lambda: models.set_candidate(c, name, new, old),
+        lambda: models.set_candidate(c, name, old, new),
+        undone,
+    )
 
 
 def _apply(
@@ -99,16 +139,25 @@ def _apply(
     old_hist: models.History,
     new_hist: models.History,
     message: str,
+    files: dict | None = None,
+    steps: list[_Step] | None = None,
 ) -> dict:
-    """Steps 3-5 with their undo; returns what happened."""
+    """Steps 3-5 with their undo; returns what happened. `files` (env -> (version, data
+    version, candidate block)) defaults to the champion `cand` in `envs`; `steps` (the
+    registry changes) defaults to moving alias champion to it."""
     base = checkout.head()
-    commit = checkout.commit_values(envs, cand.name, cand.version, cand.data_version, message)
-    alias_moved = False
+    if files is None:
+        files = {env: (cand.version, cand.data_version, None) for env in envs}
+    if steps is None:
+        steps = [_champion_step(c, cand.name, cand.version, current, old_hist, new_hist)]
+    commit = checkout.commit_files(cand.name, files, message)
+    started: list[_Step] = []
     outcome: dict = {"commit": commit, "pushed": False, "pull_request": None}
     pr_branch = None
     try:
-        alias_moved = True  # from here on, moving it back is the undo (harmless if it did not)
-        models.set_champion(c, cand.name, cand.version, new_hist)
+        for step in steps:
+            started.append(step)  # from here on, its undo is the undo (harmless if it did not)
+            step.do()
         if commit and checkout.remote and settings.push:
             token = settings.github_token.get_secret_value() if settings.github_token else None
             if token:
@@ -123,12 +172,12 @@ def _apply(
                 outcome["pushed"] = True
     except BaseException as exc:
         undo = []
-        if alias_moved:
+        for step in reversed(started):
             try:
-                models.set_champion(c, cand.name, current, old_hist)
-                undo.append(f"alias champion moved back to {current or '(none)'}")
+                step.undo()
+                undo.append(step.undone)
             except Exception as undo_exc:  # pragma: no cover - both stores failing at once
-                undo.append(f"could NOT move alias champion back to {current}: {undo_exc}")
+                undo.append(f"could NOT undo ({step.undone}): {undo_exc}")
         if pr_branch:
             checkout.delete_remote_branch(pr_branch, _auth(settings, checkout))
         if commit:
@@ -139,7 +188,7 @@ def _apply(
             exc.details.setdefault("rolled_back", undo)
         elif isinstance(exc, Exception):
             raise Unavailable(
-                f"the promotion of {cand.uri} failed ({type(exc).__name__}: {exc}); "
+                f"the change of {cand.uri} failed ({type(exc).__name__}: {exc}); "
                 f"nothing changed: {'; '.join(undo) or 'no state had moved'}",
                 details={"rolled_back": undo},
             ) from exc
@@ -266,6 +315,15 @@ def _promote(
         checkout.ensure_clean_and_current()
         migrated = _migrate_layout(settings, checkout)
         current = models.alias_version(c, name, Alias.CHAMPION)
+        live = models.live_candidate(c, name)
+        if live is not None and live.version != cand.version:
+            raise Conflict(
+                f"model {name} has a live {_describe_live(live)} (v{live.version}); promote "
+                f"it (`mlops promote --model {name} --version {live.version}`) or abort it "
+                f"(`mlops rollback --model {name} --candidate`) before promoting "
+                f"v{cand.version}",
+                details={"candidate_version": live.version, "candidate_mode": live.mode},
+            )
         state = {env: checkout.read_values(env, name) for env in envs}
         in_place = all(
             s and s["name"] == name and s["version"] == cand.version for s in state.values()
@@ -285,6 +343,12 @@ def _promote(
                 }
             )
             return PromoteResult.model_validate(result)
+        if live is not None and build_context is None and _checked_as_candidate(cand):
+            # Completing a rollout: the candidate passed these checks when it became the
+            # candidate (the same immutable version), and has been served since.
+            return _complete(
+                c, platform, settings, checkout, cand, envs, current, live, migrated, reason
+            )
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="promote-", dir=_work_dir(platform)) as work:
             log.info("checking %s as a deployable", cand.uri)
@@ -332,11 +396,57 @@ def _promote(
             new_hist.stack.append(cand.version)
         reason = _one_line(reason) or _promote_reason(cand)
         new_hist.record("promote", cand.version, current, envs=envs, reason=_short(reason))
-        message = _message("promote", cand, envs, current, reason, checked)
-        result.update(
-            _apply(c, settings, checkout, cand, envs, current, old_hist, new_hist, message)
+        files, steps = _champion_move(c, checkout, cand, envs, current, old_hist, new_hist, live)
+        message = _message(
+            "promote", cand, envs, current, reason, checked, extra=_removed_trailers(live)
         )
-        result.update({"changed": True, "reason": reason})
+        result.update(
+            _apply(
+                c,
+                settings,
+                checkout,
+                cand,
+                envs,
+                current,
+                old_hist,
+                new_hist,
+                message,
+                files,
+                steps,
+            )
+        )
+        result.update(
+            {"changed": True, "reason": reason, "removed_candidate": _info(live, c, name)}
+        )
+    result["reload"] = reload_service(platform, settings, cand)
+    return PromoteResult.model_validate(result)
+
+
+def _checked_as_candidate(cand) -> bool:
+    return cand.tags.get("deploy_check") == "passed"
+
+
+def _complete(c, platform, settings, checkout, cand, envs, current, live, migrated, reason):
+    """Promote the live candidate: champion moves, the candidate (alias, block) goes."""
+    name = cand.name
+    old_hist = models.history(c, name)
+    new_hist = models.History(list(old_hist.stack), list(old_hist.events))
+    if current and (not new_hist.stack or new_hist.stack[-1] != current):
+        new_hist.stack.append(current)
+    new_hist.stack.append(cand.version)
+    reason = _one_line(reason) or f"the {_describe_live(live)} candidate completed"
+    new_hist.record("promote", cand.version, current, envs=envs, reason=_short(reason))
+    files, steps = _champion_move(c, checkout, cand, envs, current, old_hist, new_hist, live)
+    checked_note = "candidate passed: the deployable checks, when it became the candidate"
+    extra = [*_removed_trailers(live), (CHECK, checked_note)]
+    message = _message("promote", cand, envs, current, reason, extra=extra)
+    result = _summary(cand, envs, current, checkout, migrated)
+    result.update({"action": "promote", "checks": None})
+    applied = _apply(
+        c, settings, checkout, cand, envs, current, old_hist, new_hist, message, files, steps
+    )
+    result.update(applied)
+    result.update({"changed": True, "reason": reason, "removed_candidate": _info(live, c, name)})
     result["reload"] = reload_service(platform, settings, cand)
     return PromoteResult.model_validate(result)
 
@@ -399,13 +509,36 @@ def rollback(
                 checked = _run_checks(platform, folder, settings, cand, Path(work))
         new_hist = models.History(new_stack, list(old_hist.events))
         new_hist.record("rollback", target, current, envs=envs, reason=_short(reason))
-        message = _message("rollback", cand, envs, current, reason, checked)
+        # The champion moving back takes any candidate with it (it was compared against
+        # the champion that is leaving).
+        live = models.live_candidate(c, name)
+        files, steps = _champion_move(c, checkout, cand, envs, current, old_hist, new_hist, live)
+        message = _message(
+            "rollback", cand, envs, current, reason, checked, extra=_removed_trailers(live)
+        )
         result = _summary(cand, envs, current, checkout, migrated)
         result.update(
-            {"action": "rollback", "checks": checked.checks if checked else None, "reason": reason}
+            {
+                "action": "rollback",
+                "checks": checked.checks if checked else None,
+                "reason": reason,
+                "removed_candidate": _info(live, c, name),
+            }
         )
         result.update(
-            _apply(c, settings, checkout, cand, envs, current, old_hist, new_hist, message)
+            _apply(
+                c,
+                settings,
+                checkout,
+                cand,
+                envs,
+                current,
+                old_hist,
+                new_hist,
+                message,
+                files,
+                steps,
+            )
         )
         result["changed"] = True
     result["reload"] = reload_service(platform, settings, cand)
@@ -495,3 +628,64 @@ def _summary(
         "remote": checkout.remote_url(),
         "branch": checkout.branch,
     }
+
+
+# -- the candidate a champion move takes with it (rollout.py stages and aborts one) ---------
+
+
+def candidate_blocks(checkout: gitops.Checkout, name: str) -> dict[str, dict]:
+    """env -> the model's file state, for every environment whose file has a `candidate:`
+    block (the alias is one per model, so each of them names the same candidate)."""
+    found = {}
+    for env in layout.environments(checkout.path, checkout.gitops_dir):
+        state = checkout.read_values(env, name)
+        if state and state.get("candidate") is not None:
+            found[env] = state
+    return found
+
+
+def _champion_move(c, checkout, cand, envs, current, old_hist, new_hist, live):
+    """The files and registry steps of a champion move: `cand` pinned in `envs`, and every
+    candidate (alias and block, in every environment) removed."""
+    files = {
+        env: (state["version"], state["data_version"], None)
+        for env, state in candidate_blocks(checkout, cand.name).items()
+    }
+    files.update({env: (cand.version, cand.data_version, None) for env in envs})
+    steps = [_champion_step(c, cand.name, cand.version, current, old_hist, new_hist)]
+    if live is not None:
+        steps.append(_candidate_step(c, cand.name, None, live))
+    return files, steps
+
+
+def _describe_live(live) -> str:
+    return f"canary at {live.weight:g}%" if live.weight is not None else live.mode
+
+
+def _removed_trailers(live) -> list[tuple[str, object]]:
+    if live is None:
+        return []
+    out: list[tuple[str, object]] = [(CANDIDATE, live.version), (CANDIDATE_MODE, live.mode)]
+    if live.weight is not None:
+        out.append((WEIGHT, f"{live.weight:g}"))
+    return out
+
+
+def _info(live, c=None, name: str | None = None, data_version: str | None = None):
+    """The contract's view of a candidate (None: none)."""
+    from mlops_core.contracts.deploy import CandidateInfo
+
+    if live is None:
+        return None
+    if data_version is None and c is not None and name:
+        try:
+            data_version = models.candidate(c, name, live.version).data_version
+        except MlopsError:  # a version deleted since: the rest still says what it was
+            data_version = None
+    return CandidateInfo(
+        version=live.version,
+        mode=live.mode,
+        weight=live.weight,
+        data_version=data_version,
+        uri=f"models:/{name}/{live.version}" if name else None,
+    )

@@ -45,6 +45,8 @@ class Alias(StrEnum):
 
     CHAMPION = "champion"  # the version promoted and served
     CHALLENGER = "challenger"  # the newest version that passed the quality gate
+    SHADOW = "shadow"  # a candidate predicting beside the champion, never answering
+    CANARY = "canary"  # a candidate answering a share of requests (tag canary_weight)
 
 
 class Role(StrEnum):
@@ -64,6 +66,7 @@ class Tag(StrEnum):
     VALIDATION_REASON = "validation_reason"
     GIT_COMMIT = "git_commit"
     CHAMPION_HISTORY = "mlops.champion_history"
+    CANARY_WEIGHT = "canary_weight"  # on the canary version: percent of requests it answers
     EXPERIMENT_KIND = "mlflow.experimentKind"  # experiments: what the MLflow UI shows first
 
 

@@ -116,12 +116,37 @@ class BuildContext(BaseModel):
     requirements: list[str] = Field(..., description="the pinned requirements")
 
 
+class CandidateInfo(BaseModel):
+    """A version served beside the champion: alias `shadow` or `canary` and the
+    `candidate:` block of the model's GitOps files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(..., description="the candidate's registered version")
+    mode: Literal["shadow", "canary"] = Field(
+        ...,
+        description="shadow: predicts on every request, never answers; canary: answers "
+        "`weight` percent of requests",
+    )
+    weight: float | None = Field(
+        None, description="canary: percent of requests it answers (0 < w < 100); shadow: none"
+    )
+    data_version: str | None = Field(None, description="the data version it was trained on")
+    uri: str | None = Field(None, description="models:/NAME/VERSION (MLOPS_SERVE_CANDIDATE)")
+
+
 class ChampionChange(Result):
     """What moving alias `champion` did (the fields promotion and rollback share)."""
 
-    action: Literal["promote", "rollback"] = Field(..., description="which command ran")
+    action: Literal["promote", "rollback", "abort"] = Field(
+        ..., description="which command ran (abort: `mlops rollback --candidate`)"
+    )
     model_name: str = Field(..., description="the registered model")
-    model_version: str = Field(..., description="the version that is champion now")
+    model_version: str = Field(
+        ...,
+        description="the version that is champion now (promote --shadow/--canary: the "
+        "candidate's version; the champion is `previous_version`, unchanged)",
+    )
     previous_version: str | None = Field(None, description="the champion before, if any")
     data_version: str | None = Field(None, description="the data version it was trained on")
     run_id: str | None = Field(None, description="its MLflow training run")
@@ -158,6 +183,11 @@ class ChampionChange(Result):
     reload: Reload | None = Field(
         None, description="the embedded prediction service's reload (none: not running)"
     )
+    removed_candidate: CandidateInfo | None = Field(
+        None,
+        description="the shadow/canary this change removed (completed by a promotion, "
+        "aborted, replaced, or taken along by a rollback); none when there was none",
+    )
 
 
 class PromoteResult(ChampionChange):
@@ -166,6 +196,15 @@ class PromoteResult(ChampionChange):
     command: ClassVar[str] = "`mlops promote`"
 
     action: Literal["promote"] = Field("promote", description="`promote`")
+    mode: Literal["champion", "shadow", "canary"] = Field(
+        "champion",
+        description="champion: the version became the champion; shadow / canary "
+        "(--shadow, --canary PERCENT): it was put beside the champion as the candidate",
+    )
+    weight: float | None = Field(None, description="--canary: percent of requests it answers")
+    candidate: CandidateInfo | None = Field(
+        None, description="the live candidate after the command (none: no candidate)"
+    )
     latency_ms: LatencyStats | None = Field(None, description="the latency check's figures")
     predictions: PredictionStats | None = Field(None, description="the predictions check's")
     artifact_size_bytes: int | None = Field(None, description="size of the model's files")
@@ -177,11 +216,14 @@ class PromoteResult(ChampionChange):
 
 
 class RollbackResult(ChampionChange):
-    """Alias `champion` moved back (or to --to N), committed as a new GitOps commit."""
+    """Alias `champion` moved back (or to --to N), committed as a new GitOps commit; or,
+    with --candidate, the shadow/canary candidate removed (action `abort`)."""
 
     command: ClassVar[str] = "`mlops rollback`"
 
-    action: Literal["rollback"] = Field("rollback", description="`rollback`")
+    action: Literal["rollback", "abort"] = Field(
+        "rollback", description="`rollback`, or `abort` (--candidate: the champion stays)"
+    )
 
 
 class ModelPin(BaseModel):
@@ -192,6 +234,9 @@ class ModelPin(BaseModel):
     version: str | None = Field(None, description="the pinned version (none: not promoted)")
     data_version: str | None = Field(None, description="the data version the file names")
     file: str = Field(..., description="gitops/envs/<env>/models/<model>.yaml")
+    candidate: CandidateInfo | None = Field(
+        None, description="its `candidate:` block (a shadow or canary), if any"
+    )
 
 
 class ModelSummary(BaseModel):
@@ -214,6 +259,12 @@ class ModelSummary(BaseModel):
     )
     challenger_envs: list[str] = Field(
         default_factory=list, description="the environments pinning the challenger"
+    )
+    candidate: CandidateInfo | None = Field(
+        None, description="the live shadow/canary (alias shadow or canary), if any"
+    )
+    candidate_envs: list[str] = Field(
+        default_factory=list, description="the environments whose file names the candidate"
     )
     pins: dict[str, ModelPin] = Field(
         default_factory=dict, description="env -> its GitOps file, pinned or not"
@@ -319,14 +370,22 @@ class HistoryEntry(BaseModel):
     title: str = Field(..., description="the commit's first line")
     action: str = Field(
         ...,
-        description="promote, rollback (shadow, canary: later), migrate (the layout commit) "
-        "or manual (a commit made by hand, without trailers)",
+        description="promote, rollback, shadow, canary, abort (a candidate removed), migrate "
+        "(the layout commit) or manual (a commit made by hand, without trailers)",
     )
     legacy: bool = Field(
         False,
         description="made before the trailer block: read from its title and its `Key: value` lines",
     )
-    model_version: str | None = Field(None, description="the version it made champion / pins")
+    model_version: str | None = Field(
+        None,
+        description="the version it made champion / pins (shadow, canary, abort: the candidate)",
+    )
+    candidate_version: str | None = Field(
+        None,
+        description="the shadow/canary it put in place, changed or removed (`Candidate-version`)",
+    )
+    weight: float | None = Field(None, description="the canary's weight, percent (`Weight`)")
     previous_version: str | None = Field(None, description="the champion before it")
     data_version: str | None = Field(None, description="the data version the commit names")
     envs: list[str] = Field(default_factory=list, description="the environments it changed")
