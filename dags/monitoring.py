@@ -2,9 +2,11 @@
 ### MLOps monitoring
 
 One DAG per model folder, `mlops_monitoring.<model>`; it judges that model's traffic only
-(`mlops monitor --model <model>`) and triggers that model's training DAG.
+(`mlops monitor --model <model>`), triggers that model's training DAG and, when its policy
+says so, rolls that model back.
 
 `monitor -> assess -> trigger_retraining | no_retraining`
+`monitor -> assess_rollback -> rollback | no_rollback`
 
 - **monitor** runs `mlops monitor --json`: Evidently drift and performance reports of the
   served traffic against the champion's training data. Exit codes 6 (drift) and 7 (too few
@@ -15,6 +17,16 @@ One DAG per model folder, `mlops_monitoring.<model>`; it judges that model's tra
 - **trigger_retraining** starts `mlops_training_pipeline.<model>` with a `reason` naming the drift
   share and the drifted columns (and the `source` param, when given, as the data to ingest).
   Its run id derives from this run's, so a retry never starts a second training run.
+- **assess_rollback** branches on the result's `rollback_advised`: the model's monitor.yaml
+  says `performance.on_degradation: rollback`, the champion's metric is beyond the limit
+  over its whole confidence interval on enough labelled rows, and the judged version is
+  still the champion. Anything else ends at `no_rollback` (the log says why).
+- **rollback** runs `mlops rollback --model <model> --reason "..." --json` (the stage
+  command, with the runner of every stage task): the champion goes back to the previous
+  one by a GitOps commit whose message and trailer record the reason (metric, interval,
+  limit, labelled rows, the monitoring run and this DAG run). Never retried: a second
+  attempt would step back once more. A refused rollback (no previous champion, a rejected
+  push) fails the task.
 
 Runs daily by default (the `schedule` below); trigger it by hand with a `last` window to
 check the most recent predictions only.
@@ -121,6 +133,38 @@ def build(model: str) -> DAG:
         no_retraining = EmptyOperator(task_id="no_retraining")
 
         monitor >> assess() >> [trigger, no_retraining]
+
+        @task.branch(task_id="assess_rollback", retries=0)
+        def assess_rollback(ti=None) -> str:
+            """Roll back when the monitor result says the policy calls for it now."""
+            result = stage_result(ti, "monitor", contract("monitor", "MonitorResult"))
+            decision = field(result, "rollback")
+            if field(result, "rollback_advised") and decision is not None:
+                reason = f"{decision.reason}, Airflow {ti.dag_id} run {ti.run_id}"
+                ti.xcom_push(key="reason", value=reason)
+                print(f"rolling back: {reason}")
+                return "rollback"
+            why = decision.reason if decision is not None else "the policy only alerts"
+            print(f"no rollback: {why}")
+            return "no_rollback"
+
+        rollback = stage_task(
+            "rollback",
+            "rollback",
+            [
+                "mlops",
+                "rollback",
+                f"--model={model}",
+                "--reason={{ ti.xcom_pull(task_ids='assess_rollback', key='reason') }}",
+                "--json",
+            ],
+            retries=0,
+            doc_md="`mlops rollback --reason ... --json` to the previous champion; not "
+            "retried (each run steps back once).",
+        )
+        no_rollback = EmptyOperator(task_id="no_rollback")
+
+        monitor >> assess_rollback() >> [rollback, no_rollback]
     return dag
 
 

@@ -85,9 +85,14 @@ class Registered:
     metrics: dict[str, float]
 
 
-def register(settings, folder: Path, tracking_uri: str, *, rows: int = 1200, seed: int = 1):
+def register(
+    settings, folder: Path, tracking_uri: str, *, rows: int = 1200, seed: int = 1,
+    alias: str | None = "champion", signed: bool = False,
+):  # fmt: skip
     """Publish a data version of the folder's model, fit and log its pipeline (regression:
-    the house-price-like synthetic rows; classification: `customers`), alias champion."""
+    the house-price-like synthetic rows; classification: `customers`), with `alias` (None:
+    none, e.g. for `mlops promote` to set); `signed`: with the signature `mlops promote`
+    checks."""
     import mlflow
     from mlflow import MlflowClient
     from sklearn.compose import ColumnTransformer
@@ -144,17 +149,28 @@ def register(settings, folder: Path, tracking_uri: str, *, rows: int = 1200, see
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     mlflow.set_experiment(f"{name}-training")
+    signature = None
+    if signed:
+        import warnings
+
+        from mlflow.models import infer_signature
+
+        with warnings.catch_warnings():  # MLflow's hint about integer columns
+            warnings.simplefilter("ignore", UserWarning)
+            features = train[schema.feature_names]
+            signature = infer_signature(features, model.predict(features))
     with mlflow.start_run() as run:
         mlflow.set_tag("data_version", data_version)
         mlflow.log_metrics(metrics)
         info = mlflow.sklearn.log_model(
             model, name="model", registered_model_name=name,
             serialization_format="cloudpickle", pip_requirements=["scikit-learn"],
-            input_example=train[schema.feature_names].head(3),
+            input_example=train[schema.feature_names].head(3), signature=signature,
         )  # fmt: skip
     client = MlflowClient(tracking_uri)
     version = str(info.registered_model_version)
-    client.set_registered_model_alias(name, "champion", version)
+    if alias:
+        client.set_registered_model_alias(name, alias, version)
     assert run.info.run_id
     return Registered(name, version, data_version, schema, model, metrics)
 

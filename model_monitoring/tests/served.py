@@ -38,9 +38,12 @@ def _mlops() -> list[str]:
 
 
 @contextmanager
-def serving(home: Path, env: dict[str, str], model: str, timeout: float = 120) -> Iterator[Served]:
+def serving(
+    home: Path, env: dict[str, str], model: str, timeout: float = 120, poll: float = 0
+) -> Iterator[Served]:
     """`mlops serve --model MODEL` on a free port, logging to HOME's prediction log; stopped
-    with SIGTERM (graceful: the log writer flushes) when the block ends."""
+    with SIGTERM (graceful: the log writer flushes) when the block ends. `poll`: seconds
+    between its polls of the model's alias (0: it serves one version)."""
     port = free_port()
     log_path = home / f"serve-{port}.log"
     child_env = {
@@ -51,7 +54,7 @@ def serving(home: Path, env: dict[str, str], model: str, timeout: float = 120) -
     }
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
-            [*_mlops(), "serve", "--model", model, "--port", str(port), "--poll", "0"],
+            [*_mlops(), "serve", "--model", model, "--port", str(port), "--poll", str(poll)],
             env=child_env,
             stdout=out,
             stderr=subprocess.STDOUT,

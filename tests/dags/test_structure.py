@@ -11,7 +11,7 @@ from .conftest import DAG_IDS, MODELS, dag_id, load_dagbag
 
 STAGE_TASKS = {
     "mlops_training_pipeline": {"ingest", "train", "promote"},
-    "mlops_monitoring": {"monitor"},
+    "mlops_monitoring": {"monitor", "rollback"},
     "mlops_rollback": {"rollback"},
 }
 
@@ -51,12 +51,27 @@ def test_training_pipeline_shape(local_dagbag):
 
 def test_monitoring_shape(local_dagbag):
     dag = local_dagbag.dags[dag_id("mlops_monitoring")]
-    assert set(dag.task_ids) == {"monitor", "assess", "trigger_retraining", "no_retraining"}
+    assert set(dag.task_ids) == {
+        "monitor",
+        "assess",
+        "trigger_retraining",
+        "no_retraining",
+        "assess_rollback",
+        "rollback",
+        "no_rollback",
+    }
     assert edges(dag) == {
         ("monitor", "assess"),
         ("assess", "trigger_retraining"),
         ("assess", "no_retraining"),
+        # the rollback branch, beside retraining (a degraded champion may get both)
+        ("monitor", "assess_rollback"),
+        ("assess_rollback", "rollback"),
+        ("assess_rollback", "no_rollback"),
     }
+    rollback = dag.get_task("rollback")
+    assert rollback.retries == 0  # each run steps back once: never retried
+    assert rollback.op_kwargs["accept"] == [0]  # a refused rollback fails the task
     assert dag.schedule == "@daily"
     assert dag.catchup is False
     trigger = dag.get_task("trigger_retraining")
@@ -191,6 +206,16 @@ def test_commands_render_to_the_cli_contract(local_dagbag):
         "--json",
     ]
 
+    auto = monitoring.get_task("rollback")
+    reason = "rmse 9e+04 (95% CI [8e+04, 1e+05]) beyond limit 5e+04 on 300 labelled rows"
+    assert render(auto, monitoring.params.dump(), {"assess_rollback": reason}) == [
+        "mlops",
+        "rollback",
+        "--model=house-price",
+        f"--reason={reason}",  # one argument: no shell between the task and the command
+        "--json",
+    ]
+
     rollback = local_dagbag.dags[dag_id("mlops_rollback")].get_task("rollback")
     assert render(rollback, {"to_version": ""}) == [
         "mlops",
@@ -248,6 +273,36 @@ def test_branches_read_the_stage_results_through_their_contracts(local_dagbag):
     assess = local_dagbag.dags[dag_id("mlops_monitoring")].get_task("assess").python_callable
     with pytest.raises(ValueError, match="status"):
         assess(ti=FakeTI({"monitor": {"ok": True, "exit_code": 0, "drift": True}}))
+
+
+class BranchTI(FakeTI):
+    dag_id, run_id = "mlops_monitoring.house-price", "scheduled__1"
+
+    def __init__(self, xcoms: dict[str, dict]) -> None:
+        super().__init__(xcoms)
+        self.pushed: dict[str, str] = {}
+
+    def xcom_push(self, key: str, value: str) -> None:
+        self.pushed[key] = value
+
+
+def test_the_rollback_branch_follows_the_monitor_results_decision(local_dagbag):
+    """rollback_advised (policy, bound, champion: decided by `mlops monitor`) starts the
+    rollback with the decision's reason and this DAG run; anything else ends at no_rollback."""
+    dag = local_dagbag.dags[dag_id("mlops_monitoring")]
+    branch = dag.get_task("assess_rollback").python_callable
+    result = {"ok": True, "exit_code": 6, "status": "drift", "model_name": "house-price",
+              "policy": "monitor.yaml", "degraded": True}  # fmt: skip
+    reason = "rmse 9e+04 (95% CI [8e+04, 1e+05]) beyond limit 5e+04 on 300 labelled rows"
+    advised = {**result, "rollback_advised": True,
+               "rollback": {"advised": True, "reason": reason, "from_version": "2"}}  # fmt: skip
+    ti = BranchTI({"monitor": advised})
+    assert branch(ti=ti) == "rollback"
+    assert ti.pushed["reason"] == f"{reason}, Airflow {ti.dag_id} run {ti.run_id}"
+    not_due = {**result, "rollback": {"advised": False, "reason": "no rollback: noise"}}
+    for monitored in (result, not_due, {**result, "status": "insufficient_data"}):
+        ti = BranchTI({"monitor": monitored})
+        assert branch(ti=ti) == "no_rollback" and ti.pushed == {}
 
 
 def test_the_contracts_load_from_the_checkout_without_an_installed_mlops_core(tmp_path):

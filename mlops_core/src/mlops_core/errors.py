@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     DRIFT = 6  # monitoring: the policy found drift (retraining advised)
     INSUFFICIENT_DATA = 7  # monitoring: too few rows to judge
     CONFLICT = 8  # the state disagrees: a dirty or diverged GitOps checkout, a rejected push
+    ROLLBACK_FAILED = 9  # monitoring: the policy called for a rollback that did not happen
 
 
 class MlopsError(Exception):

@@ -175,6 +175,7 @@ def analyse(
             rule,
             baseline_metrics,
             metric=metric,
+            seed=seed,
         )
     elif with_labels:
         result.performance = perf.judge(
@@ -183,6 +184,7 @@ def analyse(
             rule,
             baseline_metrics,
             metric=metric,
+            seed=seed,
         )
 
     columns = [c for c in schema.feature_names if c not in result.ignored_columns]

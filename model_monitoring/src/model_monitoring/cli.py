@@ -56,6 +56,16 @@ def monitor(
             "training DAG in Airflow).",
         ),
     ] = False,
+    rollback_on_degradation: Annotated[
+        bool,
+        typer.Option(
+            "--rollback-on-degradation",
+            help="Act on the policy's `performance.on_degradation: rollback`: when the "
+            "champion's metric is beyond the limit over its whole confidence interval, on "
+            "enough labelled rows, run `mlops rollback --model M --reason ...`. A policy "
+            "saying `alert` (the default) never rolls back.",
+        ),
+    ] = False,
     source: Annotated[
         str | None, typer.Option(help="With --trigger-retrain: the new data to ingest.")
     ] = None,
@@ -71,7 +81,8 @@ def monitor(
     judge it by the model's policy (models/<name>/monitor.yaml).
 
     Exit codes: 0 no drift, 6 drift (or degraded performance: retraining advised),
-    7 insufficient data.
+    7 insufficient data, 9 a rollback the policy called for failed
+    (--rollback-on-degradation).
 
     Example: mlops monitor --model house-price --last 1000 --json
     """
@@ -89,6 +100,7 @@ def monitor(
             last=last,
             policy=policy,
             trigger_retrain=trigger_retrain,
+            rollback_on_degradation=rollback_on_degradation,
             source=source,
             synthetic=synthetic,
             seed=seed,
@@ -98,6 +110,8 @@ def monitor(
     code = {"drift": ExitCode.DRIFT, "insufficient_data": ExitCode.INSUFFICIENT_DATA}.get(
         result.status, ExitCode.OK
     )
+    if result.rollback is not None and result.rollback.ok is False:
+        code = ExitCode.ROLLBACK_FAILED  # never swallowed behind the drift code
     if code:
         raise typer.Exit(int(code))
 
@@ -131,6 +145,8 @@ def _human(console, result) -> None:
         console.print("  " + "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if v is not None))
     if perf is not None:
         judged = f"{perf.value:.4g}" if perf.value is not None else "-"
+        if perf.interval and perf.confidence:
+            judged += f", {perf.confidence:.0%} CI [{perf.interval[0]:.4g}, {perf.interval[1]:.4g}]"
         limit = f"{perf.limit:.4g}" if perf.limit is not None else "-"
         console.print(
             f"  {perf.metric}: {judged} (limit {limit}){f'; {perf.note}' if perf.note else ''}"
@@ -150,6 +166,19 @@ def _human(console, result) -> None:
             )
     if result.retrain:
         console.print(f"  retrain: {result.retrain.model_dump(exclude_none=True)}")
+    back = result.rollback
+    if back is not None:
+        if back.ok:
+            console.print(
+                f"  [bold red]rolled back[/]: v{back.from_version} -> v{back.to_version} "
+                f"(commit {(back.commit or '-')[:12]}): {back.reason}"
+            )
+        elif back.ok is False:
+            console.print(f"  [bold red]rollback failed[/]: {back.error}")
+        elif back.advised:  # without --rollback-on-degradation (the DAG runs it)
+            console.print(f"  [red]rollback advised[/]: {back.reason}")
+        else:
+            console.print(f"  {back.reason}")  # "no rollback: <why>"
     for warning in result.warnings or []:
         console.print(f"  [yellow]warning:[/] {warning}")
 

@@ -3,7 +3,9 @@ every labelled row with scikit-learn (never on Evidently's sample): these figure
 
 Regression: rmse, mae, mape, mean_error, r2. Classification: accuracy, balanced_accuracy,
 f1_macro, roc_auc (one-vs-rest macro for several classes), log_loss and brier from the
-logged probabilities, and each class's precision, recall, F1 and ROC AUC.
+logged probabilities, and each class's precision, recall, F1 and ROC AUC. The policy's
+metric also gets a bootstrap confidence interval (`bounds`): a rollback needs all of it
+beyond the limit, an alert only the value.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 
 from mlops_core.contracts.constants import Task
 from mlops_core.contracts.monitor import ClassMetrics, Performance
+from model_monitoring import bounds
 from model_monitoring.policy import NEEDS_PROBABILITIES, PerformanceRule
 
 
@@ -124,12 +127,17 @@ def judge(
     baseline_metrics: dict[str, float] | None,
     *,
     metric: str | None = None,
+    seed: int = 0,
 ) -> Performance:
     """Regression: degraded when the rule's metric is beyond the version's test metric by
     more than the allowed change (no baseline: never degraded)."""
     metrics = regression_metrics(y_true, y_pred)
-    return _verdict(Task.REGRESSION, metrics, len(y_true), metric or rule.metric or "rmse",
-                    rule, baseline_metrics)  # fmt: skip
+    metric = metric or rule.metric or "rmse"
+    interval = bounds.bootstrap(
+        bounds.regression_statistic(metric, y_true, y_pred), rule.confidence, seed=seed
+    )
+    return _verdict(Task.REGRESSION, metrics, len(y_true), metric, rule, baseline_metrics,
+                    interval)  # fmt: skip
 
 
 def judge_classification(
@@ -141,11 +149,16 @@ def judge_classification(
     baseline_metrics: dict[str, float] | None,
     *,
     metric: str,
+    seed: int = 0,
 ) -> Performance:
     """Classification: the scores, per class, and the rule's verdict on `metric`."""
     metrics, per_class = classification_metrics(y_true, y_pred, classes, probabilities)
+    interval = None
+    if metrics.get(metric) is not None:
+        stat = bounds.classification_statistic(metric, y_true, y_pred, classes, probabilities)
+        interval = bounds.bootstrap(stat, rule.confidence, seed=seed)
     performance = _verdict(
-        Task.CLASSIFICATION, metrics, len(y_true), metric, rule, baseline_metrics
+        Task.CLASSIFICATION, metrics, len(y_true), metric, rule, baseline_metrics, interval
     )
     performance.per_class = per_class
     if performance.value is None and performance.note is None:
@@ -164,6 +177,7 @@ def _verdict(
     metric: str,
     rule: PerformanceRule,
     baseline_metrics: dict[str, float] | None,
+    interval: bounds.Interval | None = None,
 ) -> Performance:
     baseline = (baseline_metrics or {}).get(f"test_{metric}")
     limit = rule.limit(metric, baseline)
@@ -171,6 +185,9 @@ def _verdict(
     note = None
     if value is not None and baseline is None:
         note = f"the model version has no test_{metric} to compare with"
+    if value is None:
+        interval = None
+    span = (interval.lo, interval.hi) if interval else None
     return Performance(
         **metrics,
         task=task,
@@ -180,5 +197,8 @@ def _verdict(
         baseline=baseline,
         limit=limit,
         degraded=rule.beyond(metric, value, limit),
+        interval=list(span) if span else None,
+        confidence=interval.confidence if interval else None,
+        interval_degraded=rule.interval_beyond(metric, span, limit),
         note=note,
     )

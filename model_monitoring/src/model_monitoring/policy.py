@@ -72,6 +72,12 @@ class PerformanceRule(BaseModel):
     metric: str | None = None  # None: the task's default (default_metric)
     max_increase: float = Field(default=0.25, ge=0)
     max_decrease: float = Field(default=0.10, ge=0, lt=1)
+    # What a degraded champion leads to: an alert only, or a rollback to the previous
+    # champion - and only when the metric's whole confidence interval on at least
+    # rollback_min_labelled_rows labelled rows is beyond the limit (noise cannot trigger it).
+    on_degradation: Literal["alert", "rollback"] = "alert"
+    rollback_min_labelled_rows: int = Field(default=200, ge=1)
+    confidence: float = Field(default=0.95, ge=0.5, lt=1)
 
     def metric_for(self, schema: DatasetSchema) -> str:
         return self.metric or default_metric(schema)
@@ -90,6 +96,17 @@ class PerformanceRule(BaseModel):
         if value is None or limit is None:
             return False
         return value > limit if metric in LOWER_IS_BETTER else value < limit
+
+    @staticmethod
+    def interval_beyond(
+        metric: str, interval: tuple[float, float] | None, limit: float | None
+    ) -> bool:
+        """The whole interval is on the worse side of the limit (a bound exactly at the
+        limit is not beyond it): lo > limit for an error, hi < limit for a score."""
+        if interval is None or limit is None:
+            return False
+        lo, hi = interval
+        return lo > limit if metric in LOWER_IS_BETTER else hi < limit
 
 
 class Policy(BaseModel):

@@ -25,6 +25,7 @@ class Options:
     last: int | None = None
     policy: str | None = None
     trigger_retrain: bool = False
+    rollback_on_degradation: bool = False
     source: str | None = None
     synthetic: int | None = None
     seed: int | None = None
@@ -131,6 +132,7 @@ def _judge(opts: Options) -> MonitorResult:
     result.report_html = store.uri(model_name, f"{stem}.html")
     result.report_json = store.uri(model_name, f"{stem}.json")
     result.created = now.isoformat()
+    _rollback(result, policy, model, settings.tracking_uri, stem, opts.rollback_on_degradation)
     result.seconds = round(time.monotonic() - started, 2)
     label = ReportLabel(
         model_name=model_name,
@@ -189,6 +191,41 @@ def _judge(opts: Options) -> MonitorResult:
         result.warnings = warnings_
     result.seconds = round(time.monotonic() - started, 2)
     return result
+
+
+def _rollback(result: MonitorResult, policy, model, tracking_uri: str, run_id: str,
+              act: bool) -> None:  # fmt: skip
+    """The policy's rollback decision on the judged version and, when `act`, the rollback
+    itself, before the run is stored: the report and MLflow record what happened."""
+    from model_monitoring import rollback
+
+    def champion() -> str | None:
+        from mlops_core.mlflow_utils import alias_version, client
+
+        return alias_version(client(tracking_uri), model.name, "champion")
+
+    decision = rollback.decide(
+        policy,
+        result.performance,
+        judged_version=str(model.version),
+        champion=champion,
+        run_id=run_id,
+    )
+    if decision is None:
+        return
+    result.rollback_advised = decision.advised
+    if act and decision.advised:
+        decision = rollback.apply(model.name, decision)
+        if decision.ok:
+            commit = f" (GitOps commit {decision.commit[:12]})" if decision.commit else ""
+            result.reasons.append(
+                f"rolled back: champion v{decision.from_version} -> v{decision.to_version}"
+                f"{commit}: {decision.reason}"
+            )
+        else:
+            result.reasons.append(f"rollback failed: {decision.error}")
+        result.message = "; ".join(result.reasons)
+    result.rollback = decision
 
 
 def _describe(window) -> str:

@@ -66,6 +66,17 @@ class Performance(BaseModel):
         "baseline x (1 - max_decrease) for a score",
     )
     degraded: bool = Field(..., description="the metric is beyond the limit")
+    interval: list[float] | None = Field(
+        None,
+        description="[lo, hi]: the bootstrap confidence interval of the metric on the "
+        "labelled rows (null: the metric was not computed)",
+    )
+    confidence: float | None = Field(None, description="the interval's level (policy: 0.95)")
+    interval_degraded: bool = Field(
+        False,
+        description="the whole interval is beyond the limit (what a rollback needs; "
+        "`degraded` judges the value alone)",
+    )
     note: str | None = Field(None, description="why the metric was not judged, when it was not")
     # regression
     rmse: float | None = Field(None, description="root mean squared error")
@@ -132,13 +143,37 @@ class RetrainOutcome(BaseModel):
     gate: Any = Field(None, description="the quality gate's verdict on the new version")
 
 
+class RollbackOutcome(BaseModel):
+    """The rollback decision on a degraded champion (policy `on_degradation: rollback`),
+    and what `mlops rollback` did when it ran."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    advised: bool = Field(..., description="the policy and the confidence bound call for it")
+    triggered: bool = Field(False, description="`mlops rollback` ran")
+    ok: bool | None = Field(None, description="it ran and moved the champion")
+    reason: str = Field(
+        ...,
+        description="advised: the reason recorded in the GitOps commit and the history; "
+        "else why no rollback is due",
+    )
+    from_version: str | None = Field(None, description="the degraded champion")
+    to_version: str | None = Field(None, description="the champion after the rollback")
+    commit: str | None = Field(None, description="the GitOps commit of the rollback")
+    command: list[str] | None = Field(None, description="the command line that ran")
+    exit_code: int | None = Field(None, description="its exit code")
+    error: str | None = Field(None, description="why the rollback failed")
+
+
 class MonitorResult(Result):
     """One monitoring run: the verdict on a window of served traffic, and where it is stored."""
 
     command: ClassVar[str] = "`mlops monitor`"
 
     status: MonitorStatus = Field(
-        ..., description="no_drift (exit 0), drift (exit 6) or insufficient_data (exit 7)"
+        ...,
+        description="no_drift (exit 0), drift (exit 6) or insufficient_data (exit 7); exit 9 "
+        "when a rollback the policy called for failed (rollback.error)",
     )
     message: str = Field("", description="the verdict in one sentence, with its reasons")
     model_name: str = Field(..., description="the model (its folder and registered model)")
@@ -199,6 +234,17 @@ class MonitorResult(Result):
         None,
         description="the Pushgateway this run's series were pushed to (null: none set, or "
         "the push failed: see warnings)",
+    )
+    rollback_advised: bool = Field(
+        False,
+        description="roll back now: the policy says on_degradation: rollback, the metric's "
+        "whole confidence interval is beyond the limit on enough labelled rows, and the "
+        "judged version is the champion (the monitoring DAG branches on it)",
+    )
+    rollback: RollbackOutcome | None = Field(
+        None,
+        description="the rollback decision (policy on_degradation: rollback, performance "
+        "judged) and, with --rollback-on-degradation, its outcome",
     )
     warnings: list[str] | None = Field(
         None, description="secondary records that failed (workspace, MLflow, Pushgateway)"
