@@ -50,6 +50,15 @@ def promote(
     ] = None,
     model: ModelOption = None,
     reason: _reason_option("what the quality gate and the checks decided") = None,
+    require_live: Annotated[
+        bool,
+        typer.Option(
+            "--require-live",
+            help="Refuse (exit 3) unless the version carries a passing live verdict of "
+            "`mlops monitor compare` against the current champion, younger than monitor.yaml "
+            "live.max_verdict_age_hours.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Check the challenger (or --version N) as a deployable and make it the champion.
@@ -64,6 +73,10 @@ def promote(
     """
     from deployment_prep.promote import promote as run
 
+    if require_live:  # before anything moves (mlops_core: monitoring writes the verdict)
+        from mlops_core.live_verdict import require_live_for_promotion
+
+        require_live_for_promotion(model, str(version) if version else None)
     result = run(str(version) if version else None, env, build_context, model, reason)
     emit(result, as_json, lambda console: _human(console, result))
 
