@@ -158,15 +158,16 @@ def test_a_shadow_with_the_champion_s_answers_agrees_fully_and_passes(live):
     assert found[TAG_VERDICT] == "pass"
 
 
-def test_a_worse_shadow_fails_on_the_metric_s_bound(live):
-    policy = live["setup"]("shadow", max_disagreement=None, max_latency_increase=None)
+def test_a_worse_shadow_fails_on_the_metric_s_bound_and_its_latency(live):
+    policy = live["setup"]("shadow", max_disagreement=None, max_latency_increase=0.2)
     _, labels = traffic(live, 300)
     rng = np.random.default_rng(2)
     good = labels + rng.normal(0, 0.05 * labels.std(), 300)
     bad = labels + rng.normal(0, 0.3 * labels.std(), 300)
-    shadow(live, 300, good, bad, labels)
+    shadow(live, 300, good, bad, labels, latency=3.0)
     result = run(policy)
     assert result.verdict == "fail", result.reasons
+    assert [r for r in result.reasons if r.startswith("latency: p95 3.00 ms")]
     assert result.degradation.metric == "rmse" and result.degradation.interval[0] > 0.05
     assert result.candidate.value > result.champion.value
     lo, hi = result.candidate.interval
@@ -181,8 +182,7 @@ def test_a_worse_shadow_fails_on_the_metric_s_bound(live):
 
 def test_a_canary_as_good_as_the_champion_passes_within_noise(live):
     """Disjoint requests, the same error distribution: the independent interval straddles
-    zero and stays within max_degradation; the slower candidate fails on latency when
-    judged."""
+    zero and stays within max_degradation."""
     policy = live["setup"]("canary", max_degradation=0.3)
     features, labels = traffic(live, 800, seed=3)
     rng = np.random.default_rng(3)
@@ -199,11 +199,6 @@ def test_a_canary_as_good_as_the_champion_passes_within_noise(live):
     lo, hi = result.degradation.interval
     assert not result.degradation.paired and lo < 0 < hi <= 0.3
     assert result.latency_increase == pytest.approx(0.25)
-
-    tight = live["setup"]("canary", max_degradation=0.3, max_latency_increase=0.1)
-    result = run(tight)
-    assert result.verdict == "fail"
-    assert [r for r in result.reasons if r.startswith("latency: p95 2.50 ms")]
 
 
 def test_too_few_rows_or_labels_is_insufficient_data(live, mlops):

@@ -494,7 +494,7 @@ def _evidently(champ, candf, schema, policy, pred, label, probas, metric, with_l
     columns = [c for c in schema.feature_names if c not in policy.ignored_columns()]
     run = run_report(
         ref, cur, schema, policy, columns, pred, label if with_labels else None,
-        limit=None, metric=metric, probability_columns=logged or None,
+        limit=None, metric=metric, probability_columns=logged or None, summary=False,
     )  # fmt: skip
     return read_drift(run).prediction, run.snapshot
 
