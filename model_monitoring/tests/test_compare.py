@@ -1,7 +1,8 @@
 """`mlops monitor compare` and the live verdict: two registered versions of one model on
-the session's MLflow server, their prediction-log rows written straight into a SQLite log
-through predlog's own writer (the store the comparison reads), and `--require-live`'s check
-on the tags the comparison writes."""
+the session's MLflow server (without artifacts: nothing here loads a model), their
+prediction-log rows written straight into a SQLite log through predlog's own writer (the
+store the comparison reads), and `--require-live`'s check on the tags the comparison
+writes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from registered import register
 
 from mlops_core import predlog
 from mlops_core.errors import GateRefused
@@ -29,11 +29,22 @@ from mlops_core.live_verdict import (
 from mlops_core.synthetic import generate
 
 
+def versions(client, name: str, count: int = 2) -> list[str]:
+    """`count` registered versions of a new model `name`, without artifacts: the comparison
+    reads the log and the registry, never the model itself."""
+    client.create_registered_model(name)
+    run_id = client.create_run(client.get_experiment_by_name("Default").experiment_id).info.run_id
+    return [
+        str(client.create_model_version(name, f"runs:/{run_id}/model", run_id).version)
+        for _ in range(count)
+    ]
+
+
 @pytest.fixture(scope="module")
 def platform(mlflow_server, tmp_path_factory, make_model_folder):
-    """A platform of its own with one regression model, two registered versions (1 the
-    champion, 2 the candidate: each test sets its alias)."""
-    from mlops_core.settings import PlatformSettings
+    """A platform of its own with one regression model (a house-price copy) and two
+    registered versions: 1 the champion, 2 the candidate (each test sets its alias)."""
+    from mlflow import MlflowClient
 
     tmp = tmp_path_factory.mktemp("compare")
     name = f"compare-{uuid.uuid4().hex[:6]}"
@@ -49,11 +60,11 @@ def platform(mlflow_server, tmp_path_factory, make_model_folder):
         mp.setenv("MLOPS_LOG_FORMAT", "json")
         (tmp / "home").mkdir()
         folder = make_model_folder(tmp / "models", name)
-        settings = PlatformSettings()
-        champion = register(settings, folder, mlflow_server, rows=300, seed=1)
-        candidate = register(settings, folder, mlflow_server, rows=300, seed=2, alias=None)
+        client = MlflowClient(mlflow_server)
+        champion, candidate = versions(client, name)
+        client.set_registered_model_alias(name, "champion", champion)
         yield {"name": name, "folder": folder, "tmp": tmp, "uri": mlflow_server,
-               "champion": champion.version, "candidate": candidate.version}  # fmt: skip
+               "champion": champion, "candidate": candidate}  # fmt: skip
 
 
 @pytest.fixture
@@ -246,3 +257,56 @@ def test_a_bad_live_block_is_named(live):
         run(policy)
     with pytest.raises(BadInput, match=r"live\.metric 'roc_auc' is not a regression metric"):
         run(live["setup"]("shadow", metric="roc_auc"))
+
+
+def test_a_classifier_s_shadow_pairs_classes_and_judges_roc_auc(live, tmp_path):
+    """A classification model (versions registered without artifacts: the comparison reads
+    the log and the registry only): same-class agreement, ROC AUC per side from the logged
+    probabilities, and a shadow whose probabilities carry no signal fails on it."""
+    from registered import CLASSES, classifier_folder, customers
+
+    from mlops_core.schema import load_schema
+    from model_monitoring.compare import Options, compare
+
+    client, name = live["client"], f"churn-{uuid.uuid4().hex[:6]}"
+    folder = classifier_folder(live["folder"].parent, name)
+    v1, v2 = versions(client, name)
+    client.set_registered_model_alias(name, "champion", v1)
+    client.set_registered_model_alias(name, "shadow", v2)
+    policy = tmp_path / "clf.yaml"
+    text = yaml.safe_load((folder / "monitor.yaml").read_text())
+    text["live"] = {"min_rows": 100, "min_labelled_rows": 100, "max_disagreement": None}
+    policy.write_text(yaml.safe_dump(text))
+
+    schema = load_schema(folder / "schema.yaml")
+    frame = customers(schema, 300, seed=5)
+    truth = frame[schema.label.name].to_numpy(object)
+    rng = np.random.default_rng(5)
+    informed = np.clip(np.where(truth == "yes", 0.75, 0.25) + rng.normal(0, 0.15, 300), 0, 1)
+    blind = rng.random(300)
+    records = json.loads(frame[schema.feature_names].to_json(orient="records"))
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    rows, feedback = [], []
+    for i, record in enumerate(records):
+        for version, role, suffix, p in ((v1, "champion", "", informed[i]),
+                                         (v2, "shadow", ":shadow", blind[i])):  # fmt: skip
+            rows.append({"request_id": f"q{i}-{name}{suffix}", "model_name": name,
+                         "created_at": start + timedelta(milliseconds=i),
+                         "model_version": str(version), "features": record, "prediction": None,
+                         "predicted_class": CLASSES[int(p >= 0.5)], "latency_ms": 1.0,
+                         "probabilities": {"no": 1 - p, "yes": p}, "role": role})  # fmt: skip
+        feedback.append({"request_id": f"q{i}-{name}", "label": None,
+                         "label_class": str(truth[i]), "created_at": start})  # fmt: skip
+    with live["engine"].begin() as conn:
+        predlog.write_rows(conn, rows, feedback)
+
+    result = compare(Options(model=name, policy=str(policy)))
+    assert result.task == "classification" and result.agreement.pairs == 300
+    expected = np.mean((informed >= 0.5) == (blind >= 0.5))
+    assert result.agreement.agreement == pytest.approx(expected)
+    assert result.degradation.metric == "roc_auc" and result.degradation.paired
+    assert result.champion.value > 0.8 and result.candidate.value < 0.65
+    assert result.verdict == "fail" and result.degradation.interval[0] > 0.05
+    assert result.champion.metrics["accuracy"] > result.candidate.metrics["accuracy"]
+    tags = client.get_model_version(name, v2).tags
+    assert tags[TAG_VERDICT] == "fail" and tags[TAG_CHAMPION] == str(v1)
