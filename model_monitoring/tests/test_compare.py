@@ -99,9 +99,9 @@ def live(platform, tmp_path, monkeypatch):
     engine.dispose()
 
 
-def write(live, features, version, values, *, role, ids, labels=None, latency=2.0):
+def write(live, features, version, values, *, role, ids, labels=None, latency=2.0, ago=5):
     rows, feedback = [], []
-    start = datetime.now(UTC) - timedelta(minutes=5)
+    start = datetime.now(UTC) - timedelta(minutes=ago)
     records = json.loads(features.to_json(orient="records"))
     for i, (rid, record, value) in enumerate(zip(ids, records, values, strict=True)):
         rows.append({"request_id": rid, "created_at": start + timedelta(milliseconds=i),
@@ -200,13 +200,18 @@ def test_a_canary_as_good_as_the_champion_passes_within_noise(live):
     values = labels + rng.normal(0, 0.1 * labels.std(), 800)
     ids = [f"c{i}-{uuid.uuid4().hex[:6]}" for i in range(800)]
     write(live, features.iloc[:400], live["champion"], values[:400], role="champion",
-          ids=ids[:400], labels=labels[:400])  # fmt: skip
+          ids=ids[:400], labels=labels[:400], ago=4)  # fmt: skip
     write(live, features.iloc[400:], live["candidate"], values[400:], role="canary",
           ids=ids[400:], labels=labels[400:], latency=2.5)  # fmt: skip
+    # The champion's answers from before the canary went live are not the same window.
+    old = [f"o{i}-{uuid.uuid4().hex[:6]}" for i in range(50)]
+    write(live, features.iloc[:50], live["champion"], values[:50] * 2, role="champion",
+          ids=old, labels=labels[:50], ago=60)  # fmt: skip
     result = run(policy)
     assert result.verdict == "pass", result.reasons
     assert result.mode == "canary" and result.agreement is None
     assert (result.champion.rows, result.candidate.rows) == (400, 400)
+    assert result.window.since == result.window.first
     lo, hi = result.degradation.interval
     assert not result.degradation.paired and lo < 0 < hi <= 0.3
     assert result.latency_increase == pytest.approx(0.25)

@@ -102,7 +102,9 @@ def find_candidate(client, model_name: str) -> Candidate:
 # -- the log ---------------------------------------------------------------------------------
 def read_sides(settings, schema, model_name: str, cand: Candidate, since, until):
     """(champion frame, candidate frame, champion latencies, candidate latencies, whether
-    the log records latency). Frames as sources.log_frame builds them."""
+    the log records latency, the window's start when `since` is None: the candidate's
+    first logged row, so the champion's older rows stay out). Frames as
+    sources.log_frame builds them."""
     import sqlalchemy as sa
 
     from model_monitoring import sources
@@ -144,6 +146,14 @@ def read_sides(settings, schema, model_name: str, cand: Candidate, since, until)
             champion_rows.append(row)
         elif str(row["model_version"]) == cand.version and role != other:
             candidate_rows.append(row)
+    start = None
+    if since is None and candidate_rows:  # the same window: from the candidate's first row
+        start = min(r["created_at"] for r in candidate_rows)
+        if cand.mode == "shadow":  # a shadow logs its row just after its champion's
+            paired = {str(r["request_id"]).removesuffix(SHADOW_SUFFIX) for r in candidate_rows}
+            firsts = [r["created_at"] for r in champion_rows if r["request_id"] in paired]
+            start = min([start, *firsts])
+        champion_rows = [r for r in champion_rows if r["created_at"] >= start]
     if cand.mode == "shadow":  # feedback comes for <rid>: it labels <rid>:shadow too
         labels = {r["request_id"]: r for r in champion_rows}
         for row in candidate_rows:
@@ -164,6 +174,7 @@ def read_sides(settings, schema, model_name: str, cand: Candidate, since, until)
         latencies(champion_rows),
         latencies(candidate_rows),
         has_latency,
+        start,
     )
 
 
@@ -322,10 +333,14 @@ def compare(opts: Options) -> CompareResult:
 
     pred, label = prediction_column(schema), schema.label.name
     probas = probability_columns(schema)
-    champ, candf, lat_c, lat_k, has_latency = read_sides(settings, schema, name, cand, since, until)
+    champ, candf, lat_c, lat_k, has_latency, start = read_sides(
+        settings, schema, name, cand, since, until
+    )
     champion = _side(cand.champion, "champion", champ, lat_c, label)
     candidate = _side(cand.version, cand.mode, candf, lat_k, label)
     window = MonitorWindow(since=since.isoformat() if since else None, until=until.isoformat())
+    if start is not None:  # inclusive here: the candidate's first row is in the window
+        window.since = _iso(start)
     both = pd.concat([champ["created_at"], candf["created_at"]])
     if len(both):
         window.first, window.last_prediction = _iso(both.min()), _iso(both.max())
