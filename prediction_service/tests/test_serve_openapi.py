@@ -62,7 +62,6 @@ def test_every_response_is_the_documented_one(server):
         if operation.method.upper() == "POST":
             modes.append(schemathesis.GenerationMode.NEGATIVE)
         for mode in modes:
-
             # Derandomized: the same examples every run, so a failure here is the code's,
             # reproducible, never the luck of one CI run.
             @settings(

@@ -76,6 +76,15 @@ def promote(
             "the same commit (without it, that is refused).",
         ),
     ] = False,
+    require_live: Annotated[
+        bool,
+        typer.Option(
+            "--require-live",
+            help="Refuse (exit 3) unless the version carries a passing live verdict of "
+            "`mlops monitor compare` against the current champion, younger than monitor.yaml "
+            "live.max_verdict_age_hours.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Check the challenger (or --version N) as a deployable and make it the champion.
@@ -109,6 +118,10 @@ def promote(
             from mlops_core.errors import BadInput
 
             raise BadInput("--replace-candidate: only with --shadow or --canary")
+        if require_live:  # before anything moves (monitoring writes the verdict)
+            from mlops_core.live_verdict import require_live_for_promotion
+
+            require_live_for_promotion(model, ver)
         from deployment_prep.promote import promote as run
 
         result = run(ver, env, build_context, model, reason)

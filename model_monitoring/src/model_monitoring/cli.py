@@ -183,6 +183,66 @@ def _human(console, result) -> None:
         console.print(f"  [yellow]warning:[/] {warning}")
 
 
+@monitor_app.command("compare")
+def compare(
+    model: ModelOption = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Start of the window (ISO-8601, exclusive); default: the beginning."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="End of the window (ISO-8601, inclusive); default: now.")
+    ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(help="Policy YAML (default: the model folder's monitor.yaml, `live:`)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare the champion with the live candidate (alias shadow or canary) on the same
+    window of the prediction log: agreement of paired answers (shadow), the prediction
+    distribution's drift, p50/p95 latency, and the task's metric with a confidence interval
+    where feedback labels arrived. Judged by monitor.yaml `live:`; the verdict is stored in
+    the report store, as an MLflow run in <model>-monitoring and as tags live_verdict,
+    live_verdict_run, live_verdict_time on the candidate version (`mlops promote
+    --require-live` reads them).
+
+    Exit codes: 0 pass, 3 fail, 7 insufficient data.
+
+    Example: mlops monitor compare --model house-price --json
+    """
+    from model_monitoring.compare import Options
+    from model_monitoring.compare import compare as run_compare
+
+    result = run_compare(Options(model=model, since=since, until=until, policy=policy))
+    emit(result, as_json, lambda console: _human_compare(console, result))
+    code = {"fail": ExitCode.GATE_REFUSED, "insufficient_data": ExitCode.INSUFFICIENT_DATA}.get(
+        result.verdict, ExitCode.OK
+    )
+    if code:
+        raise typer.Exit(int(code))
+
+
+def _human_compare(console, result) -> None:
+    colour = {"pass": "green", "fail": "red", "insufficient_data": "yellow"}[result.verdict]
+    console.print(f"[bold {colour}]{result.verdict}[/]: {result.message}")
+    for side in (result.champion, result.candidate):
+        value = f"{side.metric} {side.value:.4g}" if side.value is not None else "no metric"
+        interval = f" [{side.interval[0]:.4g}, {side.interval[1]:.4g}]" if side.interval else ""
+        p95 = f"{side.latency_p95_ms:.2f} ms" if side.latency_p95_ms is not None else "-"
+        console.print(
+            f"  {side.role} v{side.version}: {side.rows} rows ({side.labelled_rows} labelled), "
+            f"p95 {p95}, {value}{interval}"
+        )
+    if result.agreement is not None and result.agreement.agreement is not None:
+        console.print(
+            f"  agreement: {result.agreement.agreement:.1%} of {result.agreement.pairs} pairs"
+        )
+    for key in ("report_html", "report_json", "mlflow_run_id"):
+        if getattr(result, key):
+            console.print(f"  {key}: {getattr(result, key)}")
+
+
 @monitor_app.command("ui")
 def ui(
     model: ModelOption = None,

@@ -48,10 +48,12 @@ def run_report(
     metadata: dict[str, Any] | None = None,
     tags: list[str] | None = None,
     name: str | None = None,
+    summary: bool = True,
 ) -> EvidentlyRun:
     """Run the report on `current` against `reference` (both already sampled); `label` is
     None when the window has too few labels to judge quality; `probability_columns` maps a
-    classifier's classes to its probability columns (None: no probabilities logged)."""
+    classifier's classes to its probability columns (None: no probabilities logged);
+    `summary`: with the DataSummaryPreset (most of the run's time on a small window)."""
     from evidently import DataDefinition, Dataset, Regression, Report
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset, DataSummaryPreset, RegressionPreset
@@ -81,7 +83,8 @@ def run_report(
                 column=column, method=rule.method, threshold=rule.threshold
             )
         items += list(probability_drift.values())
-        items.append(DataSummaryPreset())
+        if summary:
+            items.append(DataSummaryPreset())
         if definition.classification:
             items += _classification_presets(metric, limit, quality_probas)
     else:
@@ -91,7 +94,8 @@ def run_report(
             categorical_columns=list(schema.categorical_features),
             regression=[Regression(target=label, prediction=prediction)] if label else None,
         )
-        items.append(DataSummaryPreset())
+        if summary:
+            items.append(DataSummaryPreset())
         if label:
             from evidently.tests import lte
 

@@ -17,6 +17,7 @@ from mlops_core.alerting.config import DEFAULT_SCHEDULE_SECONDS, AlertsConfig
 from mlops_core.configfile import load_yaml_model
 from mlops_core.contracts.constants import Task
 from mlops_core.errors import BadInput
+from mlops_core.live_verdict import LiveConfig
 from mlops_core.schema import DatasetSchema
 
 # Degradation metrics per task, and which way is better.
@@ -120,6 +121,9 @@ class Policy(BaseModel):
     # mlops_core.alerting as well (the series pushed, the rules generated).
     schedule_seconds: int = Field(default=DEFAULT_SCHEDULE_SECONDS, ge=60)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    # When a live candidate passes its comparison with the champion (`mlops monitor
+    # compare`); in mlops_core because `mlops promote --require-live` reads it too.
+    live: LiveConfig = Field(default_factory=LiveConfig)
     source: str = "built-in defaults"
 
     @model_validator(mode="after")
@@ -134,11 +138,17 @@ class Policy(BaseModel):
         self.check_metric(schema)
 
     def check_metric(self, schema: DatasetSchema) -> None:
-        metric = self.performance.metric
         valid = metrics_for(schema.task)
+        for field_name, metric in (
+            ("performance.metric", self.performance.metric),
+            ("live.metric", self.live.metric),
+        ):
+            self._check_one_metric(schema, valid, field_name, metric)
+
+    def _check_one_metric(self, schema, valid, field_name: str, metric: str | None) -> None:
         if metric is not None and metric not in valid:
             raise BadInput(
-                f"policy {self.source}: performance.metric {metric!r} is not a "
+                f"policy {self.source}: {field_name} {metric!r} is not a "
                 f"{schema.task.value} metric (model {schema.name!r} is a {schema.task.value} "
                 f"model; use one of {', '.join(valid)}, or leave it out for "
                 f"{default_metric(schema)})"

@@ -263,3 +263,120 @@ class MonitorUiResult(Result):
     model_name: str | None = Field(None, description="--model: the model whose project")
     project_url: str | None = Field(None, description="--model: that model's project page")
     stopped: bool | None = Field(None, description="--stop: false when it was not running")
+
+
+LiveVerdict = Literal["pass", "fail", "insufficient_data"]
+
+
+class LiveSide(BaseModel):
+    """One side of a live comparison (the champion, or the candidate) in the window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(..., description="the model version")
+    role: str = Field(..., description="champion, shadow or canary")
+    rows: int = Field(..., description="its logged predictions in the window")
+    labelled_rows: int = Field(
+        0,
+        description="of them with a feedback label (a shadow row: its champion request's label)",
+    )
+    latency_p50_ms: float | None = Field(
+        None, description="median of the logged latency_ms (null: no rows)"
+    )
+    latency_p95_ms: float | None = Field(None, description="95th percentile of latency_ms")
+    metric: str | None = Field(None, description="the compared metric (live.metric)")
+    value: float | None = Field(
+        None, description="that metric on its labelled rows (null: too few labels)"
+    )
+    interval: list[float] | None = Field(
+        None, description="[lo, hi]: the bootstrap confidence interval of the value"
+    )
+    metrics: dict[str, float | None] | None = Field(
+        None, description="every metric of the task on the labelled rows (scikit-learn)"
+    )
+
+
+class LiveAgreement(BaseModel):
+    """Shadow mode: the two answers to the same requests (paired by request id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pairs: int = Field(..., description="requests answered by both (<rid> and <rid>:shadow)")
+    agreement: float | None = Field(
+        None,
+        description="share of pairs that agree: the same class, or (regression) a relative "
+        "difference within live.tolerance",
+    )
+    tolerance: float | None = Field(None, description="regression: that relative tolerance")
+    mean_abs_diff: float | None = Field(None, description="regression: mean |candidate - champion|")
+    median_abs_diff: float | None = Field(
+        None, description="regression: median |candidate - champion|"
+    )
+
+
+class LiveDegradation(BaseModel):
+    """How much worse the candidate's metric is than the champion's, as a fraction of the
+    champion's (negative: better), with its bootstrap interval (paired over the same
+    requests in shadow mode, independent per side in canary mode)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(..., description="the compared metric")
+    value: float = Field(..., description="the candidate's degradation on the labelled rows")
+    interval: list[float] | None = Field(
+        None, description="[lo, hi] at `confidence` (null: it could not be computed)"
+    )
+    confidence: float = Field(..., description="the interval's level (live.confidence)")
+    max_degradation: float = Field(..., description="the policy's limit (live.max_degradation)")
+    paired: bool = Field(..., description="the interval resampled the same requests on both sides")
+
+
+class CompareResult(Result):
+    """`mlops monitor compare`: the champion against the live candidate (shadow or canary)
+    on the same window of the prediction log, and the policy's verdict."""
+
+    command: ClassVar[str] = "`mlops monitor compare`"
+
+    model_name: str = Field(..., description="the model (folder) compared")
+    task: Task = Field(..., description="regression or classification")
+    mode: Literal["shadow", "canary"] = Field(..., description="the candidate's alias")
+    verdict: LiveVerdict = Field(..., description="pass, fail or insufficient_data")
+    reasons: list[str] = Field(
+        default_factory=list, description="every finding that decided the verdict"
+    )
+    message: str = Field(..., description="one line: the verdict and why")
+    policy: str = Field(..., description="the policy file (monitor.yaml) judged by")
+    window: MonitorWindow = Field(..., description="the slice of the log compared")
+    champion: LiveSide = Field(..., description="the champion's side")
+    candidate: LiveSide = Field(..., description="the candidate's side")
+    agreement: LiveAgreement | None = Field(
+        None, description="shadow: the paired answers (null in canary mode: disjoint requests)"
+    )
+    prediction_drift: ColumnDrift | None = Field(
+        None,
+        description="Evidently's drift test of the candidate's predictions (or predicted "
+        "classes) against the champion's (null: too few rows)",
+    )
+    degradation: LiveDegradation | None = Field(
+        None, description="the metric comparison (null: too few labels on either side)"
+    )
+    latency_increase: float | None = Field(
+        None, description="candidate p95 / champion p95 - 1 (from the log's latency_ms)"
+    )
+    error_rate: float | None = Field(
+        None,
+        description="always null: the log holds answered predictions only; failed requests "
+        "are counted by the service's Prometheus series (mlops_http_requests by status)",
+    )
+    measured: list[str] = Field(
+        default_factory=list, description="what was measured and where it came from"
+    )
+    report_html: str | None = Field(None, description="the Evidently report (report store)")
+    report_json: str | None = Field(None, description="this result (report store)")
+    mlflow_run_id: str | None = Field(None, description="the run in <model>-monitoring")
+    tags: dict[str, str] | None = Field(
+        None, description="the live_verdict* tags written on the candidate version"
+    )
+    created: str | None = Field(None, description="when it was judged (ISO-8601)")
+    seconds: float | None = Field(None, description="wall time")
+    warnings: list[str] | None = Field(None, description="secondary records that failed")
