@@ -38,7 +38,7 @@ def service_url(platform, model: str) -> str:
     manager = ServiceManager(platform.run_dir)
     for name in (SHARED_SERVICE, per_model_service(model)):
         info = manager.get(name)
-        if info is not None and info.alive() and info.url:
+        if info is not None and info.alive and info.url:
             return info.url
     raise Unavailable(
         f"no prediction service of {platform.home} is running for {model}: "
