@@ -70,3 +70,11 @@ def wait_for_rows(url: str, prefix: str, expected: int, timeout: float = 60.0) -
             return n
         time.sleep(0.2)
     return n
+
+
+def metric(url: str, name: str) -> float:
+    """The value of an unlabelled series on the server's /metrics."""
+    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"metric {name} not exported")

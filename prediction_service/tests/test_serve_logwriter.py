@@ -1,9 +1,9 @@
-"""The prediction log writer on its own: batching, idempotency, spool and replay."""
+"""The prediction log writer on its own: batching, idempotency, and the journal as the
+spool while the database is down (test_serve_journal.py tests the journal itself)."""
 
 from __future__ import annotations
 
-import os
-
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -29,6 +29,11 @@ def db(tmp_path):
     url = f"sqlite:///{tmp_path / 'log.db'}"
     migrate(url)
     return url
+
+
+def _leftovers(folder):
+    """What a writer that shipped everything leaves: nothing but the folder's lock file."""
+    return sorted(p.name for p in folder.iterdir() if p.name != "journal.lock")
 
 
 def _writer(url, tmp_path, **kw):
@@ -95,27 +100,27 @@ def test_spool_while_down_then_replay(tmp_path):
     assert predlog.count(engine) == 122
     assert predlog.count(engine, predlog.feedback) == 1
     engine.dispose()
-    assert writer.stats.replayed >= 121  # plus any r-501 spooled before the retry
-    assert not list((tmp_path / "spool").iterdir())
+    assert writer.stats.replayed >= 121  # plus any r-501 journaled before the retry
+    assert _leftovers(tmp_path / "spool") == []
 
 
-def test_a_torn_spool_line_is_skipped(db, tmp_path):
-    spool = tmp_path / "spool"
+def test_an_old_spool_is_moved_into_the_journal_and_shipped(db, tmp_path):
+    """Spool files of the version before the journal (JSON lines, a torn last line) are
+    shipped at the next start, and deleted."""
+    spool = tmp_path / "old-spool"
     spool.mkdir()
-    writer = _writer(db, tmp_path)
-    lines = b"".join(
-        __import__("prediction_service.logwriter", fromlist=["x"])._encode_row("p", _row(i, "t"))
-        for i in range(3)
-    )
+    lines = b"".join(orjson.dumps({"kind": "p", **_row(i, "t")}) + b"\n" for i in range(3))
     (spool / "spool-999999.jsonl").write_bytes(lines + b'{"kind": "p", "request_')
+    writer = _writer(db, tmp_path, legacy_spool_dir=spool)
+    assert writer.spool_rows == 3
     writer.start()
-    assert writer.spool_rows == 4
     writer.log_prediction(_row(1, "u"))
     writer.close()
     engine = predlog.create_engine(db)
     assert predlog.count(engine) == 4
     engine.dispose()
     assert not list(spool.iterdir())
+    assert _leftovers(tmp_path / "spool") == []
 
 
 def test_feedback_for_an_unknown_prediction_does_not_block_the_log(db, tmp_path):
@@ -128,10 +133,10 @@ def test_feedback_for_an_unknown_prediction_does_not_block_the_log(db, tmp_path)
     assert predlog.count(engine) == 1
     engine.dispose()
     assert writer.spool_rows == 0
-    assert os.listdir(tmp_path / "spool") == []
+    assert _leftovers(tmp_path / "spool") == []
 
 
-def test_a_batch_beyond_the_memory_bound_goes_to_the_spool_and_is_not_lost(db, tmp_path):
+def test_a_batch_beyond_the_memory_bound_waits_in_the_journal_and_is_not_lost(db, tmp_path):
     writer = _writer(db, tmp_path, queue_max=150)
     first = [_row(i, "b1") for i in range(100)]
     second = [_row(i, "b2") for i in range(100)]
@@ -178,25 +183,36 @@ def test_a_large_batch_is_written_once_across_statements(log_db, tmp_path):
     assert dict(ids)["big-101"] == {"x": 101, "c": "yes"}
 
 
-def test_past_the_bound_a_request_never_waits_for_a_replay(db, tmp_path):
-    """While the writer holds the spool (replaying an outage), rows past the memory bound
-    stay in memory instead of stalling the request until the replay ends."""
+def test_a_request_never_waits_for_the_writer_shipping_the_journal(db, tmp_path):
+    """While the writer ships a backlog from the journal (here: stalled inside a database
+    write), requests still journal their rows at once: the writer holds no lock a request
+    needs across a database write."""
     import threading
 
     writer = _writer(db, tmp_path, queue_max=50)
-    writer.log_predictions([_row(i, "q") for i in range(50)])
-    with writer._lock:  # what a long replay holds
-        done = threading.Event()
-        thread = threading.Thread(
-            target=lambda: (writer.log_predictions([_row(i, "o") for i in range(30)]), done.set())
-        )
-        thread.start()
-        assert done.wait(5), "the request side waited for the spool"
+    writer.log_predictions([_row(i, "q") for i in range(80)])  # past the bound: journal only
+    inside, release = threading.Event(), threading.Event()
+    real = writer._write
+
+    def stalled(items, **kw):
+        inside.set()
+        assert release.wait(10)
+        return real(items, **kw)
+
+    writer._write = stalled
+    starting = threading.Thread(target=writer.start)
+    starting.start()  # start() ships the journal first: it stalls in the write
+    assert inside.wait(5)
+    done = threading.Event()
+    thread = threading.Thread(
+        target=lambda: (writer.log_predictions([_row(i, "o") for i in range(30)]), done.set())
+    )
+    thread.start()
+    assert done.wait(5), "the request side waited for the writer"
+    release.set()
     thread.join()
-    assert writer.queue_depth == 80
-    assert writer.spool_rows == 0
-    writer.start()
+    starting.join(10)
     writer.close()
     engine = predlog.create_engine(db)
-    assert predlog.count(engine) == 80
+    assert predlog.count(engine) == 110
     engine.dispose()

@@ -1,6 +1,6 @@
-"""The prediction log survives its database going away: rows are spooled while it is down
-and replayed when it is back; a graceful shutdown flushes everything; nothing is written
-twice. SQLite (locked by another process's exclusive transaction) and PostgreSQL (cut off
+"""The prediction log survives its database going away: rows wait in the journal while it
+is down and are shipped when it is back; a graceful shutdown flushes everything; nothing is
+written twice. SQLite (locked by another process's exclusive transaction) and PostgreSQL (cut off
 behind a TCP proxy the test controls; the shared server itself is never stopped)."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import time
 import httpx
 import pytest
 import sqlalchemy as sa
-from serve_helpers import burst, count_ids, wait_for_rows
+from serve_helpers import burst, count_ids, metric, wait_for_rows
+
+from prediction_service.journal import read_segment
 
 # uvicorn re-raises SIGTERM after its graceful shutdown, so the exit status is -15.
 GRACEFUL = (0, -15)
@@ -24,13 +26,6 @@ LOG_ENV = {
     "MLOPS_SERVE_LOG_RETRY_INTERVAL": "0.5",
     "MLOPS_SERVE_LOG_BATCH_SIZE": "50",
 }
-
-
-def _metric(url: str, name: str) -> float:
-    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"metric {name} not exported")
 
 
 @contextlib.contextmanager
@@ -71,18 +66,19 @@ def test_sqlite_unavailable_mid_burst_loses_no_row(start_server, records):
         # Serving went on while the log could not be written.
         assert all(status == 200 for status, _ in out["results"])
         deadline = time.monotonic() + 30
-        while _metric(server.url, "mlops_prediction_log_spool_rows") == 0:
+        while metric(server.url, "mlops_prediction_log_spool_rows") == 0:
             assert time.monotonic() < deadline, "nothing was spooled"
             time.sleep(0.2)
         ready = httpx.get(server.url + "/v1/health/ready").json()
         assert ready["prediction_log"] == "spooling"
     assert wait_for_rows(url, "mid", 600) == 600
     deadline = time.monotonic() + 30
-    while _metric(server.url, "mlops_prediction_log_spool_rows") != 0:
+    while metric(server.url, "mlops_prediction_log_spool_rows") != 0:
         assert time.monotonic() < deadline, "the spool was not replayed"
         time.sleep(0.2)
     assert count_ids(url, "mid") == 600
-    assert not list((server.home / "prediction-spool").glob("*.jsonl"))
+    # Shipped: at most the active journal segment is left (deleted when it is full).
+    assert len(list((server.home / "prediction-journal").glob("seg-*.wal"))) <= 1
 
 
 @pytest.mark.slow
@@ -95,13 +91,15 @@ def test_shutdown_while_database_down_spools_and_next_start_replays(start_server
     with sqlite_locked(db):
         results = burst(server.url, records[:300], "down", concurrency=8)
         assert all(status == 200 for status, _ in results)
-        # SIGTERM right away: the graceful shutdown flushes the queue to the spool.
+        # SIGTERM right away: the rows the database did not take stay in the journal.
         assert server.stop() in GRACEFUL
-        spooled = sum(
-            len(p.read_bytes().splitlines())
-            for p in (server.home / "prediction-spool").glob("*.jsonl")
-        )
-        assert spooled == 300
+        journaled = {
+            row["request_id"]
+            for p in (server.home / "prediction-journal").glob("seg-*.wal")
+            for _, rows in read_segment(p)
+            for row in rows
+        }
+        assert {f"down-{i}" for i in range(300)} <= journaled
     assert count_ids(url, "down") == 0
     again = start_server(LOG_ENV, home=server.home)
     assert wait_for_rows(url, "down", 300) == 300
@@ -200,7 +198,7 @@ def test_postgres_unreachable_mid_burst_loses_no_row(start_server, records, post
         thread.join(120)
         assert all(status == 200 for status, _ in out["results"])
         deadline = time.monotonic() + 30
-        while _metric(server.url, "mlops_prediction_log_database_up") == 1.0:
+        while metric(server.url, "mlops_prediction_log_database_up") == 1.0:
             assert time.monotonic() < deadline, "the writer never noticed the outage"
             time.sleep(0.2)
         proxy.start()

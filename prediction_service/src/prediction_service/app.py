@@ -30,6 +30,7 @@ from prediction_service.routes import (
     model,
     models,
     predict,
+    v2,
 )
 from prediction_service.service import Service
 
@@ -106,7 +107,20 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(models.listing(), **guard)
     for router in per_model:
         app.include_router(router, **guard)
+    # The Open Inference Protocol (V2) beside /v1: metadata and inference behind the same
+    # key as /v1's, the health routes open (routes/v2.py says why). Its per-model routes
+    # come right after /v1's: a request is matched route by route, at a cost each.
+    v2_models = [v2.model_routers(service, s) for s in served]
+    for v2_router, _ in v2_models:
+        app.include_router(v2_router, **guard)
+    for _, v2_health in v2_models:
+        app.include_router(v2_health)
     app.include_router(models.unknown(), **guard)
+    v2_server = v2.server_router(service)
+    v2_guarded, v2_open = v2.unknown()
+    app.include_router(v2_server)
+    app.include_router(v2_guarded, **guard)
+    app.include_router(v2_open)
     app.include_router(health.router)
     app.include_router(
         admin.router,
@@ -124,12 +138,14 @@ def create_app(service: Service) -> FastAPI:
     def openapi() -> dict:
         if not app.openapi_schema:
             app.openapi_schema = build(app, service, summaries)
+            app.openapi_schema["components"]["schemas"].update(v2.components(service))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     # FastAPI includes routers lazily (app.routes holds the routers, not their routes).
     routers = [r.router for r in (predict, model, feedback, health, admin, metrics, docs)]
-    routers += [models.listing(), *per_model]
+    routers += [models.listing(), *per_model, v2_server]
+    routers += [r for pair in v2_models for r in pair]
     endpoints = {route.path for router in routers for route in router.routes}
     app.add_middleware(RequestContext, service=service, endpoints=endpoints)
     return app

@@ -71,15 +71,27 @@ class Metrics:
         )
         self.spool_rows = Gauge(
             "mlops_prediction_log_spool_rows",
-            "Log rows held in the local spool while the database is unavailable.",
+            "Log rows waiting in the journal for the database (down, or the queue full).",
             registry=r,
         )
         self.spool_bytes = Gauge(
-            "mlops_prediction_log_spool_bytes", "Size of the spool files.", registry=r
+            "mlops_prediction_log_spool_bytes",
+            "Journal bytes waiting for the database (down, or the queue full).",
+            registry=r,
         )
         self.log_db_up = Gauge(
             "mlops_prediction_log_database_up",
             "1 when the last write to the prediction log database succeeded.",
+            registry=r,
+        )
+        self.journal_rows = Gauge(
+            "mlops_prediction_log_journal_rows",
+            "Log rows in the local journal not yet in the database.",
+            registry=r,
+        )
+        self.journal_bytes = Gauge(
+            "mlops_prediction_log_journal_bytes",
+            "Size of the journal's segments on disk.",
             registry=r,
         )
         self.log_written = Gauge(
@@ -97,6 +109,8 @@ class Metrics:
         self.spool_bytes.set_function(fn(lambda: writer.spool_bytes))
         self.log_db_up.set_function(fn(lambda: 1.0 if writer.db_ok else 0.0))
         self.log_written.set_function(fn(lambda: writer.stats.written))
+        self.journal_rows.set_function(fn(lambda: writer.journal_rows))
+        self.journal_bytes.set_function(fn(lambda: writer.journal_bytes))
 
     def set_model(self, model, previous=None) -> None:
         if previous is not None:

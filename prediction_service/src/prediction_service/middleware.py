@@ -61,6 +61,12 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            if endpoint == "other":
+                # A route with a path parameter (/v2/models/<name>/versions/{version}/...)
+                # is counted under its template.
+                template = getattr(scope.get("route"), "path", None)
+                if template in self.endpoints:
+                    endpoint = template
             key = (endpoint, scope["method"], status_holder[0])
             counter = self._counted.get(key)
             if counter is None:

@@ -232,15 +232,19 @@ def build_service(
         try:
             migrate(url)
         except Unavailable as exc:
-            # The log spools until the database is back; serving does not wait for it.
+            # Rows wait in the journal until the database is back; serving does not wait.
             log.warning("prediction log migrations not run", extra={"error": exc.message})
+    spool = settings.spool_dir or (platform.home / "prediction-spool")
     writer = PredictionLogWriter(
         url,
-        settings.spool_dir or (platform.home / "prediction-spool"),
+        settings.journal_dir or (spool.parent / "prediction-journal"),
         batch_size=settings.log_batch_size,
         flush_interval=settings.log_flush_interval,
         retry_interval=settings.log_retry_interval,
         queue_max=settings.log_queue_max,
+        fsync=settings.journal_fsync,
+        segment_bytes=settings.journal_segment_bytes,
+        legacy_spool_dir=spool,
     )
     service = Service(
         settings=settings,

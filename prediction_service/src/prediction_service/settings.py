@@ -62,7 +62,26 @@ class ServeSettings(ApiKeySettings):
     log_queue_max: int = Field(default=200_000, ge=1)
     log_retry_interval: float = Field(default=2.0, gt=0.0)
     spool_dir: Path | None = Field(
-        default=None, description="Spool of log rows while the database is down."
+        default=None,
+        description="Spool folder of earlier versions (default $MLOPS_HOME/prediction-spool): "
+        "spool files left there are moved into the journal at start.",
+    )
+    journal_dir: Path | None = Field(
+        default=None,
+        description="The prediction log journal (every answered row, on disk before the "
+        "answer; also the spool while the database is down). Default: prediction-journal "
+        "beside the spool folder.",
+    )
+    journal_fsync: bool = Field(
+        default=False,
+        description="fdatasync every journal record before answering: rows survive a power "
+        "loss too, not only a killed process (costs a disk flush a request).",
+    )
+    journal_segment_bytes: int = Field(
+        default=1 << 20,
+        ge=4096,
+        description="Journal segment size: a full segment is closed, and deleted once its "
+        "rows are in the database.",
     )
     migrate: bool = Field(
         default=True,
