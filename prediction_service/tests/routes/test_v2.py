@@ -363,7 +363,7 @@ def test_metrics_count_v2_routes_and_rows(client, trained_model, schema, records
     for kind in ("single", "batch"):
         assert (
             f'mlops_predictions_total{{model_name="{name}",model_version="{version}",'
-            f'kind="{kind}"}}'
+            f'kind="{kind}",role="champion"}}'
         ) in text
 
 
