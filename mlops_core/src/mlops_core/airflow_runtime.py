@@ -20,6 +20,7 @@ from pydantic_settings import SettingsConfigDict
 from mlops_core.contracts.runtime import AirflowUpResult
 from mlops_core.embedded import UP_HOOKS, stop_and_report, venv_env
 from mlops_core.errors import BadInput, Unavailable
+from mlops_core.observability import stage_env
 from mlops_core.output import JsonOption, emit
 from mlops_core.services import ServiceManager
 from mlops_core.settings import PlatformSettings, StageSettings, get_settings
@@ -92,6 +93,8 @@ def airflow_env(
         "MLOPS_TASK_RUNNER": "local",
         "MLOPS_HOME": str(settings.home),
         "MLOPS_LOG_FORMAT": "json",
+        # `mlops up --observability` started first: monitoring tasks push to its Pushgateway.
+        **stage_env(settings),
     }
 
 

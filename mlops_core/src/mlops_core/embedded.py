@@ -140,6 +140,8 @@ def mlflow_status(as_json: JsonOption = False) -> None:
 
 
 def _status(settings: PlatformSettings, as_json: bool, only: str | None = None) -> None:
+    from mlops_core import observability
+
     services = ServiceManager(settings.run_dir).all()
     if only:
         services = [s for s in services if s.name == only]
@@ -150,6 +152,13 @@ def _status(settings: PlatformSettings, as_json: bool, only: str | None = None) 
             for s in services
         ],
     )
+    prometheus = None if only else observability.prometheus_url(settings)
+    if prometheus:
+        result.prometheus = prometheus
+        try:
+            result.alerts = observability.alerts(prometheus)
+        except Unavailable as exc:  # the services' state is still worth printing
+            result.alerts_error = exc.message
 
     def human(console) -> None:
         if not result.services:
@@ -164,8 +173,28 @@ def _status(settings: PlatformSettings, as_json: bool, only: str | None = None) 
                 s.service, "yes" if s.running else "[red]no[/]", str(s.pid), s.url or "", s.log
             )
         console.print(table)
+        if result.prometheus:
+            _print_alerts(console, result)
 
     emit(result, as_json, human)
+
+
+def _print_alerts(console, result: StatusResult) -> None:
+    if result.alerts is None:
+        console.print(f"[red]alerts unknown[/]: {result.alerts_error}", soft_wrap=True)
+        return
+    if not result.alerts:
+        console.print(f"no alert firing ({result.prometheus}/alerts)", soft_wrap=True)
+        return
+    table = Table("alert", "model", "severity", "state", "since", title="alerts")
+    table.add_column("summary", overflow="fold")
+    for a in result.alerts:
+        state = "[red]firing[/]" if a.state == "firing" else "pending"
+        table.add_row(
+            a.name, a.model or "", a.severity or "", state, a.since or "", a.summary or ""
+        )
+    console.print(table)
+    console.print(f"Prometheus: {result.prometheus}/alerts", soft_wrap=True)
 
 
 def up(
@@ -173,17 +202,41 @@ def up(
     airflow: Annotated[
         bool, typer.Option("--airflow", help="Also run Airflow standalone with dags/.")
     ] = False,
+    observability: Annotated[
+        bool,
+        typer.Option(
+            "--observability",
+            help="Also run a Prometheus (with the platform's alert rules) and a Pushgateway.",
+        ),
+    ] = False,
 ) -> None:
     """Start the embedded runtime's background services (MLflow server, ...).
 
-    Example: mlops up && mlops status
+    Example: mlops up --observability && mlops status
     """
     settings = get_settings()
-    mlflow = start_mlflow(settings)
-    first = {"service": mlflow.service, "url": mlflow.url, "started": mlflow.started}
-    if mlflow.note:
-        first["note"] = mlflow.note
+    plan = None
+    if observability:
+        from mlops_core.observability import Observability
+
+        plan = Observability.prepare(settings)  # a missing binary starts nothing
+    if settings.mlflow_tracking_uri:
+        # A tracking server of the team's: the stages use it, there is none to start.
+        first = {
+            "service": MLFLOW,
+            "url": settings.mlflow_tracking_uri,
+            "skipped": "MLOPS_MLFLOW_TRACKING_URI names an external server",
+        }
+    else:
+        mlflow = start_mlflow(settings)
+        first = {"service": mlflow.service, "url": mlflow.url, "started": mlflow.started}
+        if mlflow.note:
+            first["note"] = mlflow.note
     services = [ServiceStarted.model_validate(first)]
+    if plan is not None:
+        # Before the stages' services: a prediction service that starts next is added to
+        # Prometheus's targets on its port, and Airflow's tasks get the Pushgateway.
+        services += plan.start()
     for hook in list(UP_HOOKS):
         entry = hook(settings, airflow=airflow)
         if entry:

@@ -313,7 +313,11 @@ class ServiceManager:
                 except MlopsError:
                     self.stop(name)
                     raise
-            return info, True
+        from mlops_core.observability import service_started
+
+        # Outside the lock: Prometheus's targets list every service of the home.
+        service_started(self, info)
+        return info, True
 
     def _check_owner(self, info: ServiceInfo, port: int) -> None:
         holder = port_holder(port)

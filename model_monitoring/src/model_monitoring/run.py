@@ -33,11 +33,14 @@ class Options:
 def monitor(opts: Options) -> MonitorResult:
     """One run, then its series pushed to the Pushgateway when one is set (every run, also
     one with too few rows: its time tells the monitoring-stale alert it ran)."""
+    from mlops_core.observability import pushgateway_url
     from model_monitoring.push import publish
 
     msettings = get_monitor_settings()
     result = _judge(opts)
-    return publish(result, msettings.pushgateway_url, budget=msettings.pushgateway_timeout)
+    # Unset: this home's Pushgateway when `mlops up --observability` runs one.
+    url = msettings.pushgateway_url or pushgateway_url(get_settings())
+    return publish(result, url, budget=msettings.pushgateway_timeout)
 
 
 def _judge(opts: Options) -> MonitorResult:

@@ -34,7 +34,7 @@ class MonitorSettings(StageSettings):
     pushgateway_url: str | None = Field(
         default=None,
         description="Pushgateway every run pushes its results to (model_monitoring.push); "
-        "unset: no push.",
+        "unset: the Pushgateway `mlops up --observability` runs for MLOPS_HOME, else no push.",
     )
     pushgateway_timeout: float = Field(
         default=10.0,

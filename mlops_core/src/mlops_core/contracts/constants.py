@@ -74,3 +74,5 @@ class Service(StrEnum):
     SERVE = "serve"
     AIRFLOW = "airflow"
     MONITOR_UI = "monitor-ui"
+    PROMETHEUS = "prometheus"
+    PUSHGATEWAY = "pushgateway"

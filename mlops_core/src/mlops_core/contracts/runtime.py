@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,11 +53,35 @@ class ServiceStatus(BaseModel):
     log: str = Field(..., description="its log file")
 
 
+class AlertStatus(BaseModel):
+    """One alert of the embedded Prometheus (GET /api/v1/alerts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="the alert rule's name (e.g. MlopsDriftDetected)")
+    model: str | None = Field(..., description="its `model` label")
+    severity: str | None = Field(..., description="its `severity` label")
+    state: Literal["firing", "pending"] = Field(
+        ..., description="pending: the condition holds, not yet for the rule's `for`"
+    )
+    since: str | None = Field(..., description="when the condition began to hold (RFC 3339)")
+    summary: str | None = Field(..., description="its `summary` annotation")
+
+
 class StatusResult(Result):
     command: ClassVar[str] = "`mlops status`, `mlops mlflow status`"
 
     home: str = Field(..., description="the MLOPS_HOME whose services these are")
     services: list[ServiceStatus] = Field(..., description="every recorded service")
+    prometheus: str | None = Field(
+        None, description="this home's Prometheus (`mlops up --observability`); null when none runs"
+    )
+    alerts: list[AlertStatus] | None = Field(
+        None,
+        description="its firing and pending alerts, firing first; null when no Prometheus "
+        "runs or it did not answer (see alerts_error)",
+    )
+    alerts_error: str | None = Field(None, description="why the alerts could not be read")
 
 
 class MlflowUpResult(Result):

@@ -39,11 +39,6 @@ class Reference:
     alias: str | None = None
 
     @property
-    def created(self) -> float | None:
-        """When the version was registered, in Unix seconds."""
-        return self.created_ms / 1000 if self.created_ms else None
-
-    @property
     def uri(self) -> str:
         if self.version is not None:
             return f"models:/{self.name}/{self.version}"
@@ -106,6 +101,11 @@ class ModelRef:
     tracking_uri: str | None = None  # the server it was resolved on (load_model uses it)
     created_ms: int | None = None  # when the version was registered (epoch milliseconds)
     experiment_id: str | None = None  # the training run's experiment (for its UI page)
+
+    @property
+    def created(self) -> float | None:
+        """When the version was registered, in Unix seconds."""
+        return self.created_ms / 1000 if self.created_ms else None
 
     @property
     def uri(self) -> str:
