@@ -88,6 +88,7 @@ def log_url(request, tmp_path_factory):
     return home, url, {"MLOPS_PREDICTION_LOG_URL": url}
 
 
+@pytest.mark.slow
 def test_sigkill_mid_burst_loses_no_answered_row(start_server, records, log_url):
     home, url, env = log_url
     prefix = f"crash-{'pg' if env else 'lite'}"
