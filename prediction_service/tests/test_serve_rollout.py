@@ -115,6 +115,19 @@ def canary_server(serve, rollout_model):
     return serve(env, _pinned(m, m["v1"]))
 
 
+def series(server) -> dict[tuple[str, tuple], float]:
+    """The server's /metrics: {(name, sorted label pairs): value}."""
+    import re
+
+    out = {}
+    for line in httpx.get(server.url + "/metrics", timeout=10).text.splitlines():
+        found = re.match(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$", line)
+        if found:
+            labels = tuple(sorted(re.findall(r'(\w+)="([^"]*)"', found.group(2) or "")))
+            out[(found.group(1), labels)] = float(found.group(3))
+    return out
+
+
 def log_url(server) -> str:
     return f"sqlite:///{server.home / 'predictions.db'}"
 
@@ -212,13 +225,13 @@ def test_shadow_answers_are_the_champions_and_every_request_has_a_shadow_row(
         assert row["features"] == champions[rid]["features"]
         assert row["prediction"] == pytest.approx(expected[i]), rid
         assert row["prediction"] != pytest.approx(champions[rid]["prediction"])
-    metrics = httpx.get(shadow_server.url + "/metrics").text
-    info = f'model_name="{m["name"]}",model_version="{m["v2"]}",mode="shadow"'
-    assert f"mlops_candidate_info{{{info}}} 1.0" in metrics
-    assert f'kind="single",role="shadow"}} {float(n)}' in metrics
-    assert f'mlops_shadow_dropped_rows_total{{model_name="{m["name"]}"}}' not in metrics or (
-        f'mlops_shadow_dropped_rows_total{{model_name="{m["name"]}"}} 0.0' in metrics
-    )
+    metrics = series(shadow_server)
+    name, v2 = m["name"], m["v2"]
+    info = ("mode", "shadow"), ("model_name", name), ("model_version", v2)
+    assert metrics[("mlops_candidate_info", info)] == 1.0
+    shadowed = ("kind", "single"), ("model_name", name), ("model_version", v2), ("role", "shadow")
+    assert metrics[("mlops_predictions_total", shadowed)] == n
+    assert metrics.get(("mlops_shadow_dropped_rows_total", (("model_name", name),)), 0) == 0
 
 
 def _is_canary(key: str) -> bool:
@@ -309,8 +322,10 @@ def test_canary_answers_its_share_by_key_and_one_key_gets_one_model(
         )
     assert {found[f"{prefix}-batch-{i}"]["role"] for i in range(10)} == {"canary"}
     assert not any(k.endswith(":shadow") for k in found)
-    metrics = httpx.get(canary_server.url + "/metrics").text
-    assert f'mlops_canary_weight_percent{{model_name="{m["name"]}"}} {WEIGHT}' in metrics
+    metrics = series(canary_server)
+    assert metrics[("mlops_canary_weight_percent", (("model_name", m["name"]),))] == WEIGHT
+    answered = ("kind", "single"), ("model_name", m["name"]), ("model_version", m["v2"])
+    assert metrics[("mlops_predictions_total", (*answered, ("role", "canary")))] >= share
 
 
 class Load:

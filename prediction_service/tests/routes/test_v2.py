@@ -362,8 +362,8 @@ def test_metrics_count_v2_routes_and_rows(client, trained_model, schema, records
     ) in text
     for kind in ("single", "batch"):
         assert (
-            f'mlops_predictions_total{{model_name="{name}",model_version="{version}",'
-            f'kind="{kind}",role="champion"}}'
+            f'mlops_predictions_total{{kind="{kind}",model_name="{name}",'
+            f'model_version="{version}",role="champion"}}'
         ) in text
 
 
