@@ -271,7 +271,7 @@ def _with_candidate(platform: PlatformSettings, settings: ServeSettings, served:
                 "MLOPS_SERVE_CANDIDATE_MODE / MLOPS_SERVE_CANARY_WEIGHT are set but "
                 "MLOPS_SERVE_CANDIDATE (the candidate's model URI) is not"
             )
-        return served
+        return _gitops_candidates(platform, settings, served)
     if mode not in MODES:
         raise BadInput(
             f"MLOPS_SERVE_CANDIDATE_MODE: {mode!r} is not one of {', '.join(MODES)} "
@@ -299,6 +299,37 @@ def _with_candidate(platform: PlatformSettings, settings: ServeSettings, served:
     loaded.alias = mode
     candidate = Candidate(loaded, mode, weight)
     return [*served[:i], dataclasses.replace(served[i], candidate=candidate), *served[i + 1 :]]
+
+
+def _gitops_candidates(platform: PlatformSettings, settings: ServeSettings, served: list):
+    """Each served model whose GitOps file (MLOPS_SERVE_GITOPS_ENV) pins its version and
+    names a `candidate:` carrying it, as the chart renders it in a cluster."""
+    import dataclasses
+
+    if not settings.gitops_env or not served:
+        return served
+    try:
+        from mlops_core.gitops_layout import read_pin
+    except ImportError:  # pragma: no cover - the layout module ships with mlops_core
+        return served
+    from prediction_service.model import load_model, parse_ref
+    from prediction_service.rollout import Candidate
+
+    root = settings.gitops_root or platform.models_root.parent
+    out = []
+    for s in served:
+        pin = read_pin(root, settings.gitops_env, s.folder.name)
+        cand = getattr(pin, "candidate", None)
+        if s.spec.version is None or cand is None:  # only beside a version the file pins
+            out.append(s)
+            continue
+        spec = parse_ref(f"models:/{s.folder.name}/{cand.version}", s.folder.name)
+        loaded = load_model(spec, platform.tracking_uri, registry_timeout=settings.registry_timeout)
+        _check_features(loaded, s.folder.schema)
+        loaded.alias = cand.mode
+        weight = float(cand.weight or 0.0) if cand.mode == "canary" else 0.0
+        out.append(dataclasses.replace(s, candidate=Candidate(loaded, cand.mode, weight)))
+    return out
 
 
 def _check_features(loaded, schema) -> None:
