@@ -401,22 +401,32 @@ def test_the_document_describes_the_requests_it_accepts(client, trained_model, s
 # -- a classifier beside the regressor, API key required ---------------------------------
 @pytest.fixture(scope="module")
 def keyed(start_server, tmp_path_factory, trained_model, make_model_folder):
+    """A server of the session's regressor and a three-class classifier of this module
+    (an MLflow model folder saved here: no registry round trip), an API key required."""
+    import mlflow
+    import skops.io as sio
     from sklearn.linear_model import LogisticRegression
 
-    models_dir = tmp_path_factory.mktemp("v2-models")
+    tmp = tmp_path_factory.mktemp("v2-models")
+    models_dir = tmp / "models"
     make_model_folder(models_dir, trained_model.model_name)
     name = f"churn-{uuid.uuid4().hex[:6]}"
     schema = ch.load(ch.write_folder(models_dir, name, classes=("yes", "no", "maybe")))
-    version, pipe = ch.register(
-        trained_model.tracking_uri, schema, LogisticRegression(max_iter=500)
+    X, y = ch.frame(schema, 600, seed=1)
+    pipe = ch.pipeline(schema, LogisticRegression(max_iter=500)).fit(X, y)
+    mlflow.sklearn.save_model(
+        pipe,
+        tmp / "classifier",
+        serialization_format="skops",
+        skops_trusted_types=sio.get_untrusted_types(data=sio.dumps(pipe)),
     )
     server = start_server(
         {
             "MLOPS_MODELS_DIR": str(models_dir),
-            "MLOPS_MODEL": "",
             "MLOPS_SERVE_API_KEYS": API_KEY,
             "MLOPS_SERVE_MAX_BATCH": "50",
-        }
+        },
+        ["--model", trained_model.model_name, "--model", f"{name}={tmp / 'classifier'}"],
     )
     with httpx.Client(
         base_url=server.url, timeout=30, headers={"X-API-Key": API_KEY}
@@ -425,7 +435,7 @@ def keyed(start_server, tmp_path_factory, trained_model, make_model_folder):
             "server": server,
             "client": keyed_client,
             "name": name,
-            "version": version,
+            "version": "local",
             "schema": schema,
             "pipe": pipe,
             "log": f"sqlite:///{server.home / 'predictions.db'}",

@@ -43,7 +43,7 @@ from prediction_service.v2schemas import request_schema, response_components
 
 PREFIX = "/v2"
 SERVER_NAME = "mlops-prediction-service"
-TAGS: list[str | Any] = ["Open Inference Protocol (V2)"]
+TAGS: list = ["Open Inference Protocol (V2)"]
 
 ERRORS = {
     400: "The request breaks the protocol or a value breaks the model's rules: the message "
