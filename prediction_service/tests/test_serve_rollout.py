@@ -182,6 +182,7 @@ def predict(m, version, records, schema) -> list[float]:
     return model.predict(pd.DataFrame(records)[schema.feature_names]).tolist()
 
 
+@pytest.mark.slow
 def test_shadow_answers_are_the_champions_and_every_request_has_a_shadow_row(
     shadow_server, champion_only, rollout_model, records, schema
 ):
@@ -238,6 +239,7 @@ def _is_canary(key: str) -> bool:
     return zlib.crc32(key.encode()) % 10_000 < WEIGHT * 100
 
 
+@pytest.mark.slow
 def test_canary_answers_its_share_by_key_and_one_key_gets_one_model(
     canary_server, rollout_model, records, schema
 ):
@@ -377,6 +379,7 @@ def _until(predicate, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.3)
 
 
+@pytest.mark.slow
 def test_the_canary_alias_is_followed_on_the_poll_with_no_failed_request(
     serve, rollout_model, records
 ):
