@@ -411,7 +411,7 @@ def test_the_canary_alias_is_followed_on_the_poll_with_no_failed_request(
             client.delete_registered_model_alias(m["name"], "canary")
 
 
-def test_a_bad_candidate_setting_is_refused_naming_the_variable(trained_model):
+def test_a_bad_candidate_setting_is_refused_naming_the_variable():
     from mlops_core.errors import BadInput
     from prediction_service.runtime import _with_candidate
     from prediction_service.settings import ServeSettings
