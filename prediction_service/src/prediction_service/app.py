@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from fastapi import FastAPI, Security
 from fastapi.responses import Response
@@ -34,6 +35,8 @@ from prediction_service.routes import (
 )
 from prediction_service.service import Service
 
+log = logging.getLogger("prediction_service")
+
 
 def create_app(service: Service) -> FastAPI:
     settings = service.settings
@@ -42,6 +45,14 @@ def create_app(service: Service) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         service.writer.start()
+        service.shadow.start()
+        for s in served:
+            if s.manager.follows_candidates:
+                # A shadow or canary already set in the registry is served from the start.
+                try:
+                    await s.manager.follow_candidate()
+                except Exception as exc:
+                    log.warning("candidate aliases not read", extra={"error": str(exc)[:300]})
         pollers = []
         if settings.poll_interval > 0:
             for s in served:
@@ -57,6 +68,7 @@ def create_app(service: Service) -> FastAPI:
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
+            await run_in_threadpool(service.shadow.close)  # its rows go to the writer
             await run_in_threadpool(service.writer.close)
 
     if service.single is not None:

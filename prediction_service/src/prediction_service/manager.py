@@ -1,5 +1,6 @@
 """Model management: the served model, loaded beside the current one and swapped
-atomically (admin reload, alias poll); requests in flight finish on the model they started on."""
+atomically (admin reload, alias poll); requests in flight finish on the model they started on.
+The same swap loads, replaces and unloads a shadow or canary candidate (rollout.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from prediction_service.model import (
     parse_ref,
     resolve_version,
 )
+from prediction_service.rollout import Candidate, registry_candidate
 
 log = logging.getLogger("prediction_service.api")
 
@@ -73,8 +75,62 @@ class ModelManager:
         self.metrics = metrics
         self.example = example_record(schema)
         self._lock = asyncio.Lock()
+        # The shadow or canary beside `current` (one reference, replaced whole), and
+        # whether it follows the registry's `canary`/`shadow` aliases: a model served by
+        # its champion alias with no candidate pinned in the settings.
+        self.candidate: Candidate | None = None
+        self.follows_candidates = spec.follows_alias and spec.alias in (None, "champion")
         predictor.prepare(model)
         metrics.set_model(model)
+
+    def pin_candidate(self, candidate: Candidate) -> None:
+        """A candidate given by the settings (MLOPS_SERVE_CANDIDATE): no alias to follow."""
+        self.predictor.prepare(candidate.model)
+        self.warm(candidate.model)
+        self.candidate = candidate
+        self.follows_candidates = False
+        self.metrics.set_candidate(self.name, candidate)
+
+    async def follow_candidate(self) -> Candidate | None:
+        """Load, replace or unload the candidate the registry's aliases name now (loaded
+        beside the champion before it takes traffic; a removal is one assignment)."""
+        found = await run_in_threadpool(registry_candidate, self.tracking_uri, self.name)
+        async with self._lock:
+            previous = self.candidate
+            if found is None:
+                if previous is not None:
+                    self.candidate = None
+                    self.metrics.set_candidate(self.name, None, previous)
+                    log.info(
+                        "candidate unloaded",
+                        extra={"model_version": previous.model.version, "mode": previous.mode},
+                    )
+                return None
+            mode, version, weight = found
+            if previous is not None and previous.model.version == version:
+                if (previous.mode, previous.weight) == (mode, weight):
+                    return previous
+                model = previous.model
+            else:
+                spec = ModelSpec(f"models:/{self.name}/{version}", name=self.name, version=version)
+                try:
+                    model = await run_in_threadpool(
+                        load_model, spec, self.tracking_uri, registry_timeout=0.0
+                    )
+                except MlopsError:
+                    self.metrics.model_loads.labels("failed").inc()
+                    raise
+                await run_in_threadpool(self.predictor.prepare, model)
+                model.alias = mode
+                self.warm(model)  # before it takes traffic
+            self.candidate = Candidate(model, mode, weight)
+            freeze_heap(collect=False)
+            self.metrics.set_candidate(self.name, self.candidate, previous)
+            log.info(
+                "candidate loaded",
+                extra={"model_version": version, "mode": mode, "weight": weight},
+            )
+            return self.candidate
 
     def warm(self, model: LoadedModel | None = None) -> None:
         """One prediction, so the first request a pipeline answers is not the slow one."""
@@ -133,3 +189,8 @@ class ModelManager:
                 await self.swap(self.spec)
             except Exception as exc:
                 log.warning("model alias poll failed", extra={"error": str(exc)[:300]})
+            if self.follows_candidates:
+                try:
+                    await self.follow_candidate()
+                except Exception as exc:
+                    log.warning("candidate alias poll failed", extra={"error": str(exc)[:300]})

@@ -45,8 +45,9 @@ class Metrics:
         )
         self.predictions = Counter(
             "mlops_predictions",
-            "Rows predicted, by model version and endpoint kind (single or batch).",
-            ["model_name", "model_version", "kind"],
+            "Rows predicted, by model version, endpoint kind (single or batch) and role "
+            "(champion, canary, shadow).",
+            ["model_name", "model_version", "kind", "role"],
             registry=r,
         )
         self.model_info = Gauge(
@@ -59,6 +60,30 @@ class Metrics:
             "mlops_model_created_timestamp_seconds",
             "When the served model version was registered (Unix seconds): the age alerts' clock.",
             ["model_name", "model_version"],
+            registry=r,
+        )
+        self.candidate_info = Gauge(
+            "mlops_candidate_info",
+            "The shadow or canary served beside the champion (1 for its version).",
+            ["model_name", "model_version", "mode"],
+            registry=r,
+        )
+        self.canary_weight = Gauge(
+            "mlops_canary_weight_percent",
+            "The share of requests (percent) the canary answers; 0 without one.",
+            ["model_name"],
+            registry=r,
+        )
+        self.shadow_dropped = Counter(
+            "mlops_shadow_dropped_rows",
+            "Shadow rows not predicted because the shadow fell behind (the queue was full).",
+            ["model_name"],
+            registry=r,
+        )
+        self.shadow_errors = Counter(
+            "mlops_shadow_errors",
+            "Shadow rows whose prediction failed (the client's answer is unaffected).",
+            ["model_name"],
             registry=r,
         )
         self.model_loads = Counter(
@@ -121,3 +146,12 @@ class Metrics:
         self.model_info.labels(model.name, model.version, model.data_version or "").set(1)
         if getattr(model, "created_at", None) is not None:
             self.model_created.labels(model.name, model.version).set(model.created_at)
+
+    def set_candidate(self, name: str, candidate, previous=None) -> None:
+        if previous is not None:
+            with contextlib.suppress(KeyError):
+                self.candidate_info.remove(name, previous.model.version, previous.mode)
+        if candidate is not None:
+            self.candidate_info.labels(name, candidate.model.version, candidate.mode).set(1)
+        weight = candidate.weight if candidate is not None and candidate.mode == "canary" else 0
+        self.canary_weight.labels(name).set(weight)

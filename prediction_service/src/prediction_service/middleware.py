@@ -53,8 +53,10 @@ class RequestContext:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
                 if version is not None:
+                    role = scope.get("model_role") or service.settings.role
                     headers.append((b"x-model-version", str(version).encode()))
                     headers.append((b"x-model-name", str(name).encode()))
+                    headers.append((b"x-model-role", role.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -1,5 +1,6 @@
 """Success responses, serialised with orjson (numpy values included); the version that
-answered goes to the X-Model-Version header (middleware.RequestContext)."""
+answered goes to the X-Model-Version header, its role to X-Model-Role
+(middleware.RequestContext)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,19 @@ from prediction_service.model import LoadedModel
 
 
 def respond(
-    request: Request, payload: dict[str, Any], model: LoadedModel | None, status: int = 200
+    request: Request,
+    payload: dict[str, Any],
+    model: LoadedModel | None,
+    status: int = 200,
+    role: str | None = None,
 ) -> Response:
-    """`model`: the one that answered (None: the answer names no single model)."""
+    """`model`: the one that answered (None: the answer names no single model); `role`:
+    its role (X-Model-Role), when not the served role (a canary)."""
     if model is not None:
         request.scope["model_version"] = model.version
         request.scope["model_name"] = model.name
+        if role is not None:
+            request.scope["model_role"] = role
     return Response(
         orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
         status_code=status,

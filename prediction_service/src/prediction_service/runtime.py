@@ -227,6 +227,7 @@ def build_service(
             raise BadInput(f"model {loaded.uri}: is not model {folder.name!r}")
         _check_features(loaded, schema)
         served.append(Served(folder, spec, loaded))
+    served = _with_candidate(platform, settings, served)
     url = platform.prediction_log
     if settings.migrate:
         try:
@@ -254,6 +255,81 @@ def build_service(
         api_keys=api_keys,
     )
     return service, create_app(service)
+
+
+def _with_candidate(platform: PlatformSettings, settings: ServeSettings, served: list) -> list:
+    """The served models, the one MLOPS_SERVE_CANDIDATE names carrying it (loaded now)."""
+    import dataclasses
+
+    from prediction_service.model import load_model, parse_ref
+    from prediction_service.rollout import CANARY, MODES, Candidate, parse_weight
+
+    ref, mode, weight = settings.candidate, settings.candidate_mode, settings.canary_weight
+    if not ref:
+        if mode or weight is not None:
+            raise BadInput(
+                "MLOPS_SERVE_CANDIDATE_MODE / MLOPS_SERVE_CANARY_WEIGHT are set but "
+                "MLOPS_SERVE_CANDIDATE (the candidate's model URI) is not"
+            )
+        return _gitops_candidates(platform, settings, served)
+    if mode not in MODES:
+        raise BadInput(
+            f"MLOPS_SERVE_CANDIDATE_MODE: {mode!r} is not one of {', '.join(MODES)} "
+            f"(MLOPS_SERVE_CANDIDATE is {ref!r})"
+        )
+    if mode == CANARY:
+        weight = parse_weight(weight, "MLOPS_SERVE_CANARY_WEIGHT")
+    elif weight is not None:
+        raise BadInput("MLOPS_SERVE_CANARY_WEIGHT: only a canary has a weight (mode is shadow)")
+    else:
+        weight = 0.0
+    names = [s.folder.name for s in served]
+    spec = parse_ref(ref, names[0])
+    target = spec.name if spec.path is None else (names[0] if len(names) == 1 else None)
+    if target not in names:
+        raise BadInput(
+            f"MLOPS_SERVE_CANDIDATE {ref!r}: names model {target!r}, which this service does "
+            f"not serve ({', '.join(names)})"
+        )
+    if spec.path is not None:
+        spec = dataclasses.replace(spec, name=target)
+    i = names.index(target)
+    loaded = load_model(spec, platform.tracking_uri, registry_timeout=settings.registry_timeout)
+    _check_features(loaded, served[i].folder.schema)
+    loaded.alias = mode
+    candidate = Candidate(loaded, mode, weight)
+    return [*served[:i], dataclasses.replace(served[i], candidate=candidate), *served[i + 1 :]]
+
+
+def _gitops_candidates(platform: PlatformSettings, settings: ServeSettings, served: list):
+    """Each served model whose GitOps file (MLOPS_SERVE_GITOPS_ENV) pins its version and
+    names a `candidate:` carrying it, as the chart renders it in a cluster."""
+    import dataclasses
+
+    if not settings.gitops_env or not served:
+        return served
+    try:
+        from mlops_core.gitops_layout import read_pin
+    except ImportError:  # pragma: no cover - the layout module ships with mlops_core
+        return served
+    from prediction_service.model import load_model, parse_ref
+    from prediction_service.rollout import Candidate
+
+    root = settings.gitops_root or platform.models_root.parent
+    out = []
+    for s in served:
+        pin = read_pin(root, settings.gitops_env, s.folder.name)
+        cand = getattr(pin, "candidate", None)
+        if s.spec.version is None or cand is None:  # only beside a version the file pins
+            out.append(s)
+            continue
+        spec = parse_ref(f"models:/{s.folder.name}/{cand.version}", s.folder.name)
+        loaded = load_model(spec, platform.tracking_uri, registry_timeout=settings.registry_timeout)
+        _check_features(loaded, s.folder.schema)
+        loaded.alias = cand.mode
+        weight = float(cand.weight or 0.0) if cand.mode == "canary" else 0.0
+        out.append(dataclasses.replace(s, candidate=Candidate(loaded, cand.mode, weight)))
+    return out
 
 
 def _check_features(loaded, schema) -> None:

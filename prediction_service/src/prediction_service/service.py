@@ -25,6 +25,7 @@ from prediction_service.logwriter import PredictionLogWriter
 from prediction_service.manager import ModelManager
 from prediction_service.metrics import Metrics
 from prediction_service.model import LoadedModel, ModelSpec, Predictor
+from prediction_service.rollout import Candidate, ShadowRunner
 from prediction_service.schemas import ApiModels, build_models, component_prefix
 from prediction_service.settings import ServeSettings
 
@@ -63,6 +64,7 @@ class Served:
     folder: ModelFolder
     spec: ModelSpec
     model: LoadedModel
+    candidate: Candidate | None = None  # pinned by the settings (MLOPS_SERVE_CANDIDATE)
 
 
 class ServedModel:
@@ -171,7 +173,14 @@ class ServedModel:
 
     # -- log rows --------------------------------------------------------------------------
     def row(
-        self, rid: str, created, model: LoadedModel, features: dict, value: Any, ms: float
+        self,
+        rid: str,
+        created,
+        model: LoadedModel,
+        features: dict,
+        value: Any,
+        ms: float,
+        role: str | None = None,
     ) -> dict[str, Any]:
         row = {
             "request_id": rid,
@@ -180,7 +189,7 @@ class ServedModel:
             "model_version": model.version,
             "features": features,
             "latency_ms": ms,
-            "role": self.role,
+            "role": role or self.role,
         }
         if self.classifier:
             row["prediction"] = None
@@ -224,6 +233,9 @@ class Service:
                 settings=settings,
                 metrics=self.metrics,
             )
+            if s.candidate is not None:
+                self.served[s.folder.name].manager.pin_candidate(s.candidate)
+        self.shadow = ShadowRunner(writer, self.metrics, max_rows=settings.shadow_queue_max)
         # The single-model routes' components keep their plain names (Features, ...).
         self.single: ServedModel | None = None
         self.single_models: ApiModels | None = None
@@ -298,10 +310,17 @@ class Service:
 
     # -- prediction log --------------------------------------------------------------------
     def log_row(
-        self, served: ServedModel, rid: str, model: LoadedModel, features: dict, value, ms: float
+        self,
+        served: ServedModel,
+        rid: str,
+        model: LoadedModel,
+        features: dict,
+        value,
+        ms: float,
+        role: str | None = None,
     ) -> None:
         self.recent.add(rid, served.name)
-        self.writer.log_prediction(served.row(rid, utcnow(), model, features, value, ms))
+        self.writer.log_prediction(served.row(rid, utcnow(), model, features, value, ms, role))
 
     def log_rows(
         self,
@@ -311,13 +330,14 @@ class Service:
         records: list[dict],
         values,
         ms: float,
+        role: str | None = None,
     ) -> None:
         now = utcnow()
         self.recent.extend(ids, served.name)
         row = served.row
         self.writer.log_predictions(
             [
-                row(row_id, now, model, features, value, ms)
+                row(row_id, now, model, features, value, ms, role)
                 for row_id, features, value in zip(ids, records, values, strict=True)
             ]
         )

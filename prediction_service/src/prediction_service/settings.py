@@ -30,6 +30,28 @@ class ServeSettings(ApiKeySettings):
         max_length=16,
         description="The role logged with every prediction (champion, canary, shadow, ...).",
     )
+    candidate: str | None = Field(
+        default=None,
+        description="A candidate served beside the champion (models:/<name>/<version>, or a "
+        "model folder): MLOPS_SERVE_CANDIDATE_MODE says how. Unset: a model served by its "
+        "champion alias follows its `shadow`/`canary` aliases instead.",
+    )
+    candidate_mode: str | None = Field(
+        default=None,
+        description="shadow (predicts every request off the response path, never answers) "
+        "or canary (answers MLOPS_SERVE_CANARY_WEIGHT percent of requests).",
+    )
+    canary_weight: float | None = Field(
+        default=None,
+        description="Percent of requests (0 < w < 100, by a stable hash of x-routing-key, "
+        "else the request id) the canary answers.",
+    )
+    shadow_queue_max: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most shadow rows waiting for the shadow; beyond it rows are dropped "
+        "(mlops_shadow_dropped_rows), never the champion slowed.",
+    )
     gitops_env: str | None = Field(
         default=None,
         description="Environment whose GitOps files (gitops/envs/<env>/models/<name>.yaml) "

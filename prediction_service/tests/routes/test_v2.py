@@ -363,7 +363,7 @@ def test_metrics_count_v2_routes_and_rows(client, trained_model, schema, records
     for kind in ("single", "batch"):
         assert (
             f'mlops_predictions_total{{kind="{kind}",model_name="{name}",'
-            f'model_version="{version}"}}'
+            f'model_version="{version}",role="champion"}}'
         ) in text
 
 

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from prediction_service.deps import ServiceDep
 from prediction_service.openapi import body, errors, returns
 from prediction_service.responses import respond
+from prediction_service.rollout import pick
 from prediction_service.service import ServedModel, Service
 
 router = APIRouter(prefix="/v1/predict", tags=["predict"], default_response_class=Response)
@@ -22,27 +23,39 @@ router = APIRouter(prefix="/v1/predict", tags=["predict"], default_response_clas
 
 async def predict_one(request: Request, service: Service, served: ServedModel) -> Response:
     t0 = time.perf_counter()
-    request.scope["served"] = served
+    scope = request.scope
+    scope["served"] = served
     record = await served.inputs.record(request)
-    model = served.manager.current  # the model this request runs on, whatever swaps meanwhile
+    # The model this request runs on (the champion, or a canary by the routing key),
+    # whatever swaps meanwhile.
+    model, role, shadow = pick(served, scope)
     value = await served.batcher.submit(model, record)
-    rid = request.scope["request_id"]
-    service.log_row(served, rid, model, record, value, (time.perf_counter() - t0) * 1000.0)
-    service.metrics.predictions.labels(model.name, model.version, "single").inc()
-    return respond(request, served.answer(rid, model, value), model)
+    rid = scope["request_id"]
+    service.log_row(served, rid, model, record, value, (time.perf_counter() - t0) * 1000.0, role)
+    service.metrics.predictions.labels(model.name, model.version, "single", role).inc()
+    response = respond(request, served.answer(rid, model, value), model, role=role)
+    if shadow is not None:  # after the answer is made: the shadow never delays it
+        service.shadow.submit(served, shadow, [rid], [record], "single")
+    return response
 
 
 async def predict_many(request: Request, service: Service, served: ServedModel) -> Response:
     t0 = time.perf_counter()
-    request.scope["served"] = served
+    scope = request.scope
+    scope["served"] = served
     records = await served.inputs.batch(request)
-    model = served.manager.current
+    # A batch is routed whole by its key: its rows are never split between two models.
+    model, role, shadow = pick(served, scope)
     values = await run_in_threadpool(served.predictor.predict, model, records)
-    rid = request.scope["request_id"]
+    rid = scope["request_id"]
     ids = [f"{rid}-{i}" for i in range(len(records))]
-    service.log_rows(served, ids, model, records, values, (time.perf_counter() - t0) * 1000.0)
-    service.metrics.predictions.labels(model.name, model.version, "batch").inc(len(values))
-    return respond(request, served.answer_batch(rid, ids, model, values), model)
+    ms = (time.perf_counter() - t0) * 1000.0
+    service.log_rows(served, ids, model, records, values, ms, role)
+    service.metrics.predictions.labels(model.name, model.version, "batch", role).inc(len(values))
+    response = respond(request, served.answer_batch(rid, ids, model, values), model, role=role)
+    if shadow is not None:
+        service.shadow.submit(served, shadow, ids, records, "batch")
+    return response
 
 
 @router.post(

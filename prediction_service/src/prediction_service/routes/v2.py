@@ -35,6 +35,7 @@ from prediction_service.errors import ApiError, Error
 from prediction_service.model import LoadedModel
 from prediction_service.openapi import body, returns
 from prediction_service.responses import respond
+from prediction_service.rollout import pick
 from prediction_service.schemas import component_prefix
 from prediction_service.service import ServedModel, Service
 from prediction_service.v2codec import FLOAT, PROBA, Codec, metadata_datatype
@@ -165,8 +166,10 @@ def model_routers(service: Service, served: ServedModel) -> tuple[APIRouter, API
     async def infer(request: Request, wanted: str | None) -> Response:
         t0 = time.perf_counter()
         request.scope["served"] = served
-        # The model this request runs on, whatever swaps meanwhile.
-        model = _at(served, served.manager.current, wanted)
+        # The model this request runs on (the champion, or a canary by the routing key;
+        # a version route: the one it names), whatever swaps meanwhile.
+        model, role, shadow = pick(served, request.scope, wanted)
+        model = _at(served, model, wanted)
         req = codec.request(await served.inputs.json(request))
         rows, where = codec.rows(req)
         records = _validated(served, codec, rows, where)
@@ -177,15 +180,15 @@ def model_routers(service: Service, served: ServedModel) -> tuple[APIRouter, API
             value = await served.batcher.submit(model, records[0])
             values = [value]
             ms = (time.perf_counter() - t0) * 1000.0
-            service.log_row(served, rid, model, records[0], value, ms)
+            service.log_row(served, rid, model, records[0], value, ms, role)
+            ids = [rid]
         else:
             values = await run_in_threadpool(served.predictor.predict, model, records)
             ids = [f"{rid}-{i}" for i in range(n)]
             ms = (time.perf_counter() - t0) * 1000.0
-            service.log_rows(served, ids, model, records, values, ms)
-        service.metrics.predictions.labels(
-            model.name, model.version, "single" if n == 1 else "batch"
-        ).inc(n)
+            service.log_rows(served, ids, model, records, values, ms, role)
+        kind = "single" if n == 1 else "batch"
+        service.metrics.predictions.labels(model.name, model.version, kind, role).inc(n)
         payload = {
             "model_name": name,
             "model_version": model.version,
@@ -193,7 +196,10 @@ def model_routers(service: Service, served: ServedModel) -> tuple[APIRouter, API
             "parameters": {"request_id": rid},
             "outputs": codec.outputs(values, outs),
         }
-        return respond(request, payload, model)
+        response = respond(request, payload, model, role=role)
+        if shadow is not None:  # after the answer is made: the shadow never delays it
+            service.shadow.submit(served, shadow, ids, records, kind)
+        return response
 
     async def model_metadata(request: Request) -> Response:
         return metadata(request, None)
