@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -154,20 +155,38 @@ def mlops(capfd: pytest.CaptureFixture[str]):
     return run
 
 
+@dataclass(frozen=True)
+class MlflowService:
+    """The session's MLflow server as the embedded runtime started it."""
+
+    url: str
+    settings: Any  # the PlatformSettings of its home (ServiceManager(settings.run_dir))
+    up: Any  # what start_mlflow returned (an MlflowUpResult)
+
+
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One real `mlflow server` (SQLite store) for the whole test session; yields its URI."""
+def mlflow_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowService]:
+    """One real `mlflow server` (SQLite store) for the whole test session, started by
+    `mlops_core.embedded.start_mlflow` for a home of its own: tests of the embedded runtime
+    look at its process and home instead of starting servers of their own. Read-only: never
+    stop it."""
     from mlops_core.embedded import start_mlflow
     from mlops_core.services import ServiceManager, free_port
     from mlops_core.settings import PlatformSettings
 
     home = tmp_path_factory.mktemp("mlflow-home")
     settings = PlatformSettings(home=home, mlflow_port=free_port(), mlflow_tracking_uri=None)
-    url = start_mlflow(settings, timeout=240).url
+    up = start_mlflow(settings, timeout=240)
     try:
-        yield url
+        yield MlflowService(up.url, settings, up)
     finally:
         ServiceManager(settings.run_dir).stop("mlflow")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(mlflow_service: MlflowService) -> str:
+    """The URI of the session's one real `mlflow server` (see `mlflow_service`)."""
+    return mlflow_service.url
 
 
 @pytest.fixture

@@ -24,6 +24,9 @@ def free_ports(monkeypatch) -> None:
     # The promote checks' latency budget is a timing: on two busy shared cores the default
     # 200 ms p99 fails for load, not for the model (deployment_prep's tests test the budget).
     monkeypatch.setenv("MLOPS_PROMOTE_LATENCY_BUDGET_MS", "5000")
+    # The service follows the champion alias by polling (10 s apart in the embedded runtime)
+    # and each promotion waits until it serves the new version: poll every second.
+    monkeypatch.setenv("MLOPS_SERVE_POLL_INTERVAL", "1")
 
 
 def gitops_file(home: Path, env: str, model: str, written: list[str]) -> dict:
@@ -41,7 +44,7 @@ def gitops_file(home: Path, env: str, model: str, written: list[str]) -> dict:
     return yaml.safe_load((home / "gitops" / path).read_text())
 
 
-def check_model_loop(loop: dict, home: Path, model: str) -> None:
+def check_model_loop(loop: dict, home: Path, model: str, serving: str | None = None) -> None:
     """What one model's loop must show, whatever else ran next to it."""
     assert loop["model"] == model
     commands = [s["command"] for s in loop["steps"] if s.get("command")]
@@ -75,6 +78,14 @@ def check_model_loop(loop: dict, home: Path, model: str) -> None:
     during = traffic["during_swap"]
     assert during["requests"] > 0 and during["failed"] == 0, during
     assert set(during["by_version"]) <= {"1", "2"}
+    if serving == "one service":
+        # The promotion saw the running service serve the new version (it waited for it).
+        [*_, last_promote] = [
+            s
+            for s in loop["steps"]
+            if (s.get("command") or "").startswith(f"mlops promote --model {model}")
+        ]
+        assert "service followed the alias" in (last_promote.get("summary") or ""), last_promote
     values = gitops_file(home, "kind", model, loop["gitops"]["values_files"])
     assert values["model"]["version"] == "2"
     assert values["model"]["dataVersion"] == second
@@ -115,7 +126,7 @@ def test_two_models_side_by_side_in_one_home(
         assert all(out["urls"][k] for k in ("mlflow_ui", "swagger", "evidently_ui"))
         loops = {m["model"]: m for m in out["models"]}
         for name, loop in loops.items():
-            check_model_loop(loop, mlops_home, name)
+            check_model_loop(loop, mlops_home, name, out["serving"])
             assert loop["data_versions"] == ["data-v1", "data-v2"]  # its own tag space
         # isolation: no data version, log or file is shared
         a, b = loops["house-price"], loops[second]

@@ -10,24 +10,22 @@ import pytest
 
 from mlops_core.contracts import read_result
 from mlops_core.contracts.runtime import MlflowUpResult, StatusResult
-from mlops_core.embedded import start_mlflow
 from mlops_core.errors import Conflict
-from mlops_core.services import ServiceManager, free_port
+from mlops_core.services import ServiceManager
 from mlops_core.settings import PlatformSettings
 
 
 @pytest.mark.slow
 def test_two_homes_on_one_machine_each_get_their_own_mlflow(
-    tmp_path, mlops, mlops_home, monkeypatch
+    mlflow_service, mlops, mlops_home, monkeypatch
 ):
-    """Home A's server holds the port home B is configured with: B's `mlops mlflow up`
-    starts B's own server elsewhere, and B's commands register into B's registry only."""
-    port = free_port()
-    home_a = tmp_path / "home-a"
-    first = PlatformSettings(home=home_a, mlflow_port=port, mlflow_tracking_uri=None)
-    a = start_mlflow(first, timeout=240)
+    """Home A's server (the session's, started by start_mlflow for a home of its own) holds
+    the port home B is configured with: B's `mlops mlflow up` starts B's own server
+    elsewhere, and B's commands register into B's registry only."""
+    a, first = mlflow_service.up, mlflow_service.settings
+    home_a, port = first.home, first.mlflow_port
+    assert a.url == f"http://127.0.0.1:{port}" and a.started
     try:
-        assert a.url == f"http://127.0.0.1:{port}" and a.started
         monkeypatch.setenv("MLOPS_MLFLOW_PORT", str(port))
 
         # Before B has a server of its own, its commands refuse A's instead of using it.
@@ -48,9 +46,15 @@ def test_two_homes_on_one_machine_each_get_their_own_mlflow(
         status = read_result(mlops("mlflow", "status", "--json").stdout, StatusResult)
         assert [(s.service, s.url, s.running) for s in status.services] == [("mlflow", b.url, True)]
 
-        def registered(url: str) -> set[str]:
-            found = httpx.get(f"{url}/api/2.0/mlflow/registered-models/search", timeout=30)
-            return {m["name"] for m in found.json().get("registered_models", [])}
+        def registered(url: str, name: str) -> bool:
+            # Filtered by name: A, the session's server, holds every other test's models.
+            found = httpx.get(
+                f"{url}/api/2.0/mlflow/registered-models/search",
+                params={"filter": f"name = '{name}'"},
+                timeout=30,
+            )
+            assert found.status_code == 200, found.text
+            return name in {m["name"] for m in found.json().get("registered_models", [])}
 
         created = httpx.post(
             f"{settings_b.tracking_uri}/api/2.0/mlflow/registered-models/create",
@@ -58,8 +62,8 @@ def test_two_homes_on_one_machine_each_get_their_own_mlflow(
             timeout=30,
         )
         assert created.status_code == 200, created.text
-        assert "only-in-home-b" in registered(b.url)
-        assert "only-in-home-b" not in registered(a.url)
+        assert registered(b.url, "only-in-home-b")
+        assert not registered(a.url, "only-in-home-b")
         server = ServiceManager(settings_b.run_dir).get("mlflow")
         assert f"sqlite:///{mlops_home}/" in " ".join(psutil.Process(server.pid).cmdline())
 
@@ -67,23 +71,19 @@ def test_two_homes_on_one_machine_each_get_their_own_mlflow(
         again = read_result(mlops("mlflow", "up", "--json").stdout, MlflowUpResult)
         assert (again.url, again.started) == (b.url, False)
     finally:
-        mlops("mlflow", "down")
-        ServiceManager(first.run_dir).stop("mlflow")
+        mlops("mlflow", "down")  # B's server only: A is the session's
+    assert ServiceManager(first.run_dir).get("mlflow").alive
 
 
-@pytest.mark.slow
-def test_the_embedded_mlflow_server_sends_no_telemetry(tmp_path):
-    settings = PlatformSettings(home=tmp_path, mlflow_port=free_port(), mlflow_tracking_uri=None)
-    url = start_mlflow(settings, timeout=240).url
-    try:
-        info = ServiceManager(settings.run_dir).get("mlflow")
-        proc = psutil.Process(info.pid)
-        assert info.alive, (proc.status(), proc.create_time(), info.created)
-        environ = proc.environ()
-        assert environ.get("MLFLOW_DISABLE_TELEMETRY") == "true"
-        assert "MLFLOW_DISABLE_TELEMETRY" not in os.environ  # set for the server only
-        # The UI asks this before showing its telemetry banner.
-        answer = httpx.get(f"{url}/ajax-api/3.0/mlflow/ui-telemetry", timeout=10).json()
-        assert answer["disable_ui_telemetry"] is True
-    finally:
-        ServiceManager(settings.run_dir).stop("mlflow")
+def test_the_embedded_mlflow_server_sends_no_telemetry(mlflow_service):
+    """The session's server was started by start_mlflow: its process has telemetry off."""
+    settings, url = mlflow_service.settings, mlflow_service.url
+    info = ServiceManager(settings.run_dir).get("mlflow")
+    proc = psutil.Process(info.pid)
+    assert info.alive, (proc.status(), proc.create_time(), info.created)
+    environ = proc.environ()
+    assert environ.get("MLFLOW_DISABLE_TELEMETRY") == "true"
+    assert "MLFLOW_DISABLE_TELEMETRY" not in os.environ  # set for the server only
+    # The UI asks this before showing its telemetry banner.
+    answer = httpx.get(f"{url}/ajax-api/3.0/mlflow/ui-telemetry", timeout=10).json()
+    assert answer["disable_ui_telemetry"] is True

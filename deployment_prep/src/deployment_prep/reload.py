@@ -16,7 +16,7 @@ SERVICE = "prediction-service"
 def reload_service(platform: PlatformSettings, settings: PromoteSettings, cand) -> dict | None:
     """Make the embedded prediction service (when it runs) serve the new champion: its admin
     reload endpoint when an API key is configured; otherwise it follows the alias by polling,
-    and this waits until GET /v1/model shows the new version."""
+    and this waits until GET /v1/models/<name> shows the new version."""
     from mlops_core.apikeys import ApiKeySettings
     from mlops_core.services import ServiceManager
 
@@ -48,11 +48,19 @@ def reload_service(platform: PlatformSettings, settings: PromoteSettings, cand) 
         except httpx.HTTPError as exc:
             entry["reload_error"] = f"{type(exc).__name__}: {exc}"
     # No key (or the reload failed): the service follows the alias; wait until it serves it.
+    # The model's own route answers on a one-model and a several-model service alike
+    # (GET /v1/model is 404 on a service of several models: waiting on it timed out).
     deadline = time.monotonic() + settings.reload_timeout
     seen = None
     while time.monotonic() < deadline:
         try:
-            response = httpx.get(f"{base}/v1/model", headers=headers, timeout=5.0)
+            response = httpx.get(f"{base}/v1/models/{cand.name}", headers=headers, timeout=5.0)
+            if response.status_code == 404:
+                entry.update(
+                    ok=False,
+                    error=f"the prediction service at {base} does not serve model {cand.name}",
+                )
+                return entry
             if response.status_code < 300:
                 seen = str(response.json().get("model_version"))
                 if seen == cand.version:
