@@ -485,7 +485,7 @@ def serving_registry(model: str):
     ):
         m.requests.labels(endpoint, "POST", status).inc()
         m.latency.labels(endpoint).observe(0.004)
-    m.predictions.labels(model, "3", "single").inc(5)
+    m.predictions.labels(model, "3", "single", "champion").inc(5)
     return m.registry
 
 
