@@ -1,5 +1,8 @@
-"""mlops_core.dashboards: the generator's command line and the uid Grafana accepts (the
-dashboards themselves are checked rendered by the chart, in tests/k8s/test_cluster_observability.py)."""
+"""mlops_core.dashboards: the generator's command line and the uid Grafana accepts.
+
+The dashboards themselves are checked as the chart renders them, in
+tests/k8s/test_cluster_observability.py.
+"""
 
 from __future__ import annotations
 
