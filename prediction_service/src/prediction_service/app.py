@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
 from fastapi import FastAPI, Security
@@ -18,6 +19,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from prediction_service import errors
+from prediction_service.hotpath import HotPath
 from prediction_service.manager import freeze_heap
 from prediction_service.middleware import RequestContext
 from prediction_service.openapi import build
@@ -36,6 +38,15 @@ from prediction_service.routes import (
 from prediction_service.service import Service
 
 log = logging.getLogger("prediction_service")
+
+
+class PredictionApp(FastAPI):
+    """FastAPI with the single-record predict routes answered ahead of it (hotpath.py)."""
+
+    hot: HotPath
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.hot(scope, receive, send)
 
 
 def create_app(service: Service) -> FastAPI:
@@ -88,7 +99,7 @@ def create_app(service: Service) -> FastAPI:
             + ": each at /v1/models/{name}/predict, /predict/batch, /feedback and "
             "/v1/models/{name} (its metadata); GET /v1/models lists them"
         )
-    app = FastAPI(
+    app = PredictionApp(
         title=title,
         description=(
             f"{what}. A classifier answers with the predicted class and every class's "
@@ -160,4 +171,5 @@ def create_app(service: Service) -> FastAPI:
     routers += [r for pair in v2_models for r in pair]
     endpoints = {route.path for router in routers for route in router.routes}
     app.add_middleware(RequestContext, service=service, endpoints=endpoints)
+    app.hot = HotPath(functools.partial(FastAPI.__call__, app), service)
     return app

@@ -27,7 +27,7 @@ class Inputs:
         ]
         self._validate_one = models.features.__pydantic_validator__.validate_python
         self._validate_many = models.features_list.validate_python
-        self._record_json = models.record_json.validate_json
+        self.record_json = models.record_json.validate_json
         self._batch_json = models.batch_json.validate_json
         self.classes = tuple(schema.classes) if schema.is_classification else None
         self.label = schema.label.name
@@ -71,7 +71,7 @@ class Inputs:
     # -- bodies ----------------------------------------------------------------------------
     async def record(self, request: Request) -> dict:
         """The body of /v1/predict: one record."""
-        record = await self._fast(request, self._record_json)
+        record = await self._fast(request, self.record_json)
         if record is not None:
             return record
         obj = await self.json(request)

@@ -47,6 +47,7 @@ Item = tuple[str, list[dict[str, Any]], Pos | None]
 Row = tuple[str, dict[str, Any]]
 
 _REPLAY_ROWS = 2000  # rows a transaction when shipping the journal
+_GATHER_POLL = 0.005  # seconds between looks at the queue while a batch fills
 
 
 def _rows(items: list[Item]) -> list[Row]:
@@ -251,19 +252,7 @@ class PredictionLogWriter:
                 self.queue.task_done()
             elif first is not None:
                 items.append(first)
-                n = len(first[1])
-                deadline = time.monotonic() + self.flush_interval
-                while n < self.batch_size:
-                    try:
-                        nxt = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                    except queue.Empty:
-                        break
-                    if nxt is _STOP:
-                        stopping = True
-                        self.queue.task_done()
-                        break
-                    items.append(nxt)
-                    n += len(nxt[1])
+                stopping = self._gather(items, len(first[1]))
             self._taken(items)
             try:
                 self._handle(items, final=stopping)
@@ -288,6 +277,28 @@ class PredictionLogWriter:
         self._taken(rest)
         if rest or self._behind:
             self._handle(rest, final=True)
+
+    def _gather(self, items: list[Item], n: int) -> bool:
+        """Add what is queued to `items` until a batch is full or the flush interval has
+        passed since the first; True when the stop marker came. It looks every few ms
+        rather than waking on every put: a wake-up per request would take the GIL from
+        the event loop thousands of times a second."""
+        deadline = time.monotonic() + self.flush_interval
+        while True:
+            while n < self.batch_size:
+                try:
+                    nxt = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    self.queue.task_done()
+                    return True
+                items.append(nxt)
+                n += len(nxt[1])
+            left = deadline - time.monotonic()
+            if n >= self.batch_size or left <= 0:
+                return False
+            time.sleep(min(_GATHER_POLL, left))
 
     def _handle(self, items: list[Item], *, final: bool) -> None:
         if self._behind:
