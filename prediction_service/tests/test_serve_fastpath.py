@@ -98,6 +98,27 @@ def test_fast_path_equals_the_pipeline(name, schema, data):
     assert predictor.predict(model, records[:1]) == pytest.approx([expected[0]], rel=1e-9)
 
 
+def test_a_large_batch_splits_the_trees_over_two_threads_and_sums_the_same(schema, data):
+    from prediction_service import fastpath
+
+    X, y = data
+    pipe = SUPPORTED["train-style forest, log target"](schema).fit(X, y)
+    predictor = Predictor(schema)
+    model = predictor.prepare(LoadedModel("m", "1", "u", pipe))
+    records = predictor.samples(3 * fastpath._PARALLEL_ROWS)
+    whole = predictor.predict(model, records)
+    assert fastpath._pool is not None, "the batch did not use the helper thread"
+    # The same rows in calls below the threshold: one thread, the same sums bit for bit.
+    step = fastpath._PARALLEL_ROWS - 1
+    pieces = [
+        v
+        for i in range(0, len(records), step)
+        for v in predictor.predict(model, records[i : i + step])
+    ]
+    assert whole == pieces
+    assert whole == pytest.approx(pipe.predict(predictor.frame(records)).tolist(), rel=1e-9)
+
+
 UNSUPPORTED = {
     "one-hot with drop": lambda s: _pipe(s, _num(), OneHotEncoder(drop="first"), Ridge()),
     "function transformer": lambda s: _pipe(s, FunctionTransformer(np.log1p), _cat(), Ridge()),

@@ -17,7 +17,10 @@ and returns None (the DataFrame path) for anything it does not know or that does
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -216,6 +219,47 @@ def _column_transformer(ct, schema: DatasetSchema) -> Callable[[Sequence[dict]],
     return transform
 
 
+# From this many rows a forest's trees are applied on two threads: Tree.apply releases the
+# GIL, and on a batch of 1 000 rows the trees are most of the cost. Smaller calls (the
+# micro-batches of single records) stay on the calling thread.
+_PARALLEL_ROWS = 256
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _helper() -> ThreadPoolExecutor | None:
+    """One helper thread for every forest of the process, or None on a single CPU."""
+    global _pool
+    if _pool is None and len(os.sched_getaffinity(0)) > 1:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forest")
+    return _pool
+
+
+def _looked_up(leaves: Sequence[tuple[Callable, np.ndarray]], x32: Matrix) -> list[np.ndarray]:
+    return [values[apply(x32)] for apply, values in leaves]
+
+
+def _leaf_sum(leaves: Sequence[tuple[Callable, np.ndarray]], x32: Matrix) -> np.ndarray:
+    """The sum over the trees, in tree order, of each tree's leaf values for the rows of
+    x32 (the same sums whether one thread or two looked the leaves up)."""
+    pool = _helper() if len(x32) >= _PARALLEL_ROWS else None
+    if pool is None:
+        apply, values = leaves[0]
+        total = values[apply(x32)]
+        for apply, values in leaves[1:]:
+            total += values[apply(x32)]
+        return total
+    half = len(leaves) // 2
+    second = pool.submit(_looked_up, leaves[half:], x32)
+    looked = _looked_up(leaves[:half], x32) + second.result()
+    total = looked[0]
+    for part in looked[1:]:
+        total += part
+    return total
+
+
 def _inverse(transformer) -> Callable[[Matrix], Matrix]:
     """A target transformer's inverse_transform; a FunctionTransformer's function called
     straight (its input here is the forest's own finite float64 output, which its
@@ -257,12 +301,7 @@ def _final(est) -> Callable[[Matrix], np.ndarray]:
         n = float(len(leaves))
 
         def forest(x: Matrix) -> np.ndarray:
-            x32 = np.ascontiguousarray(x, dtype=np.float32)
-            apply, values = leaves[0]
-            total = values[apply(x32)]
-            for apply, values in leaves[1:]:
-                total += values[apply(x32)]
-            return total / n
+            return _leaf_sum(leaves, np.ascontiguousarray(x, dtype=np.float32)) / n
 
         return forest
     if kind in (DecisionTreeRegressor, ExtraTreeRegressor) and est.n_outputs_ == 1:
@@ -305,12 +344,7 @@ def _final_proba(est) -> Callable[[Matrix], np.ndarray]:
         n = float(len(leaves))
 
         def forest(x: Matrix) -> np.ndarray:
-            x32 = np.ascontiguousarray(x, dtype=np.float32)
-            apply, fractions = leaves[0]
-            total = fractions[apply(x32)]
-            for apply, fractions in leaves[1:]:
-                total += fractions[apply(x32)]
-            return total / n
+            return _leaf_sum(leaves, np.ascontiguousarray(x, dtype=np.float32)) / n
 
         return forest
     if kind in (DecisionTreeClassifier, ExtraTreeClassifier) and est.n_outputs_ == 1:
