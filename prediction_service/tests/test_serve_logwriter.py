@@ -61,6 +61,17 @@ def test_rows_are_written_once(db, tmp_path):
     engine.dispose()
 
 
+@pytest.mark.parametrize(("fsync", "synchronous"), [(False, 1), (True, 2)])
+def test_sqlite_commits_are_fsynced_only_when_the_journal_is(db, tmp_path, fsync, synchronous):
+    """The journal holds every row first: SQLite's commits need no stronger guarantee than
+    it gives (synchronous NORMAL=1 without fsync, FULL=2 with)."""
+    writer = _writer(db, tmp_path, fsync=fsync)
+    with writer.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == synchronous
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    writer.engine.dispose()
+
+
 def test_spool_while_down_then_replay(tmp_path):
     target = tmp_path / "later.db"
     # The database's folder is a file for now: SQLite cannot open it.
