@@ -330,6 +330,115 @@ def test_canary_answers_its_share_by_key_and_one_key_gets_one_model(
     assert metrics[("mlops_predictions_total", (*answered, ("role", "canary")))] >= share
 
 
+def _documented(doc: dict, component: str):
+    """A validator of the OpenAPI document's component `component` (its $refs resolved)."""
+    from jsonschema import Draft202012Validator
+
+    ref = {"$ref": f"#/components/schemas/{component}", "components": doc["components"]}
+    return Draft202012Validator(ref)
+
+
+def _v2_row(schema, record) -> dict:
+    datatype = {"int": "INT64", "float": "FP64", "category": "BYTES"}
+    return {
+        "inputs": [
+            {"name": c.name, "shape": [1], "datatype": datatype[c.dtype], "data": [record[c.name]]}
+            for c in schema.features
+        ]
+    }
+
+
+@pytest.mark.slow
+def test_the_candidate_is_listed_beside_the_champion_and_answers_its_version_routes(
+    shadow_server, canary_server, champion_only, rollout_model, records, schema
+):
+    from prediction_service.schemas import component_prefix
+
+    m = rollout_model
+    name, v1, v2 = m["name"], m["v1"], m["v2"]
+    uri = f"models:/{name}/{v2}"
+    p = component_prefix(name)
+    for server, mode, weight in (
+        (shadow_server, "shadow", None),
+        (canary_server, "canary", WEIGHT),
+    ):
+        doc = httpx.get(server.url + "/openapi.json").json()
+        listed = httpx.get(server.url + "/v1/models").json()
+        _documented(doc, "ModelList").validate(listed)
+        [entry] = listed["models"]
+        assert (entry["model_version"], entry["role"]) == (v1, "champion")
+        assert entry["candidate"] == {
+            "model_version": v2,
+            "mode": mode,
+            "weight": weight,
+            "fast_path": entry["candidate"]["fast_path"],
+        }
+        for path, component in (
+            (f"/v1/models/{name}", f"{p}ModelInfo"),
+            ("/v1/model", "ModelInfo"),
+        ):
+            info = httpx.get(server.url + path).json()
+            _documented(doc, component).validate(info)
+            assert info["model_version"] == v1
+            cand = info["candidate"]
+            assert (cand["model_version"], cand["mode"], cand["weight"]) == (v2, mode, weight)
+            assert cand["model_uri"] == uri and cand["flavor"] == "sklearn"
+            assert (
+                cand["data_version"] == m["client"].get_model_version(name, v2).tags["data_version"]
+            )
+            assert cand["run_id"] == m["client"].get_model_version(name, v2).run_id
+
+        # V2: the metadata lists both versions, and the candidate's version routes answer.
+        meta = httpx.get(f"{server.url}/v2/models/{name}")
+        assert meta.status_code == 200 and meta.json()["versions"] == [v1, v2]
+        _documented(doc, "V2ModelMetadata").validate(meta.json())
+        for version, role in ((v1, "champion"), (v2, mode)):
+            r = httpx.get(f"{server.url}/v2/models/{name}/versions/{version}")
+            assert r.status_code == 200 and r.json() == meta.json(), r.text
+            assert (r.headers["x-model-version"], r.headers["x-model-role"]) == (version, role)
+            ready = httpx.get(f"{server.url}/v2/models/{name}/versions/{version}/ready")
+            assert ready.status_code == 200 and ready.json() == {"name": name, "ready": True}
+            assert ready.headers["x-model-version"] == version
+        missing = httpx.get(f"{server.url}/v2/models/{name}/versions/999")
+        assert missing.status_code == 404
+        assert f"it serves versions {v1} and {v2}" in missing.json()["error"], missing.text
+
+        # The candidate's version answers its infer route, whatever the routing key (a key
+        # the canary would not get), with role canary (a candidate answering a client);
+        # never a shadow row (those pair with the champion's). The champion's version
+        # route is answered by the champion (and shadowed in shadow mode).
+        key = next(f"k{i}" for i in range(100) if not _is_canary(f"k{i}"))
+        prefix = f"ver-{mode}-{uuid.uuid4().hex[:6]}"
+        body = _v2_row(schema, records[0])
+        expected = {v: predict(m, v, records[:1], schema)[0] for v in (v1, v2)}
+        for version, role in ((v2, "canary"), (v1, "champion")):
+            r = httpx.post(
+                f"{server.url}/v2/models/{name}/versions/{version}/infer",
+                json=body,
+                headers={"X-Routing-Key": key, "X-Request-ID": f"{prefix}-{version}"},
+            )
+            assert r.status_code == 200, r.text
+            _documented(doc, "V2InferenceResponse").validate(r.json())
+            assert r.json()["model_version"] == version
+            assert r.headers["x-model-role"] == role
+            assert r.json()["outputs"][0]["data"] == [pytest.approx(expected[version])]
+        shadowed = 2 if mode == "shadow" else 1
+        found = wait_rows(server, f"{prefix}-%", shadowed + 1)
+        roles = {rid: (row["model_version"], row["role"]) for rid, row in found.items()}
+        want = {f"{prefix}-{v2}": (v2, "canary"), f"{prefix}-{v1}": (v1, "champion")}
+        if mode == "shadow":
+            want[f"{prefix}-{v1}:shadow"] = (v2, "shadow")
+        assert roles == want
+
+    # No candidate: null on /v1, one version on V2, the candidate's version a 404.
+    [alone] = httpx.get(champion_only.url + "/v1/models").json()["models"]
+    assert alone["candidate"] is None
+    assert httpx.get(f"{champion_only.url}/v1/models/{name}").json()["candidate"] is None
+    assert httpx.get(f"{champion_only.url}/v2/models/{name}").json()["versions"] == [v1]
+    gone = httpx.get(f"{champion_only.url}/v2/models/{name}/versions/{v2}/ready")
+    assert gone.status_code == 404 and f"it serves version {v1})" in gone.json()["error"]
+
+
 class Load:
     """Requests in a loop on 8 connections until stopped: (status, version) of each."""
 

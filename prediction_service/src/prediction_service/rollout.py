@@ -92,17 +92,19 @@ def pick(
 ) -> tuple[LoadedModel, str, Candidate | None]:
     """(the model that answers, its role, the shadow to run after) of one request.
 
-    `wanted`: a version the request names (V2's /versions/{v}/ routes): the champion's or
-    a canary's; None when it is neither (the caller answers 404)."""
+    `wanted`: a version the request names (V2's /versions/{v}/ routes). The candidate's,
+    shadow or canary, answers it with role canary (a candidate's answer to a client: never
+    a shadow row, which pairs with a champion's); any other version gets the champion
+    (the caller answers 404 when it is not the champion's)."""
     model = served.manager.current  # read once: whatever swaps meanwhile
     cand = served.manager.candidate
     if cand is None:
         return model, served.role, None
+    if wanted is not None and wanted == cand.model.version and wanted != model.version:
+        return cand.model, CANARY, None
     if cand.mode == SHADOW:
         return model, served.role, cand
     if wanted is not None:
-        if wanted == cand.model.version and wanted != model.version:
-            return cand.model, CANARY, None
         return model, served.role, None
     if cand.answers(routing_key(scope)):
         return cand.model, CANARY, None

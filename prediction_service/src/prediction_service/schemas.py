@@ -81,6 +81,33 @@ def _field(column: Column) -> tuple[Any, Any]:
     )
 
 
+class CandidateSummary(BaseModel):
+    """The version served beside the champion (rollout.py): a shadow or a canary."""
+
+    model_version: str
+    mode: Literal["shadow", "canary"] = Field(
+        description="shadow: predicts every request off the response path, never answers; "
+        "canary: answers `weight` percent of the requests, chosen by the X-Routing-Key "
+        "header (else the request id)."
+    )
+    weight: float | None = Field(
+        description="canary: percent of the requests it answers (0 < w < 100); shadow: null."
+    )
+    fast_path: bool
+
+
+class CandidateInfo(CandidateSummary):
+    """GET /v1/models/{name}: the candidate with its lineage, as the champion's."""
+
+    model_uri: str
+    run_id: str | None = None
+    data_version: str | None = None
+    metrics: dict[str, float] = {}
+    flavor: str
+    fast_path_reason: str | None = None
+    loaded_at: float
+
+
 @dataclass
 class ApiModels:
     features: type[BaseModel]
@@ -218,6 +245,10 @@ def build_models(schema: DatasetSchema, max_batch: int, prefix: str = "") -> Api
         features=(list[str], ...),
         label=(str, ...),
         classes=(list[str] | None, Field(None, description="A classifier's classes.")),
+        candidate=(
+            CandidateInfo | None,
+            Field(None, description="The shadow or canary served beside it (null: none)."),
+        ),
     )
 
     return ApiModels(
@@ -241,6 +272,9 @@ class ModelSummary(BaseModel):
     role: str
     fast_path: bool
     url: str = Field(description="Path of its predict route.")
+    candidate: CandidateSummary | None = Field(
+        None, description="The shadow or canary served beside it (null: none)."
+    )
 
 
 class ModelList(BaseModel):

@@ -25,7 +25,7 @@ from prediction_service.logwriter import PredictionLogWriter
 from prediction_service.manager import ModelManager
 from prediction_service.metrics import Metrics
 from prediction_service.model import LoadedModel, ModelSpec, Predictor
-from prediction_service.rollout import Candidate, ShadowRunner
+from prediction_service.rollout import CANARY, Candidate, ShadowRunner
 from prediction_service.schemas import ApiModels, build_models, component_prefix
 from prediction_service.settings import ServeSettings
 
@@ -157,6 +157,7 @@ class ServedModel:
             "features": self.feature_names,
             "label": self.schema.label.name,
             "classes": list(self.schema.classes) if self.classifier else None,
+            "candidate": self.candidate(detail=True),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -169,7 +170,25 @@ class ServedModel:
             "role": self.role,
             "fast_path": model.fast is not None,
             "url": self.paths["predict"],
+            "candidate": self.candidate(),
         }
+
+    def candidate(self, detail: bool = False) -> dict[str, Any] | None:
+        """The candidate served beside the champion (schemas.CandidateSummary, with
+        `detail` CandidateInfo), None without one."""
+        cand = self.manager.candidate  # read once: a poll may replace it meanwhile
+        if cand is None:
+            return None
+        meta = cand.model.metadata()
+        out = {
+            "model_version": meta.pop("model_version"),
+            "mode": cand.mode,
+            "weight": cand.weight if cand.mode == CANARY else None,
+            "fast_path": meta.pop("fast_path"),
+        }
+        if detail:  # its alias is its mode, its name the champion's
+            out.update({k: v for k, v in meta.items() if k not in ("alias", "model_name")})
+        return out
 
     # -- log rows --------------------------------------------------------------------------
     def row(

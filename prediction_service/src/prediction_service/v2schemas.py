@@ -89,7 +89,10 @@ class V2ModelMetadata(BaseModel):
     and the outputs."""
 
     name: str
-    versions: list[str] = Field(description="The served version(s).")
+    versions: list[str] = Field(
+        description="The versions served: the champion's, then a shadow's or canary's "
+        "(each answers at /versions/{version}/...)."
+    )
     platform: str = Field(description="The model's MLflow flavor (sklearn, ...).")
     inputs: list[V2MetadataTensor]
     outputs: list[V2MetadataTensor]

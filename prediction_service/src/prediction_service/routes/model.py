@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/model", tags=["model"], default_response_class=Re
 
 @router.get(
     "",
-    summary="The served model: name, version, run, data version, metrics",
+    summary="The served model: name, version, run, data version, metrics, candidate",
     responses={200: returns("ModelInfo"), **errors(404)},
 )
 async def model_info(request: Request, service: ServiceDep) -> Response:

@@ -27,7 +27,7 @@ def listing() -> APIRouter:
 
     @router.get(
         "",
-        summary="Every model this service serves: name, task, version, role",
+        summary="Every model this service serves: name, task, version, role, candidate",
         responses={200: returns("ModelList")},
     )
     async def list_models(request: Request, service: ServiceDep) -> Response:
@@ -68,7 +68,7 @@ def model_router(service: Service, served: ServedModel) -> APIRouter:
     # path, handler, method, operation name, summary, status, response component, errors,
     # request body component
     routes = (
-        ("", info, "GET", "model_info", f"The {what}: version, run, data version, metrics",
+        ("", info, "GET", "model_info", f"The {what}: version, lineage, metrics, candidate",
          200, "ModelInfo", (), None),
         ("/predict", predict, "POST", "predict", f"Predict one record with the {what}",
          200, "PredictResponse", (400, 413, 422), "Features"),

@@ -53,7 +53,10 @@ ERRORS = {
 }
 
 
-VERSIONED = "Also at `{path}` for the version the model serves (any other is a 404 naming it)."
+VERSIONED = (
+    "Also at `{path}` for each version the model serves: the champion's, and a shadow's or "
+    "canary's (that version answers; any other is a 404 naming the served ones)."
+)
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -118,15 +121,33 @@ def _validated(served: ServedModel, codec: Codec, rows: list[dict], where) -> li
         raise codec.invalid(exc, where, len(rows)) from None
 
 
-def _at(served: ServedModel, model: LoadedModel, wanted: str | None) -> LoadedModel:
-    """The model a route of version `wanted` (None: any) runs on; 404 for another."""
-    if wanted is not None and wanted != model.version:
-        raise ApiError(
-            404,
-            f"model {served.name!r} has no version {wanted!r} served (it serves version "
-            f"{model.version})",
-        )
-    return model
+def _served(served: ServedModel) -> dict[str, tuple[LoadedModel, str]]:
+    """(model, role) of each version served, by version: the champion's first, then a
+    candidate's (its role: its mode)."""
+    model, cand = served.manager.current, served.manager.candidate  # each read once
+    out = {model.version: (model, served.role)}
+    if cand is not None:
+        out.setdefault(cand.model.version, (cand.model, cand.mode))
+    return out
+
+
+def _not_served(served: ServedModel, wanted: str, versions: list[str]) -> ApiError:
+    listed = " and ".join(versions)
+    return ApiError(
+        404,
+        f"model {served.name!r} has no version {wanted!r} served (it serves "
+        f"version{'s' if len(versions) > 1 else ''} {listed})",
+    )
+
+
+def _version(served: ServedModel, wanted: str | None) -> tuple[LoadedModel, str, list[str]]:
+    """(the version `wanted` (None: the champion), its role, every served version): the
+    champion or the candidate; a 404 naming the served versions for another."""
+    versions = _served(served)
+    found = versions.get(wanted) if wanted else next(iter(versions.values()))
+    if found is None:
+        raise _not_served(served, str(wanted), list(versions))
+    return found[0], found[1], list(versions)
 
 
 def model_routers(service: Service, served: ServedModel) -> tuple[APIRouter, APIRouter]:
@@ -148,20 +169,20 @@ def model_routers(service: Service, served: ServedModel) -> tuple[APIRouter, API
 
     def metadata(request: Request, wanted: str | None) -> Response:
         request.scope["served"] = served
-        model = _at(served, served.current, wanted)
+        model, role, versions = _version(served, wanted)
         payload = {
             "name": name,
-            "versions": [model.version],
+            "versions": versions,
             "platform": model.flavor,
             "inputs": inputs,
             "outputs": outputs,
         }
-        return respond(request, payload, model)
+        return respond(request, payload, model, role=role)
 
     def ready(request: Request, wanted: str | None) -> Response:
         request.scope["served"] = served
-        model = _at(served, served.current, wanted)
-        return respond(request, {"name": name, "ready": True}, model)
+        model, role, _ = _version(served, wanted)
+        return respond(request, {"name": name, "ready": True}, model, role=role)
 
     async def infer(request: Request, wanted: str | None) -> Response:
         t0 = time.perf_counter()
@@ -169,7 +190,8 @@ def model_routers(service: Service, served: ServedModel) -> tuple[APIRouter, API
         # The model this request runs on (the champion, or a canary by the routing key;
         # a version route: the one it names), whatever swaps meanwhile.
         model, role, shadow = pick(served, request.scope, wanted)
-        model = _at(served, model, wanted)
+        if wanted is not None and wanted != model.version:
+            raise _not_served(served, wanted, list(_served(served)))
         req = codec.request(await served.inputs.json(request))
         rows, where = codec.rows(req)
         records = _validated(served, codec, rows, where)
