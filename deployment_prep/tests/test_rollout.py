@@ -197,3 +197,11 @@ def test_shadow_canary_promote_abort_and_rollback_as_commits(
         ("shadow", v2, v2, None),
         ("promote", v1, None, None),
     ]
+
+    # A candidate staged with --version (not the challenger) is what a plain promote
+    # completes.
+    assert mlops("promote", "--shadow", "--version", v3, "--json").exit_code == 0
+    completed = mlops("promote", "--json")
+    assert completed.exit_code == 0, completed.stdout
+    assert completed.json["model_version"] == v3 and champion(client, name) == v3
+    assert completed.json["removed_candidate"]["version"] == v3

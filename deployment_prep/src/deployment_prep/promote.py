@@ -302,6 +302,12 @@ def _promote(
 ) -> PromoteResult:
     platform, folder, settings, envs, c = _context(envs, model)
     name = folder.name
+    if version is None:
+        # A live shadow or canary is what a plain promote completes, whichever version
+        # holds the challenger alias (it may have been staged with --version).
+        live = models.live_candidate(c, name)
+        if live is not None:
+            version = live.version
     cand = models.candidate(c, name, version)
     if cand.tags.get(Tag.VALIDATION_STATUS) == "failed":
         raise GateRefused(
