@@ -348,7 +348,8 @@ def shadow_of_the_champion(env: dict[str, str], champion: str) -> str:
         source.source,
         source.run_id,
         tags=dict(source.tags),
-        model_id=getattr(source, "model_id", None),  # MLflow 3: the logged model's id
+        # MLflow 3: a `models:/m-<id>` source must name its logged model
+        model_id=source.model_id or source.source.removeprefix("models:/"),
     )
     staged = mlops_cli(env, "promote", f"--model={env['TEST_MODEL']}", "--shadow",
                        f"--version={copy.version}")  # fmt: skip
