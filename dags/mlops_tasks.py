@@ -527,6 +527,41 @@ def field(result: Any, name: str) -> Any:
     return getattr(result, name, None) if result is not None else None
 
 
+def candidate_task(model: str, task_id: str = "live_candidate", **kwargs: Any):
+    """The stage task asking which shadow/canary candidate of `model` is live: `mlops models
+    list --model <model> --json` (deployment_prep reads the registry's alias and the
+    `candidate:` block of the model's GitOps files, the ones the deploy stage writes)."""
+    return stage_task(
+        task_id,
+        "promote",
+        ["mlops", "models", "list", f"--model={model}", "--json"],
+        doc_md="`mlops models list --model <model> --json`: the live candidate, if any.",
+        **kwargs,
+    )
+
+
+def live_candidate(ti: Any, model: str, task_id: str = "live_candidate") -> dict | None:
+    """The live candidate of `model` from candidate_task's XCom: {version, mode, weight,
+    envs}, or None when neither the registry nor a GitOps file names one. A file naming a
+    candidate the registry has no alias for (written by hand) is an error naming the fix."""
+    listed = stage_result(ti, task_id, contract("deploy", "ModelsListResult"))
+    summary = next((m for m in field(listed, "models") or [] if m.name == model), None)
+    if summary is None:
+        raise ValueError(f"{task_id}: `mlops models list` returned no entry for model {model}")
+    named = sorted(env for env, pin in summary.pins.items() if pin.candidate is not None)
+    if summary.candidate is None:
+        if named:
+            raise ValueError(f"model {model}: {summary.error}")
+        return None
+    found = summary.candidate
+    return {
+        "version": found.version,
+        "mode": found.mode,
+        "weight": found.weight,
+        "envs": summary.candidate_envs or named,
+    }
+
+
 def run_stage_locally(argv: list[str], accept: list[int]) -> dict:
     """Callable of a local stage task: run the command, return its JSON result as XCom."""
     import logging

@@ -25,6 +25,12 @@ def test_models_mlflow_has_never_seen_show_none(
     human = mlops("models", "list")
     assert human.exit_code == 0, human.stderr
     assert "churn-like" in human.stdout and "not registered in MLflow yet" in human.stdout
+    # --model: that model only (what the rollout DAG asks); an unknown one names the known
+    one = mlops("models", "list", "--model", "churn-like", "--json")
+    assert one.exit_code == 0, one.stderr
+    assert [m["name"] for m in one.json["models"]] == ["churn-like"]
+    unknown = mlops("models", "list", "--model", "nope", "--json")
+    assert unknown.exit_code == 2 and "house-price" in unknown.json["error"]
 
 
 def test_pins_are_read_from_the_gitops_files_of_every_environment(

@@ -18,7 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "dags"
 # The DAG files generate one DAG of each kind per model folder: `<kind>.<model>`.
-KINDS = ("mlops_training_pipeline", "mlops_monitoring", "mlops_rollback")
+KINDS = ("mlops_training_pipeline", "mlops_monitoring", "mlops_rollback", "mlops_rollout")
 # The models folder the DagBag tests parse with: house-price and a second model.
 MODELS = ("churn", "house-price")
 DAG_IDS = {f"{kind}.{model}" for kind in KINDS for model in MODELS}

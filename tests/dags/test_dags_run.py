@@ -164,9 +164,11 @@ def test_training_pipeline_ends_with_a_champion(platform, trained):
     assert trained["states"] == {
         "ingest": "success",
         "train": "success",
+        "live_candidate": "success",
         "quality_gate": "success",
         "promote": "success",
         "gate_refused": "skipped",
+        "candidate_live": "skipped",
         "summary": "success",
     }
     summary = trained["summary"]
@@ -175,6 +177,7 @@ def test_training_pipeline_ends_with_a_champion(platform, trained):
     assert summary["data_version"] == "data-v1"
     assert summary["gate"] == "passed"
     assert summary["reason"] == "manual run"
+    assert summary["left_to_rollout"] is None
 
     from mlops_core.mlflow_utils import client as registry_client
 
@@ -315,3 +318,180 @@ def test_monitoring_on_drifted_traffic_triggers_a_training_run(platform, trained
     assert "drift" in conf["reason"] and schema_numeric.numeric_features[0] in conf["reason"]
     assert note is not None and note[0] == conf["reason"]  # shown on the run in the UI
     assert triggered[1] == "queued"  # `dags test` runs no scheduler to start it
+
+
+# -- the rollout DAG: a shadow candidate beside the champion, judged on live traffic -------
+
+
+def mlops_cli(env: dict[str, str], *args: str) -> dict:
+    proc = subprocess.run(
+        [str(Path(airflow_exe()).parent / "mlops"), *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, explain(proc)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def shadow_of_the_champion(env: dict[str, str], champion: str) -> str:
+    """A new registered version with the champion's artifact and tags, put live as its
+    shadow by `mlops promote --shadow` (the deployable checks, one GitOps commit). The
+    comparison reads the log only, so the same artifact serves for better and worse."""
+    from mlops_core.mlflow_utils import client as registry_client
+
+    client = registry_client(env["MLOPS_MLFLOW_TRACKING_URI"])
+    source = client.get_model_version(env["TEST_MODEL"], champion)
+    copy = client.create_model_version(
+        env["TEST_MODEL"],
+        source.source,
+        source.run_id,
+        tags=dict(source.tags),
+        # MLflow 3: a `models:/m-<id>` source must name its logged model
+        model_id=source.model_id or source.source.removeprefix("models:/"),
+    )
+    staged = mlops_cli(env, "promote", f"--model={env['TEST_MODEL']}", "--shadow",
+                       f"--version={copy.version}")  # fmt: skip
+    assert staged["candidate"]["mode"] == "shadow"
+    return str(copy.version)
+
+
+def write_shadow_traffic(env, champion: str, candidate: str, candidate_noise: float, rows=300):
+    """Paired champion and shadow rows with feedback labels: the champion's answers 0.2 label
+    standard deviations off, the shadow's `candidate_noise` off."""
+    import numpy as np
+
+    from mlops_core import predlog
+    from mlops_core.synthetic import generate
+
+    schema = model_schema(env)
+    frame = generate(schema, rows, seed=11)
+    labels = frame[schema.label.name].to_numpy(float)
+    rng = np.random.default_rng(5)
+    answers = {
+        champion: labels + rng.normal(0, 0.2 * labels.std(), rows),
+        candidate: labels + rng.normal(0, candidate_noise * labels.std(), rows),
+    }
+    records = json.loads(frame[schema.feature_names].to_json(orient="records"))
+    ids = [uuid.uuid4().hex for _ in range(rows)]
+    now = predlog.utcnow()
+    predictions = [
+        {"request_id": rid + suffix, "created_at": now, "model_name": env["TEST_MODEL"],
+         "model_version": version, "features": record, "prediction": float(value),
+         "latency_ms": 1.0, "role": role}
+        for version, role, suffix in ((champion, "champion", ""), (candidate, "shadow", ":shadow"))
+        for rid, record, value in zip(ids, records, answers[version], strict=True)
+    ]  # fmt: skip
+    feedback = [{"request_id": rid, "label": float(y), "created_at": now}
+                for rid, y in zip(ids, labels, strict=True)]  # fmt: skip
+    engine = predlog.create_engine(f"sqlite:///{Path(env['MLOPS_HOME']) / 'predictions.db'}")
+    try:
+        predlog.metadata.create_all(engine)
+        with engine.begin() as conn:
+            predlog.write_rows(conn, predictions, feedback)
+    finally:
+        engine.dispose()
+
+
+def rollout_run(env: dict[str, str]) -> dict:
+    rollout = dag_of(env, "mlops_rollout")
+    proc = dags_test(env, rollout, {})
+    assert proc.returncode == 0, explain(proc)
+    with metadata_db(env) as db:
+        run_id, state = latest_run(db, rollout)
+        assert state == "success", task_states(db, rollout, run_id)
+        return {
+            "states": task_states(db, rollout, run_id),
+            "outcome": xcom(db, rollout, run_id, "outcome"),
+        }
+
+
+def commit_message(repo: str, commit: str) -> str:
+    return subprocess.run(
+        ["git", "-C", repo, "log", "-1", "--format=%B", commit],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def live_policy(platform):
+    """The test model's `live:` policy: 100 rows a side, the metric's bound decides (the
+    answers are synthetic, so agreement is not judged)."""
+    import yaml
+
+    path = Path(platform["MLOPS_MODELS_DIR"]) / platform["TEST_MODEL"] / "monitor.yaml"
+    policy = yaml.safe_load(path.read_text())
+    policy["live"] = {**policy.get("live", {}), "min_rows": 100, "min_labelled_rows": 100,
+                      "max_disagreement": None}  # fmt: skip
+    path.write_text(yaml.safe_dump(policy))
+    return path
+
+
+def test_rollout_without_a_candidate_ends_at_no_candidate(platform, trained):
+    ran = rollout_run(platform)
+    assert ran["states"] == {
+        "live_candidate": "success",
+        "assess_candidate": "success",
+        "no_candidate": "success",
+        "compare": "skipped",
+        "decide": "skipped",
+        "promote": "skipped",
+        "abort": "skipped",
+        "wait": "skipped",
+        "outcome": "success",
+    }
+    assert ran["outcome"]["outcome"] == "no_candidate"
+
+
+def test_a_worse_shadow_is_aborted_by_a_commit(platform, trained, live_policy, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", platform["MLFLOW_TRACKING_URI"])
+    champion = str(trained["summary"]["model_version"])
+    candidate = shadow_of_the_champion(platform, champion)
+    write_shadow_traffic(platform, champion, candidate, candidate_noise=0.8)
+
+    ran = rollout_run(platform)
+    assert ran["states"]["abort"] == "success", ran["states"]
+    assert {ran["states"][t] for t in ("promote", "wait", "no_candidate")} == {"skipped"}
+    out = ran["outcome"]
+    assert out["outcome"] == "aborted" and out["verdict"] == "fail"
+    assert out["candidate"]["version"] == candidate and out["champion"] == champion
+    message = commit_message(str(Path(platform["MLOPS_HOME"]) / "gitops"), out["commit"])
+    assert message.startswith(f"Abort the shadow {platform['TEST_MODEL']} v{candidate}")
+    assert f"live comparison fail (run {out['compare_run']})" in message
+    assert dag_of(platform, "mlops_rollout") in message
+
+    from mlops_core.mlflow_utils import client as registry_client
+
+    client = registry_client(platform["MLOPS_MLFLOW_TRACKING_URI"])
+    assert str(client.get_model_version_by_alias(platform["TEST_MODEL"], "champion").version) == (
+        champion
+    )
+    assert (
+        mlops_cli(platform, "models", "list", f"--model={platform['TEST_MODEL']}")["models"][0][
+            "candidate"
+        ]
+        is None
+    )
+
+
+def test_a_better_shadow_is_promoted_by_a_commit(platform, trained, live_policy, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", platform["MLFLOW_TRACKING_URI"])
+    champion = str(trained["summary"]["model_version"])
+    candidate = shadow_of_the_champion(platform, champion)
+    write_shadow_traffic(platform, champion, candidate, candidate_noise=0.05)
+
+    ran = rollout_run(platform)
+    assert ran["states"]["promote"] == "success", ran["states"]
+    assert {ran["states"][t] for t in ("abort", "wait", "no_candidate")} == {"skipped"}
+    out = ran["outcome"]
+    assert out["outcome"] == "promoted" and out["verdict"] == "pass"
+    assert out["champion"] == candidate
+    message = commit_message(str(Path(platform["MLOPS_HOME"]) / "gitops"), out["commit"])
+    assert f"live comparison pass (run {out['compare_run']})" in message
+
+    from mlops_core.mlflow_utils import client as registry_client
+
+    client = registry_client(platform["MLOPS_MLFLOW_TRACKING_URI"])
+    now = client.get_model_version_by_alias(platform["TEST_MODEL"], "champion")
+    assert str(now.version) == candidate and now.tags["live_verdict"] == "pass"

@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import DAG_IDS, DAGS_FOLDER, KINDS, load_dagbag, models_folder
 
-DAG_FILES = {"training_pipeline.py", "monitoring.py", "rollback.py"}
+DAG_FILES = {"training_pipeline.py", "monitoring.py", "rollback.py", "rollout.py"}
 
 
 @pytest.mark.parametrize("runner", ["local", "kubernetes", "docker"])

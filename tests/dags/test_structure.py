@@ -10,9 +10,10 @@ import pytest
 from .conftest import DAG_IDS, MODELS, dag_id, load_dagbag
 
 STAGE_TASKS = {
-    "mlops_training_pipeline": {"ingest", "train", "promote"},
+    "mlops_training_pipeline": {"ingest", "train", "live_candidate", "promote"},
     "mlops_monitoring": {"monitor", "rollback"},
     "mlops_rollback": {"rollback"},
+    "mlops_rollout": {"live_candidate", "compare", "promote", "abort"},
 }
 
 
@@ -29,18 +30,23 @@ def test_training_pipeline_shape(local_dagbag):
     assert set(dag.task_ids) == {
         "ingest",
         "train",
+        "live_candidate",
         "quality_gate",
         "promote",
         "gate_refused",
+        "candidate_live",
         "summary",
     }
     assert edges(dag) == {
         ("ingest", "train"),
-        ("train", "quality_gate"),
+        ("train", "live_candidate"),
+        ("live_candidate", "quality_gate"),
         ("quality_gate", "promote"),
         ("quality_gate", "gate_refused"),
+        ("quality_gate", "candidate_live"),
         ("promote", "summary"),
         ("gate_refused", "summary"),
+        ("candidate_live", "summary"),
     }
     assert dag.schedule is None
     assert dag.get_task("summary").trigger_rule == "none_failed_min_one_success"
@@ -93,6 +99,32 @@ def test_rollback_shape(local_dagbag):
     assert dag.schedule is None
     assert dag.get_task("rollback").retries == 0  # see the DAG's doc: not idempotent
     assert dag.params.dump() == {"to_version": ""}
+
+
+def test_rollout_shape(local_dagbag):
+    dag = local_dagbag.dags[dag_id("mlops_rollout")]
+    assert edges(dag) == {
+        ("live_candidate", "assess_candidate"),
+        ("assess_candidate", "compare"),
+        ("assess_candidate", "no_candidate"),
+        ("compare", "decide"),
+        ("decide", "promote"),
+        ("decide", "abort"),
+        ("decide", "wait"),
+        ("promote", "outcome"),
+        ("abort", "outcome"),
+        ("wait", "outcome"),
+        ("no_candidate", "outcome"),
+    }
+    assert dag.schedule == "@hourly"
+    assert dag.get_task("outcome").trigger_rule == "none_failed_min_one_success"
+    for branch in ("assess_candidate", "decide"):
+        assert type(dag.get_task(branch)).__name__.startswith("_BranchPython")
+    # fail (3) and insufficient data (7) are verdicts; a refused live gate fails promote
+    assert dag.get_task("compare").op_kwargs["accept"] == [0, 3, 7]
+    assert dag.get_task("promote").op_kwargs["accept"] == [0]
+    assert dag.get_task("abort").op_kwargs["accept"] == [0]
+    assert dag.params.dump() == {}
 
 
 @pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
@@ -216,6 +248,42 @@ def test_commands_render_to_the_cli_contract(local_dagbag):
         "--json",
     ]
 
+    rollout = local_dagbag.dags[dag_id("mlops_rollout")]
+    for dag in (training, rollout):
+        assert render(dag.get_task("live_candidate"), {}) == [
+            "mlops",
+            "models",
+            "list",
+            "--model=house-price",
+            "--json",
+        ]
+    assert render(rollout.get_task("compare"), {}) == [
+        "mlops",
+        "monitor",
+        "compare",
+        "--model=house-price",
+        "--json",
+    ]
+    why = "live comparison pass (run abc): pass: rmse better; Airflow mlops_rollout run r1"
+    decided = {"assess_candidate": {"version": "5", "mode": "canary"}, "decide": why}
+    assert render(rollout.get_task("promote"), {}, decided) == [
+        "mlops",
+        "promote",
+        "--model=house-price",
+        "--version=5",
+        "--require-live",
+        f"--reason={why}",
+        "--json",
+    ]
+    assert render(rollout.get_task("abort"), {}, decided) == [
+        "mlops",
+        "rollback",
+        "--model=house-price",
+        "--candidate",
+        f"--reason={why}",
+        "--json",
+    ]
+
     rollback = local_dagbag.dags[dag_id("mlops_rollback")].get_task("rollback")
     assert render(rollback, {"to_version": ""}) == [
         "mlops",
@@ -240,7 +308,7 @@ def test_every_stage_task_passes_its_own_model(local_dagbag, model):
         dag = local_dagbag.dags[dag_id(kind_, model)]
         for task_id in STAGE_TASKS[kind_]:
             argv = dag.get_task(task_id).op_kwargs["argv"]
-            assert argv[:3] == ["mlops", argv[1], f"--model={model}"], argv
+            assert argv[0] == "mlops" and f"--model={model}" in argv[2:4], argv
             assert sum(a.startswith("--model=") for a in argv) == 1
     trigger = local_dagbag.dags[dag_id("mlops_monitoring", model)].get_task("trigger_retraining")
     assert trigger.trigger_dag_id == dag_id("mlops_training_pipeline", model)
@@ -325,3 +393,118 @@ def test_the_contracts_load_from_the_checkout_without_an_installed_mlops_core(tm
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "`mlops train`"
+
+
+class KeyedTI:
+    """A task instance whose XComs are keyed by (task id, key), recording what it pushes."""
+
+    dag_id, run_id = "mlops_rollout.house-price", "scheduled__1"
+
+    def __init__(self, xcoms: dict[str, object]) -> None:
+        self.xcoms = {k if isinstance(k, tuple) else (k, "return_value"): v
+                      for k, v in xcoms.items()}  # fmt: skip
+        self.pushed: dict[str, object] = {}
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value"):
+        return self.xcoms.get((task_ids, key))
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
+
+
+def listed(candidate: dict | None = None, file_names_it: bool = True) -> dict:
+    """`mlops models list --model house-price --json` with or without a live candidate."""
+    block = dict(candidate) if candidate and file_names_it else None
+    pin = {"version": "3", "data_version": "data-v1", "candidate": block,
+           "file": "gitops/envs/kind/models/house-price.yaml"}  # fmt: skip
+    error = None
+    if block and not candidate.get("registered", True):
+        error = "GitOps: kind name a candidate the registry has no shadow/canary alias for"
+    summary = {"name": "house-price", "task": "regression", "folder": "models/house-price",
+               "registered": True, "champion": "3", "pins": {"kind": pin}, "error": error,
+               "candidate": None, "candidate_envs": []}  # fmt: skip
+    if candidate and candidate.get("registered", True):
+        summary["candidate"] = {k: v for k, v in candidate.items() if k != "registered"}
+        summary["candidate_envs"] = ["kind"] if block else []
+    if block:
+        block.pop("registered", None)
+    return {"ok": True, "exit_code": 0, "models_dir": "models", "tracking_uri": "http://x",
+            "models": [summary]}  # fmt: skip
+
+
+def compared(verdict: str, version: str = "5", code: int = 0) -> dict:
+    side = {"role": "champion", "rows": 400}
+    return {"ok": True, "exit_code": code, "model_name": "house-price", "task": "regression",
+            "mode": "shadow", "verdict": verdict, "message": f"{verdict}: rmse -20% [-25%, -15%]",
+            "policy": "monitor.yaml", "window": {"until": "2026-12-02T12:00:00+00:00"},
+            "champion": {**side, "version": "3"},
+            "candidate": {**side, "version": version, "role": "shadow"},
+            "mlflow_run_id": "run42"}  # fmt: skip
+
+
+def test_the_rollout_branches_follow_the_live_candidate_and_the_verdict(local_dagbag):
+    """No candidate ends at no_candidate; a live one is compared; pass promotes, fail
+    aborts, insufficient data waits, each with a reason naming the verdict and this run."""
+    dag = local_dagbag.dags[dag_id("mlops_rollout")]
+    assess = dag.get_task("assess_candidate").python_callable
+    decide = dag.get_task("decide").python_callable
+
+    ti = KeyedTI({"live_candidate": listed()})
+    assert assess(ti=ti) == "no_candidate" and ti.pushed == {}
+    live = {"version": "5", "mode": "shadow", "weight": None, "data_version": "data-v1"}
+    ti = KeyedTI({"live_candidate": listed(live)})
+    assert assess(ti=ti) == "compare"
+    assert ti.pushed["candidate"] == {"version": "5", "mode": "shadow", "weight": None,
+                                      "envs": ["kind"]}  # fmt: skip
+    # A file naming a candidate the registry does not know: an error saying so, no guess.
+    with pytest.raises(ValueError, match="no shadow/canary alias"):
+        assess(ti=KeyedTI({"live_candidate": listed({**live, "registered": False})}))
+
+    for verdict, code, branch in (("pass", 0, "promote"), ("fail", 3, "abort"),
+                                  ("insufficient_data", 7, "wait")):  # fmt: skip
+        ti = KeyedTI({"compare": compared(verdict, code=code),
+                      ("assess_candidate", "candidate"): {"version": "5"}})  # fmt: skip
+        assert decide(ti=ti) == branch
+        assert ti.pushed["reason"] == (
+            f"live comparison {verdict} (run run42): {verdict}: rmse -20% [-25%, -15%]; "
+            "Airflow mlops_rollout.house-price run scheduled__1"
+        )
+    # The candidate changed between the look-up and the comparison: decide nothing.
+    ti = KeyedTI({"compare": compared("fail", version="6", code=3),
+                  ("assess_candidate", "candidate"): {"version": "5"}})  # fmt: skip
+    with pytest.raises(ValueError, match="the candidate changed"):
+        decide(ti=ti)
+
+
+def trained_payload(gate: str = "passed") -> dict:
+    return {"ok": True, "exit_code": 0, "model_name": "house-price", "model_version": "7",
+            "model_uri": "models:/house-price/7", "run_id": "r", "experiment_id": "1",
+            "data_version": "data-v1", "data_hash": None, "gate": gate, "reason": "ok",
+            "champion_version": "3", "champion_metrics": None, "alias": "challenger",
+            "candidate": "ridge", "estimator": "Ridge", "params": {}, "metrics": {},
+            "candidates": [], "tracking_uri": "http://x", "seconds": 1.0}  # fmt: skip
+
+
+def test_a_training_run_leaves_a_live_candidate_to_the_rollout_dag(local_dagbag):
+    """A passed gate with a shadow/canary live: no `mlops promote` (it would refuse with exit
+    8 and be retried into a red run); the run ends at candidate_live saying why."""
+    dag = local_dagbag.dags[dag_id("mlops_training_pipeline")]
+    gate = dag.get_task("quality_gate").python_callable
+    live = {"version": "5", "mode": "canary", "weight": 10.0, "data_version": "data-v1"}
+
+    assert gate(ti=KeyedTI({"train": trained_payload(), "live_candidate": listed()})) == "promote"
+    ti = KeyedTI({"train": trained_payload(), "live_candidate": listed(live)})
+    assert gate(ti=ti) == "candidate_live"
+    assert ti.pushed["candidate"]["version"] == "5"
+    refused = KeyedTI({"train": trained_payload("failed"), "live_candidate": listed(live)})
+    assert gate(ti=refused) == "gate_refused"  # the gate first: a refused model never waits
+
+    waiting = dag.get_task("candidate_live").python_callable
+    done = waiting(ti=KeyedTI({"train": trained_payload(),
+                               ("quality_gate", "candidate"): ti.pushed["candidate"]}))  # fmt: skip
+    assert done["promoted"] is False and done["model_version"] == "7"
+    assert done["reason"] == (
+        "candidate live: canary v5 of house-price is beside the champion, so v7 stays "
+        "challenger; promotion left to the rollout DAG mlops_rollout.house-price (it promotes "
+        "or aborts the candidate)"
+    )

@@ -294,20 +294,32 @@ def _human(console, r: ChampionChange) -> None:
         console.print(f"  prediction service: {state}")
 
 
-def list_models(as_json: JsonOption = False) -> None:
+def list_models(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="List only this model (its candidate, pins, ...); default: every model.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
     """List every model: task, latest data version, champion, challenger, promotions.
 
     Where each is promoted comes from the GitOps files (env -> version of
-    gitops/envs/<env>/models/<model>.yaml).
+    gitops/envs/<env>/models/<model>.yaml), with the shadow/canary candidate a file names.
 
     A model MLflow has no registered model of yet shows none; an unreachable tracking
     server is exit 5.
 
     Example: mlops models list --json
+    Example: mlops models list --model house-price --json
     """
     from deployment_prep.listing import list_models as run
 
-    result = run()
+    result = run(model)
     emit(result, as_json, lambda console: _human_list(console, result))
 
 

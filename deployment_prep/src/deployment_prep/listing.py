@@ -99,14 +99,15 @@ def _latest_data_version(platform, name: str) -> str | None:
     return data_registry(platform, name).latest()
 
 
-def list_models() -> ModelsListResult:
+def list_models(model: str | None = None) -> ModelsListResult:
+    """Every model folder, or only `model` (BadInput naming the known ones when unknown)."""
     from deployment_prep import models
     from deployment_prep.settings import get_promote_settings
     from mlops_core.settings import get_settings
 
     platform = get_settings()
     settings = get_promote_settings()
-    folders = platform.models()
+    folders = [platform.model_folder(model)] if model else platform.models()
     tracking_uri = platform.tracking_uri
     c = models.client(tracking_uri)  # Unavailable (exit 5) when the server does not answer
     root = gitops_root(platform, settings)
