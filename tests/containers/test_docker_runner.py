@@ -259,6 +259,10 @@ def test_the_dags_parse_with_the_docker_runner_into_docker_tasks(tmp_path):
     for task, (kind, image, entrypoint, command) in tasks.items():
         stage = task.rsplit(".", 1)[-1]
         assert kind == "StageDockerOperator"
+        if stage not in images:  # a stage's command under another task id (rollout DAG)
+            assert image in set(images.values()), (task, image)
+            assert command[0] == "mlops" and command[-1] == "--json", (task, command)
+            continue
         assert image == images[stage]
         assert entrypoint[:5] == [
             "python",
