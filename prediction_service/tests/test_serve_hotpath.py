@@ -11,40 +11,15 @@ import functools
 
 import pytest
 from fastapi import FastAPI
+from serve_helpers import in_process, raw_headers, sample
 from starlette.testclient import TestClient
-
-from mlops_core.settings import PlatformSettings
-from prediction_service.runtime import build_service
-from prediction_service.settings import ServeSettings
 
 KEY = "hot-path-key"
 
 
-def _build(trained_model, home, **serve):
-    platform = PlatformSettings(
-        home=home,
-        models_dir=trained_model.models_dir,
-        mlflow_tracking_uri=trained_model.tracking_uri,
-    )
-    service, app = build_service(
-        model=trained_model.model_name, poll=0, platform=platform, settings=ServeSettings(**serve)
-    )
-    # Which requests reach the full app: the hot path hands it everything it does not answer.
-    reached: list[str] = []
-    full = app.hot.app
-
-    async def recording(scope, receive, send):
-        if scope["type"] == "http":
-            reached.append(scope["path"])
-        await full(scope, receive, send)
-
-    app.hot.app = recording
-    return service, app, reached
-
-
 @pytest.fixture(scope="module")
 def hot(trained_model, tmp_path_factory):
-    service, app, reached = _build(trained_model, tmp_path_factory.mktemp("hot-home"))
+    service, app, reached = in_process(trained_model, tmp_path_factory.mktemp("hot-home"))
     # A server error is answered (500), as uvicorn answers it, not raised into the test.
     with TestClient(app, raise_server_exceptions=False) as client:
         # The full FastAPI app on its own, for the reference answers (the service is
@@ -55,10 +30,6 @@ def hot(trained_model, tmp_path_factory):
 
 def _routes(trained_model):
     return ["/v1/predict", f"/v1/models/{trained_model.model_name}/predict"]
-
-
-def _raw_headers(response) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in response.headers.multi_items() if k != "date"]
 
 
 def test_a_valid_record_is_answered_ahead_of_fastapi_with_the_full_apps_bytes(
@@ -74,7 +45,7 @@ def test_a_valid_record_is_answered_ahead_of_fastapi_with_the_full_apps_bytes(
         slow = full.post(path, json=records[n], headers={"X-Request-ID": rid})
         assert slow.status_code == 200, slow.text
         assert fast.content == slow.content
-        assert _raw_headers(fast) == _raw_headers(slow)
+        assert raw_headers(fast) == raw_headers(slow)
         assert fast.json()["request_id"] == rid
         assert fast.headers["x-model-version"] == trained_model.version
 
@@ -175,13 +146,6 @@ def test_a_model_call_that_raises_is_answered_by_the_full_app(hot, records):
     assert r.json()["request_id"] == "broken-1"
 
 
-def _sample(text: str, name: str, **labels) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 def test_hot_answers_are_counted_and_logged(hot, records, trained_model):
     client, _, reached, service = hot
     name, version = trained_model.model_name, trained_model.version
@@ -193,15 +157,15 @@ def test_hot_answers_are_counted_and_logged(hot, records, trained_model):
     assert reached == []
     after = client.get("/metrics").text
     requests = {"endpoint": "/v1/predict", "method": "POST", "status": "200"}
-    assert _sample(after, "mlops_http_requests_total", **requests) - _sample(
+    assert sample(after, "mlops_http_requests_total", **requests) - sample(
         before, "mlops_http_requests_total", **requests
     ) == pytest.approx(5)
     latency = {"endpoint": "/v1/predict"}
-    assert _sample(after, "mlops_http_request_duration_seconds_count", **latency) - _sample(
+    assert sample(after, "mlops_http_request_duration_seconds_count", **latency) - sample(
         before, "mlops_http_request_duration_seconds_count", **latency
     ) == pytest.approx(5)
     predicted = {"model_name": name, "model_version": version, "kind": "single", "role": "champion"}
-    assert _sample(after, "mlops_predictions_total", **predicted) - _sample(
+    assert sample(after, "mlops_predictions_total", **predicted) - sample(
         before, "mlops_predictions_total", **predicted
     ) == pytest.approx(5)
     assert service.writer.flush(timeout=30)
@@ -220,7 +184,7 @@ def test_hot_answers_are_counted_and_logged(hot, records, trained_model):
 
 @pytest.fixture(scope="module")
 def keyed(trained_model, tmp_path_factory):
-    _, app, reached = _build(
+    _, app, reached = in_process(
         trained_model, tmp_path_factory.mktemp("hot-keyed"), api_keys=KEY, require_key=True
     )
     with TestClient(app) as client:

@@ -41,7 +41,8 @@ log = logging.getLogger("prediction_service")
 
 
 class PredictionApp(FastAPI):
-    """FastAPI with the single-record predict routes answered ahead of it (hotpath.py)."""
+    """FastAPI with the single-record predict routes and V2 inference answered ahead of it
+    (hotpath.py)."""
 
     hot: HotPath
 
@@ -133,7 +134,8 @@ def create_app(service: Service) -> FastAPI:
     # The Open Inference Protocol (V2) beside /v1: metadata and inference behind the same
     # key as /v1's, the health routes open (routes/v2.py says why). Its per-model routes
     # come right after /v1's: a request is matched route by route, at a cost each.
-    v2_models = [v2.model_routers(service, s) for s in served]
+    inferences = [v2.Inference(service, s) for s in served]  # the hot path's too
+    v2_models = [v2.model_routers(service, i) for i in inferences]
     for v2_router, _ in v2_models:
         app.include_router(v2_router, **guard)
     for _, v2_health in v2_models:
@@ -171,5 +173,5 @@ def create_app(service: Service) -> FastAPI:
     routers += [r for pair in v2_models for r in pair]
     endpoints = {route.path for router in routers for route in router.routes}
     app.add_middleware(RequestContext, service=service, endpoints=endpoints)
-    app.hot = HotPath(functools.partial(FastAPI.__call__, app), service)
+    app.hot = HotPath(functools.partial(FastAPI.__call__, app), service, inferences)
     return app

@@ -22,6 +22,8 @@ server metadata (no model in it) do not.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -35,7 +37,7 @@ from prediction_service.errors import ApiError, Error
 from prediction_service.model import LoadedModel
 from prediction_service.openapi import body, returns
 from prediction_service.responses import respond
-from prediction_service.rollout import pick
+from prediction_service.rollout import Candidate, pick
 from prediction_service.schemas import component_prefix
 from prediction_service.service import ServedModel, Service
 from prediction_service.v2codec import FLOAT, PROBA, Codec, metadata_datatype
@@ -150,13 +152,93 @@ def _version(served: ServedModel, wanted: str | None) -> tuple[LoadedModel, str,
     return found[0], found[1], list(versions)
 
 
-def model_routers(service: Service, served: ServedModel) -> tuple[APIRouter, APIRouter]:
+@dataclass(slots=True)
+class Answer:
+    """An inference's answer (its body, the model that made it, that model's role) and what
+    runs after it is sent: the shadow's rows."""
+
+    payload: dict[str, Any]
+    model: LoadedModel
+    role: str
+    shadow: Candidate | None
+    ids: list[str]
+    records: list[dict]
+    kind: str
+
+
+class Inference:
+    """One served model's inference: what the routed handler and the hot path (hotpath.py)
+    both run, so the two answer, log and count alike."""
+
+    def __init__(self, service: Service, served: ServedModel) -> None:
+        self.service = service
+        self.served = served
+        self.codec = Codec(served.schema, service.settings.max_batch)
+        # The labelled prediction counters, looked up once each (`labels()` locks and checks).
+        self._counted: dict[tuple[str, str, str, str], Any] = {}
+
+    async def __call__(
+        self, scope, wanted: str | None, read: Callable[[], Awaitable[Any]], t0: float
+    ) -> Answer:
+        """The answer to the request of `scope` (its request id set), its body parsed by
+        `read`, on version `wanted` (None: the champion or a canary); an ApiError for a
+        version not served or a request the codec or the request models refuse."""
+        served, codec, service = self.served, self.codec, self.service
+        # The model this request runs on (the champion, or a canary by the routing key;
+        # a version route: the one it names), whatever swaps meanwhile.
+        model, role, shadow = pick(served, scope, wanted)
+        if wanted is not None and wanted != model.version:
+            raise _not_served(served, wanted, list(_served(served)))
+        req = codec.request(await read())
+        rows, where = codec.rows(req)
+        records = _validated(served, codec, rows, where)
+        outs = codec.wanted(req)
+        rid = scope["request_id"]
+        n = len(records)
+        if n == 1:
+            values = [await served.batcher.submit(model, records[0])]
+            ids = [rid]
+        else:
+            values = await run_in_threadpool(served.predictor.predict, model, records)
+            ids = [f"{rid}-{i}" for i in range(n)]
+        ms = (time.perf_counter() - t0) * 1000.0
+        payload = {
+            "model_name": served.name,
+            "model_version": model.version,
+            "id": req.get("id", rid),
+            "parameters": {"request_id": rid},
+            "outputs": codec.outputs(values, outs),
+        }
+        # Logged and counted once the answer is made: a fault before this (the hot path
+        # then hands the request to the full app) leaves no row behind.
+        if n == 1:
+            service.log_row(served, rid, model, records[0], values[0], ms, role)
+        else:
+            service.log_rows(served, ids, model, records, values, ms, role)
+        kind = "single" if n == 1 else "batch"
+        key = (model.name, model.version, kind, role)
+        counted = self._counted.get(key)
+        if counted is None:
+            counted = self._counted[key] = service.metrics.predictions.labels(*key)
+        counted.inc(n)
+        return Answer(payload, model, role, shadow, ids, records, kind)
+
+    def after(self, answer: Answer) -> None:
+        """What runs once the answer is sent: the shadow never delays it."""
+        if answer.shadow is not None:
+            self.service.shadow.submit(
+                self.served, answer.shadow, answer.ids, answer.records, answer.kind
+            )
+
+
+def model_routers(service: Service, inference: Inference) -> tuple[APIRouter, APIRouter]:
     """One served model's routes at concrete paths: (metadata and inference, readiness)."""
+    served = inference.served
     name = served.name
     base = f"{PREFIX}/models/{name}"
     slug = name.replace("-", "_")
     p = component_prefix(name)
-    codec = Codec(served.schema, service.settings.max_batch)
+    codec = inference.codec
     inputs = [
         {"name": c.name, "datatype": metadata_datatype(c), "shape": [-1]}
         for c in served.schema.features
@@ -187,40 +269,9 @@ def model_routers(service: Service, served: ServedModel) -> tuple[APIRouter, API
     async def infer(request: Request, wanted: str | None) -> Response:
         t0 = time.perf_counter()
         request.scope["served"] = served
-        # The model this request runs on (the champion, or a canary by the routing key;
-        # a version route: the one it names), whatever swaps meanwhile.
-        model, role, shadow = pick(served, request.scope, wanted)
-        if wanted is not None and wanted != model.version:
-            raise _not_served(served, wanted, list(_served(served)))
-        req = codec.request(await served.inputs.json(request))
-        rows, where = codec.rows(req)
-        records = _validated(served, codec, rows, where)
-        outs = codec.wanted(req)
-        rid = request.scope["request_id"]
-        n = len(records)
-        if n == 1:
-            value = await served.batcher.submit(model, records[0])
-            values = [value]
-            ms = (time.perf_counter() - t0) * 1000.0
-            service.log_row(served, rid, model, records[0], value, ms, role)
-            ids = [rid]
-        else:
-            values = await run_in_threadpool(served.predictor.predict, model, records)
-            ids = [f"{rid}-{i}" for i in range(n)]
-            ms = (time.perf_counter() - t0) * 1000.0
-            service.log_rows(served, ids, model, records, values, ms, role)
-        kind = "single" if n == 1 else "batch"
-        service.metrics.predictions.labels(model.name, model.version, kind, role).inc(n)
-        payload = {
-            "model_name": name,
-            "model_version": model.version,
-            "id": req.get("id", rid),
-            "parameters": {"request_id": rid},
-            "outputs": codec.outputs(values, outs),
-        }
-        response = respond(request, payload, model, role=role)
-        if shadow is not None:  # after the answer is made: the shadow never delays it
-            service.shadow.submit(served, shadow, ids, records, kind)
+        answer = await inference(request.scope, wanted, lambda: served.inputs.json(request), t0)
+        response = respond(request, answer.payload, answer.model, role=answer.role)
+        inference.after(answer)
         return response
 
     async def model_metadata(request: Request) -> Response:
