@@ -42,7 +42,7 @@ class HotPath:
     """Answers the single-record predict routes and V2 inference of `service` (`inferences`:
     each served model's); `app` answers the rest."""
 
-    def __init__(self, app, service: Service, inferences: Iterable[Inference] = ()) -> None:
+    def __init__(self, app, service: Service, inferences: Iterable[Inference]) -> None:
         self.app = app
         self.service = service
         self.routes: dict[str, ServedModel] = {
