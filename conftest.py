@@ -60,6 +60,24 @@ def make_model_folder():
     return copy_model_folder
 
 
+def _quick_training(folder: Path) -> None:
+    import yaml
+
+    path = folder / "train.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["candidates"] = config["candidates"][:1]
+    config["baselines"] = {**config.get("baselines", {}), "enabled": False}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def quick_training():
+    """`quick_training(model_folder)`: its train.yaml cut to the first candidate, baselines
+    off. For tests of what happens around a training run (retraining, DAGs, the loop),
+    whose subject is not model selection: a run of seconds instead of a minute."""
+    return _quick_training
+
+
 def _git_refs(git_dir: Path) -> dict[str, str]:
     if not git_dir.exists():
         return {}

@@ -53,8 +53,7 @@ def test_admin_reload_with_the_services_key(
     mlops, register, data_registry, unique_model_name, serving, monkeypatch
 ):
     monkeypatch.setenv("MLOPS_SERVE_API_KEYS", "admin-key,other")
-    first = register()
-    assert mlops("promote", "--json").exit_code == 0
+    first = register(alias="champion")  # the champion the service starts on
     url = serving(poll=0)  # it never polls the alias: only the admin call can move it
     key = {"X-API-Key": "admin-key"}
     assert _served(url, key) == first
@@ -73,8 +72,7 @@ def test_admin_reload_with_the_services_key(
 def test_without_a_key_it_waits_for_the_service_to_follow_the_alias(
     mlops, register, data_registry, serving, monkeypatch
 ):
-    first = register()
-    assert mlops("promote", "--json").exit_code == 0
+    first = register(alias="champion")  # the champion the service starts on
     url = serving(poll=1)
     assert _served(url) == first
 
@@ -90,8 +88,7 @@ def test_without_a_key_it_waits_for_the_service_to_follow_the_alias(
 def test_a_service_that_does_not_follow_is_reported_not_reloaded(
     mlops, register, data_registry, serving, monkeypatch
 ):
-    first = register()
-    assert mlops("promote", "--json").exit_code == 0
+    first = register(alias="champion")  # the champion the service starts on
     url = serving(poll=0)  # no key and no poll: nothing makes it change
     monkeypatch.setenv("MLOPS_PROMOTE_RELOAD_TIMEOUT", "2")
 

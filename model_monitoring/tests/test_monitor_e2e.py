@@ -115,8 +115,11 @@ def test_log_rows_not_matching_the_schema_are_named(trained_model, mlops_home, m
 
 
 @pytest.mark.slow
-def test_a_drifted_batch_triggers_retraining(tracking_uri, unique_model_name, mlops_home, mlops):
+def test_a_drifted_batch_triggers_retraining(
+    tracking_uri, unique_model_name, mlops_home, mlops, quick_training
+):
     """Own platform (own data registry and model): the retraining path adds versions."""
+    quick_training(Path(os.environ["MLOPS_MODELS_DIR"]) / unique_model_name)
     settings = get_settings()
     schema = settings.load_schema()
     assert mlops("ingest", "--synthetic", "1500", "--seed", "3", "--json").exit_code == 0

@@ -4,7 +4,10 @@ models folder of its own, whose model's DAGs (`<kind>.<model>`) are the ones run
 
 - the training pipeline ends with a champion;
 - the monitoring DAG, on drifted traffic in the prediction log, ends with a triggered
-  run of its own model's training DAG that carries the reason.
+  run of its own model's training DAG that carries the reason;
+- the rollout DAG ends at no_candidate without a candidate, and promotes a better shadow
+  by a commit (its abort branch's command and the decision of every verdict are
+  test_structure's: an airflow run costs the suite a minute).
 
 No MLOPS_MODEL is set: every stage task passes `--model <model>`.
 
@@ -31,12 +34,13 @@ TIMINGS: dict[str, float] = {}
 
 
 def training_config(model_folder: Path, refuse: bool = False) -> str:
-    """The model folder's training config cut to its first candidate (a quick run); with
-    refuse, an absolute threshold no model meets, so the quality gate refuses."""
+    """The model folder's training config cut to its first candidate, baselines off (a
+    quick run); with refuse, an absolute threshold no model meets, so the gate refuses."""
     import yaml
 
     config = yaml.safe_load((model_folder / "train.yaml").read_text())
     config["candidates"] = config["candidates"][:1]
+    config["baselines"]["enabled"] = False
     if refuse:
         config["gate"]["thresholds"] = {"r2": {"min": 0.9999}}
     return yaml.safe_dump(config)
@@ -338,7 +342,7 @@ def mlops_cli(env: dict[str, str], *args: str) -> dict:
 def shadow_of_the_champion(env: dict[str, str], champion: str) -> str:
     """A new registered version with the champion's artifact and tags, put live as its
     shadow by `mlops promote --shadow` (the deployable checks, one GitOps commit). The
-    comparison reads the log only, so the same artifact serves for better and worse."""
+    comparison reads the log only, so the same artifact serves whatever the traffic says."""
     from mlops_core.mlflow_utils import client as registry_client
 
     client = registry_client(env["MLOPS_MLFLOW_TRACKING_URI"])
@@ -442,37 +446,6 @@ def test_rollout_without_a_candidate_ends_at_no_candidate(platform, trained):
         "outcome": "success",
     }
     assert ran["outcome"]["outcome"] == "no_candidate"
-
-
-def test_a_worse_shadow_is_aborted_by_a_commit(platform, trained, live_policy, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", platform["MLFLOW_TRACKING_URI"])
-    champion = str(trained["summary"]["model_version"])
-    candidate = shadow_of_the_champion(platform, champion)
-    write_shadow_traffic(platform, champion, candidate, candidate_noise=0.8)
-
-    ran = rollout_run(platform)
-    assert ran["states"]["abort"] == "success", ran["states"]
-    assert {ran["states"][t] for t in ("promote", "wait", "no_candidate")} == {"skipped"}
-    out = ran["outcome"]
-    assert out["outcome"] == "aborted" and out["verdict"] == "fail"
-    assert out["candidate"]["version"] == candidate and out["champion"] == champion
-    message = commit_message(str(Path(platform["MLOPS_HOME"]) / "gitops"), out["commit"])
-    assert message.startswith(f"Abort the shadow {platform['TEST_MODEL']} v{candidate}")
-    assert f"live comparison fail (run {out['compare_run']})" in message
-    assert dag_of(platform, "mlops_rollout") in message
-
-    from mlops_core.mlflow_utils import client as registry_client
-
-    client = registry_client(platform["MLOPS_MLFLOW_TRACKING_URI"])
-    assert str(client.get_model_version_by_alias(platform["TEST_MODEL"], "champion").version) == (
-        champion
-    )
-    assert (
-        mlops_cli(platform, "models", "list", f"--model={platform['TEST_MODEL']}")["models"][0][
-            "candidate"
-        ]
-        is None
-    )
 
 
 def test_a_better_shadow_is_promoted_by_a_commit(platform, trained, live_policy, monkeypatch):
