@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -333,12 +334,14 @@ class Predictor:
             out = model.estimator.predict_proba(self.frame(records))
         proba = np.asarray(out, dtype="float64").reshape(len(records), -1)
         columns = model.classes or []
-        best = proba.argmax(axis=1).tolist()
+        top = list(map(columns.__getitem__, proba.argmax(axis=1).tolist()))
         # Every schema class, in the schema's order; a class the model never saw has 0.
+        names = list(self.schema.classes)
         index = {c: j for j, c in enumerate(columns)}
-        order = [(c, index.get(c)) for c in self.schema.classes]
-        results = []
-        for row, top in zip(proba.tolist(), best, strict=True):
-            probs = {c: (row[j] if j is not None else 0.0) for c, j in order}
-            results.append((columns[top], probs))
-        return results
+        ordered = np.zeros((len(proba), len(names)), dtype="float64")
+        for i, c in enumerate(names):
+            if c in index:
+                ordered[:, i] = proba[:, index[c]]
+        # dict(zip(...)) mapped in C: a comprehension per row cost a 1 000-row batch 1 ms.
+        probs = map(dict, map(zip, repeat(names), ordered.tolist()))
+        return list(zip(top, probs, strict=True))

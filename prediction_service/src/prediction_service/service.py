@@ -217,6 +217,33 @@ class ServedModel:
             row["prediction"] = value
         return row
 
+    def rows(
+        self,
+        ids: Sequence[str],
+        created,
+        model: LoadedModel,
+        records: Sequence[dict],
+        values: Sequence[Any],
+        ms: float,
+        role: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The log rows of a batch: `row`'s, each a copy of one template (a dict built per
+        row cost a 1 000-row batch twice as much)."""
+        base = self.row("", created, model, {}, (None, None) if self.classifier else None, ms, role)
+        out = []
+        if self.classifier:
+            for rid, features, (predicted, probabilities) in zip(ids, records, values, strict=True):
+                r = base.copy()
+                r["request_id"], r["features"] = rid, features
+                r["predicted_class"], r["probabilities"] = predicted, probabilities
+                out.append(r)
+        else:
+            for rid, features, value in zip(ids, records, values, strict=True):
+                r = base.copy()
+                r["request_id"], r["features"], r["prediction"] = rid, features, value
+                out.append(r)
+        return out
+
     def feedback_row(self, rid: str, label: Any) -> dict[str, Any]:
         if self.classifier:
             return {"request_id": rid, "label": None, "label_class": label, "created_at": utcnow()}
@@ -351,12 +378,5 @@ class Service:
         ms: float,
         role: str | None = None,
     ) -> None:
-        now = utcnow()
         self.recent.extend(ids, served.name)
-        row = served.row
-        self.writer.log_predictions(
-            [
-                row(row_id, now, model, features, value, ms, role)
-                for row_id, features, value in zip(ids, records, values, strict=True)
-            ]
-        )
+        self.writer.log_predictions(served.rows(ids, utcnow(), model, records, values, ms, role))
