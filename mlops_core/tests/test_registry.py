@@ -186,3 +186,25 @@ def test_interrupt_before_the_push_leaves_nothing(
     assert list((tmp_path / "work").iterdir()) == []
     # The next run is not disturbed by the interrupted one.
     assert registry.publish(registry_splits(tmp_path / "b", offset=3), {}).tag == "data-v2"
+
+
+def test_a_registry_renamed_into_place_between_the_looks_is_used(tmp_path, monkeypatch):
+    """Two first uses at once (two models' ingests side by side): when the other one renames
+    its new registry into place just after this one looked for HEAD, it is used, never
+    refused as 'not a git repository'."""
+    from mlops_core.registry.gitrepo import RegistryRepo
+
+    path = tmp_path / "registry.git"
+    RegistryRepo(str(path)).ensure_exists()  # the other run's registry, now in place
+    head, real, looked = path / "HEAD", Path.exists, []
+
+    def exists(self, *args, **kwargs):
+        if self == head and not looked:
+            looked.append(self)
+            return False  # this run's first look came before the other's rename
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    RegistryRepo(str(path)).ensure_exists()
+    assert looked and head.is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".registry.git.")]

@@ -57,7 +57,9 @@ class RegistryRepo:
         path = Path(self.url)
         if (path / "HEAD").exists() or (path / ".git").exists():
             return
-        if path.exists() and any(path.iterdir()):
+        # HEAD looked at again last: a concurrent first use may have renamed its new
+        # registry into place since the look above.
+        if path.exists() and any(path.iterdir()) and not (path / "HEAD").exists():
             raise BadInput(f"data registry {path}: exists but is not a git repository")
         # Create it in a temporary sibling, then rename: never a half-initialised registry.
         path.parent.mkdir(parents=True, exist_ok=True)
