@@ -110,6 +110,15 @@ def in_process(trained_model, home, **serve):
     return service, app, reached
 
 
+def loosely_spelt(record: dict, schema) -> dict:
+    """The record with every category spelt as a client might (padded, upper case): valid,
+    but only after the detailed path normalises it."""
+    out = dict(record)
+    for name in schema.categorical_features:
+        out[name] = f" {out[name].upper()} "
+    return out
+
+
 def raw_headers(response) -> list[tuple[str, str]]:
     """The response's headers as sent, in order, but its date."""
     return [(k, v) for k, v in response.headers.multi_items() if k != "date"]

@@ -11,7 +11,7 @@ import functools
 
 import pytest
 from fastapi import FastAPI
-from serve_helpers import in_process, raw_headers, sample
+from serve_helpers import in_process, loosely_spelt, raw_headers, sample
 from starlette.testclient import TestClient
 
 KEY = "hot-path-key"
@@ -73,15 +73,8 @@ def _bad_bodies(record: dict, schema) -> list[tuple[str, bytes]]:
         ("a field missing", orjson.dumps(missing)),
         ("a wrong type", orjson.dumps({**record, first: "many"})),
         ("an extra field", orjson.dumps({**record, "colour": "red"})),
-        ("a category spelt loosely", orjson.dumps(_loose(record, schema))),
+        ("a category spelt loosely", orjson.dumps(loosely_spelt(record, schema))),
     ]
-
-
-def _loose(record: dict, schema) -> dict:
-    out = dict(record)
-    for name in schema.categorical_features:
-        out[name] = f" {out[name].upper()} "
-    return out
 
 
 def test_what_the_one_pass_validation_refuses_is_the_full_apps_answer(

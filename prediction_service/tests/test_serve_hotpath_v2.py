@@ -16,7 +16,15 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
-from serve_helpers import in_process, per_feature, raw_headers, sample, table, v2_faults
+from serve_helpers import (
+    in_process,
+    loosely_spelt,
+    per_feature,
+    raw_headers,
+    sample,
+    table,
+    v2_faults,
+)
 from starlette.testclient import TestClient
 
 from mlops_core import predlog
@@ -53,13 +61,6 @@ def _same(client, full, reached, path, body, rid, *, hot: bool, headers=None):
     return fast
 
 
-def _loose(record: dict, schema) -> dict:
-    out = dict(record)
-    for name in schema.categorical_features:
-        out[name] = f" {out[name].upper()} "
-    return out
-
-
 def test_a_valid_inference_is_answered_ahead_of_fastapi_with_the_full_apps_bytes(
     hot, records, schema, trained_model
 ):
@@ -73,7 +74,7 @@ def test_a_valid_inference_is_answered_ahead_of_fastapi_with_the_full_apps_bytes
         (model_route, table(schema, records[4:5], text=True)),
         (model_route, {**per_feature(schema, records[5:6]), "outputs": [{"name": "predict"}]}),
         # Spellings the shared validation normalises: still answered ahead.
-        (model_route, per_feature(schema, [_loose(records[6], schema)])),
+        (model_route, per_feature(schema, [loosely_spelt(records[6], schema)])),
         # Several rows: one pipeline call in a thread, a row id each.
         (model_route, per_feature(schema, records[7:10])),
         (version_route, table(schema, records[10:14])),
