@@ -91,10 +91,10 @@ def test_migrate_creates_and_is_idempotent(mlops, mlops_home):
     first = mlops("serve", "migrate", "--json")
     assert first.exit_code == 0, first.stderr
     result = read_result(first.stdout, MigrateResult)
-    assert result.before is None and result.after == "0002"
+    assert result.before is None and result.after == "0003"
     assert result.url.endswith("predictions.db")
     second = read_result(mlops("serve", "migrate", "--json").stdout, MigrateResult)
-    assert second.before == "0002" and second.after == "0002"
+    assert second.before == "0003" and second.after == "0003"
     engine = sa.create_engine(f"sqlite:///{mlops_home / 'predictions.db'}")
     assert {"predictions", "feedback"} <= set(sa.inspect(engine).get_table_names())
     engine.dispose()
@@ -114,7 +114,7 @@ def test_migrate_unreachable_database(mlops, mlops_home):
 def test_migrate_postgres(mlops, mlops_home, postgres_url):
     result = mlops("serve", "migrate", "--url", postgres_url, "--json")
     assert result.exit_code == 0, result.stderr
-    assert read_result(result.stdout, MigrateResult).after == "0002"
+    assert read_result(result.stdout, MigrateResult).after == "0003"
     engine = sa.create_engine(postgres_url)
     assert {"predictions", "feedback"} <= set(sa.inspect(engine).get_table_names())
     engine.dispose()

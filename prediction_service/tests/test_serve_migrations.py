@@ -1,6 +1,7 @@
 """The prediction log's migrations: a log written by revision 0001 (one regression model)
-upgrades in place to 0002 (classification, roles, many models) with no row lost, on SQLite
-and on PostgreSQL; the new columns take classifier rows; the read helpers filter by model."""
+upgrades in place to 0002 (classification, roles, many models) and 0003 (the single-column
+indexes dropped) with no row lost, on SQLite and on PostgreSQL; the new columns take
+classifier rows; the read helpers filter by model."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from mlops_core import predlog
-from prediction_service.db import migrate
+from prediction_service.db import _config, current_revision, migrate
 
 OLD_ROWS = 250
 
@@ -47,7 +48,11 @@ def _fill_0001(url: str) -> None:
 def _check_upgrade(url: str) -> None:
     assert migrate(url, "0001") == {"before": None, "after": "0001"}
     _fill_0001(url)
-    assert migrate(url) == {"before": "0001", "after": "0002"}
+    assert {i["name"] for i in _indexes(url)} >= {
+        "ix_predictions_created_at",
+        "ix_predictions_model_version",
+    }
+    assert migrate(url) == {"before": "0001", "after": "0003"}
     engine = predlog.create_engine(url)
     try:
         columns = {c["name"]: c for c in sa.inspect(engine).get_columns("predictions")}
@@ -55,8 +60,8 @@ def _check_upgrade(url: str) -> None:
         assert columns["prediction"]["nullable"] is True
         feedback_columns = {c["name"] for c in sa.inspect(engine).get_columns("feedback")}
         assert "label_class" in feedback_columns
-        indexes = {i["name"] for i in sa.inspect(engine).get_indexes("predictions")}
-        assert "ix_predictions_model_name_created_at" in indexes
+        indexes = {i["name"]: i["column_names"] for i in _indexes(url)}
+        assert indexes == {"ix_predictions_model_name_created_at": ["model_name", "created_at"]}
         # Nothing lost, old rows read back whole (role: champion).
         rows = predlog.read_predictions(engine, model_name="house-price")
         assert len(rows) == OLD_ROWS
@@ -101,7 +106,39 @@ def _check_upgrade(url: str) -> None:
     finally:
         engine.dispose()
     # Idempotent.
-    assert migrate(url) == {"before": "0002", "after": "0002"}
+    assert migrate(url) == {"before": "0003", "after": "0003"}
+    # 0003 down: the two indexes are back, the rows untouched.
+    assert migrate_down(url, "0002") == {"before": "0003", "after": "0002"}
+    assert {"ix_predictions_created_at", "ix_predictions_model_version"} <= {
+        i["name"] for i in _indexes(url)
+    }
+    engine = predlog.create_engine(url)
+    try:
+        assert predlog.count(engine, model_name="house-price") == OLD_ROWS
+    finally:
+        engine.dispose()
+
+
+def migrate_down(url: str, revision: str) -> dict[str, str | None]:
+    """Alembic's downgrade, as an operator runs it (the service only ever upgrades)."""
+    from alembic import command
+
+    engine = predlog.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            before = current_revision(conn)
+            command.downgrade(_config(conn), revision)
+            return {"before": before, "after": current_revision(conn)}
+    finally:
+        engine.dispose()
+
+
+def _indexes(url: str) -> list[dict]:
+    engine = predlog.create_engine(url)
+    try:
+        return sa.inspect(engine).get_indexes("predictions")
+    finally:
+        engine.dispose()
 
 
 def test_0001_log_upgrades_in_place_sqlite(tmp_path):

@@ -32,9 +32,9 @@ predictions = sa.Table(
     "predictions",
     metadata,
     sa.Column("request_id", sa.String(64), primary_key=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("model_name", sa.String(255), nullable=False),
-    sa.Column("model_version", sa.String(64), nullable=False, index=True),
+    sa.Column("model_version", sa.String(64), nullable=False),
     sa.Column("features", sa.JSON, nullable=False),
     # A regressor's value; NULL for a classifier (its class is predicted_class).
     sa.Column("prediction", sa.Float, nullable=True),
@@ -42,6 +42,7 @@ predictions = sa.Table(
     sa.Column("predicted_class", sa.String(255), nullable=True),
     sa.Column("probabilities", sa.JSON, nullable=True),  # {class: p}, classifiers only
     sa.Column("role", sa.String(16), nullable=False, server_default=DEFAULT_ROLE),
+    # The one secondary index: every read names its model and a window of time.
     sa.Index("ix_predictions_model_name_created_at", "model_name", "created_at"),
 )
 
