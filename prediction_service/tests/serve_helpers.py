@@ -265,3 +265,12 @@ def v2_faults(schema, records):
         ("no inputs", {"inputs": []}, "inputs", "at least 1"),
         ("not an object", [], "body", "valid dictionary"),
     ]
+
+
+def assert_fresh_uuid7(rid: str, before: float, after: float) -> None:
+    """`rid` is a canonical hex UUIDv7 whose timestamp lies between the two `time.time()`s."""
+    import uuid
+
+    parsed = uuid.UUID(hex=rid)
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and parsed.hex == rid
+    assert int(before * 1000) <= parsed.int >> 80 <= int(after * 1000) + 1

@@ -8,10 +8,11 @@ and so the test sees which of the two answered.
 from __future__ import annotations
 
 import functools
+import time
 
 import pytest
 from fastapi import FastAPI
-from serve_helpers import in_process, loosely_spelt, raw_headers, sample
+from serve_helpers import assert_fresh_uuid7, in_process, loosely_spelt, raw_headers, sample
 from starlette.testclient import TestClient
 
 KEY = "hot-path-key"
@@ -50,16 +51,19 @@ def test_a_valid_record_is_answered_ahead_of_fastapi_with_the_full_apps_bytes(
         assert fast.headers["x-model-version"] == trained_model.version
 
 
-def test_a_fresh_request_id_is_a_uuid4(hot, records):
-    import uuid
-
+def test_a_fresh_request_id_is_a_uuid7_that_grows_with_time(hot, records):
     client, *_ = hot
-    rid = client.post("/v1/predict", json=records[0]).json()["request_id"]
-    parsed = uuid.UUID(hex=rid)
-    assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and parsed.hex == rid
+    before = time.time()
+    first, second = (
+        client.post("/v1/predict", json=records[0]).json()["request_id"] for _ in range(2)
+    )
+    assert_fresh_uuid7(first, before, time.time())
+    # Time-ordered: the log's request-id index is appended to, not written at random.
+    assert first < second
     # A client's id that is not a plain token is replaced, as the full app does.
     r = client.post("/v1/predict", json=records[0], headers={"X-Request-ID": "bad id!"})
-    assert r.json()["request_id"] != "bad id!" and uuid.UUID(hex=r.json()["request_id"])
+    assert r.json()["request_id"] != "bad id!"
+    assert_fresh_uuid7(r.json()["request_id"], before, time.time())
 
 
 def _bad_bodies(record: dict, schema) -> list[tuple[str, bytes]]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import uuid
+import time
 
 import orjson
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from serve_helpers import (
+    assert_fresh_uuid7,
     in_process,
     loosely_spelt,
     per_feature,
@@ -93,15 +94,16 @@ def test_a_valid_inference_is_answered_ahead_of_fastapi_with_the_full_apps_bytes
         assert r.headers["x-model-role"] == "champion"
 
 
-def test_the_request_id_is_the_first_valid_header_else_a_fresh_uuid4(
+def test_the_request_id_is_the_first_valid_header_else_a_fresh_uuid7(
     hot, records, schema, trained_model
 ):
     client, full, reached, _ = hot
     body = orjson.dumps(per_feature(schema, records[:1]))
     path = _infer(trained_model)
     reached.clear()
+    before = time.time()
     fresh = client.post(path, content=body).json()["parameters"]["request_id"]
-    assert uuid.UUID(hex=fresh).version == 4 and uuid.UUID(hex=fresh).hex == fresh
+    assert_fresh_uuid7(fresh, before, time.time())
     replaced = client.post(path, content=body, headers={"X-Request-ID": "bad id!"})
     assert replaced.json()["parameters"]["request_id"] not in ("bad id!", fresh)
     twice = [("x-request-id", "first-id"), ("x-request-id", "second-id")]
