@@ -16,6 +16,7 @@
 #                  nothing
 #   IMAGE_TAG      tag instead of gitops/images.yaml's (e.g. dev)
 #   DOCKER         docker client (default: `docker` when it has buildx, else /usr/bin/docker)
+#   BUILD_RETRIES  runs again of a build whose BuildKit session broke (default 2)
 #   DRY_RUN=1      print the build commands only
 # No provenance attestations are made, so `kind load docker-image` works with both of
 # Docker's image stores (kind issue 3795): buildx gets --provenance=false; the BuildKit
@@ -83,14 +84,39 @@ if [[ -n "$EXTRA_CA_FILE" && "$EXTRA_CA_FILE" != none ]]; then
 fi
 
 # ---------------------------------------------------------------- build
+# BuildKit's session with the client (it serves the build secret and the context) now and
+# then breaks mid-build (moby/buildkit issue 748: "only one connection allowed", then
+# "rpc error: code = Internal desc = unexpected EOF"). Such a build is run again, up to
+# BUILD_RETRIES times; a build that failed for its own reasons is not.
+BUILD_RETRIES="${BUILD_RETRIES:-2}"
+TRANSIENT='rpc error: code = (Internal|Unavailable)|only one connection allowed|error reading from server'
+run_build() {
+  local attempt=0 rc out
+  out="$(mktemp)"
+  while :; do
+    rc=0
+    # nice: the build shares the machine (CI, a laptop); a plain run where nice is missing.
+    if command -v nice >/dev/null 2>&1; then
+      nice -n "${BUILD_NICE:-10}" "$@" 2>&1 | tee "$out" || rc=$?
+    else
+      "$@" 2>&1 | tee "$out" || rc=$?
+    fi
+    if ((rc == 0)) || ((attempt >= BUILD_RETRIES)) || ! grep -Eq "$TRANSIENT" "$out"; then
+      rm -f "$out"
+      return "$rc"
+    fi
+    attempt=$((attempt + 1))
+    echo "  the builder's session broke (a BuildKit fault, not the build's): retry $attempt of $BUILD_RETRIES"
+  done
+}
+
 for stage in "${WANT[@]}"; do
   cmd=("$DOCKER" build --target "$stage" --build-arg "STAGE=$stage" --tag "$(ref "$stage")" "${ARGS[@]}" .)
   printf '+ %s\n' "${cmd[*]}"
   [[ "$DRY_RUN" == 1 ]] && continue
   start=$(date +%s)
   before="$("$DOCKER" image inspect --format '{{.Id}}' "$(ref "$stage")" 2>/dev/null || true)"
-  # nice: the build shares the machine (CI, a laptop); a plain run where nice is missing.
-  if command -v nice >/dev/null 2>&1; then nice -n "${BUILD_NICE:-10}" "${cmd[@]}"; else "${cmd[@]}"; fi
+  run_build "${cmd[@]}"
   size="$("$DOCKER" image inspect --format '{{.Size}}' "$(ref "$stage")")"
   # The image this build replaced, now untagged: removed, so rebuilds do not fill the
   # disk (kept when a container or another tag still uses it).

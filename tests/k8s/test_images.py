@@ -182,3 +182,67 @@ def test_dockerfile_passes_hadolint():
         timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------ a builder that breaks
+
+BROKEN_SESSION = (
+    "#17 ERROR: rpc error: code = Internal desc = unexpected EOF\n"
+    "rpc error: code = Internal desc = unexpected EOF"
+)
+BROKEN_BUILD = "executor failed running [/bin/sh -c uv sync]: exit code: 1"
+
+
+def failing_docker(folder: Path, message: str, failures: int) -> tuple[Path, Path]:
+    """A docker client whose first `failures` builds print `message` and fail (each build
+    is counted in the returned file); image inspect answers as for a built image."""
+    count = folder / "builds"
+    exe = folder / "docker"
+    exe.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = build ]; then\n'
+        '  [ "$2" = --help ] && exit 0\n'
+        f'  n=$(($(cat "{count}" 2>/dev/null || echo 0) + 1)); echo "$n" > "{count}"\n'
+        f'  if [ "$n" -le {failures} ]; then printf "%s\\n" "{message}" >&2; exit 1; fi\n'
+        "  echo '#23 DONE 1.7s'; exit 0\n"
+        "fi\n"
+        'case "$*" in *Size*) echo 123000000;; *RepoTags*) echo 1;; *) echo sha256:abc;; esac\n'
+    )
+    exe.chmod(0o755)
+    return exe, count
+
+
+def build_one(docker: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "build-images.sh"), "prediction_service"],
+        env={**os.environ, "DRY_RUN": "0", "DOCKER": str(docker), "EXTRA_CA_FILE": "none"},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def test_a_build_whose_buildkit_session_broke_is_run_again(tmp_path):
+    docker, count = failing_docker(tmp_path, BROKEN_SESSION, failures=1)
+    proc = build_one(docker)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert count.read_text().strip() == "2"
+    assert "retry 1 of 2" in proc.stdout
+    assert "built ghcr.io/" in proc.stdout
+
+
+def test_a_session_that_keeps_breaking_fails_after_the_retries(tmp_path):
+    docker, count = failing_docker(tmp_path, BROKEN_SESSION, failures=10)
+    proc = build_one(docker)
+    assert proc.returncode != 0
+    assert count.read_text().strip() == "3"  # the build and its two retries
+    assert "unexpected EOF" in proc.stdout
+
+
+def test_a_build_that_failed_for_its_own_reasons_is_not_retried(tmp_path):
+    docker, count = failing_docker(tmp_path, BROKEN_BUILD, failures=1)
+    proc = build_one(docker)
+    assert proc.returncode != 0
+    assert count.read_text().strip() == "1"
+    assert "retry" not in proc.stdout and BROKEN_BUILD in proc.stdout
