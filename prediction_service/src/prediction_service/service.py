@@ -31,30 +31,47 @@ from prediction_service.settings import ServeSettings
 
 
 class RecentIds:
-    """Request ids predicted lately (bounded) with the model that answered, so feedback
-    needs no database read."""
+    """Request ids predicted lately (bounded, in rows) with the model that answered, so
+    feedback needs no database read. A batch is one entry: its rows' ids are its own id
+    and a row number (`{id}-{i}`, as the batch routes name them)."""
 
     def __init__(self, size: int = 200_000) -> None:
         self.size = size
-        self._ids: OrderedDict[str, str] = OrderedDict()
+        # id -> (model, rows): rows 0 for a single prediction, n for a batch of n.
+        self._ids: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._rows = 0
 
     def add(self, rid: str, model: str = "") -> None:
-        self._ids[rid] = model
-        if len(self._ids) > self.size:
-            self._ids.popitem(last=False)
+        self._put(rid, model, 0)
 
-    def extend(self, rids: list[str], model: str = "") -> None:
+    def add_batch(self, rid: str, rows: int, model: str = "") -> None:
+        """The ids `{rid}-0` to `{rid}-{rows - 1}` of one batch."""
+        self._put(rid, model, rows)
+
+    def _put(self, rid: str, model: str, rows: int) -> None:
         ids = self._ids
-        for rid in rids:
-            ids[rid] = model
-        while len(ids) > self.size:
-            ids.popitem(last=False)
+        old = ids.pop(rid, None)
+        if old is not None:
+            self._rows -= max(old[1], 1)
+        ids[rid] = (model, rows)
+        self._rows += max(rows, 1)
+        while self._rows > self.size and len(ids) > 1:
+            self._rows -= max(ids.popitem(last=False)[1][1], 1)
 
     def get(self, rid: str) -> str | None:
-        return self._ids.get(rid)
+        found = self._ids.get(rid)
+        if found is not None and found[1] == 0:
+            return found[0]
+        batch, sep, row = rid.rpartition("-")
+        if not sep or not row.isdigit() or (row != "0" and row.startswith("0")):
+            return None
+        found = self._ids.get(batch)
+        if found is not None and int(row) < found[1]:
+            return found[0]
+        return None
 
     def __contains__(self, rid: str) -> bool:
-        return rid in self._ids
+        return self.get(rid) is not None
 
 
 @dataclass(frozen=True)
@@ -371,6 +388,7 @@ class Service:
     def log_rows(
         self,
         served: ServedModel,
+        rid: str,
         ids: list[str],
         model: LoadedModel,
         records: list[dict],
@@ -378,5 +396,6 @@ class Service:
         ms: float,
         role: str | None = None,
     ) -> None:
-        self.recent.extend(ids, served.name)
+        """The rows of batch `rid`, whose ids are `{rid}-{i}`."""
+        self.recent.add_batch(rid, len(ids), served.name)
         self.writer.log_predictions(served.rows(ids, utcnow(), model, records, values, ms, role))

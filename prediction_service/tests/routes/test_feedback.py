@@ -29,3 +29,18 @@ def test_feedback(client, records, log_url):
         time.sleep(0.1)
     engine.dispose()
     assert rows[0]["label"] == 123456.0
+
+
+def test_feedback_on_a_row_of_a_batch(client, records):
+    """A batch's rows are `{id}-{i}`: each takes feedback; an id past its rows does not."""
+    pred = client.post(
+        "/v1/predict/batch", json={"records": records[:3]}, headers={"X-Request-ID": "fb-batch"}
+    )
+    assert pred.status_code == 200, pred.text
+    assert pred.json()["request_ids"] == ["fb-batch-0", "fb-batch-1", "fb-batch-2"]
+    for rid in ("fb-batch-0", "fb-batch-2"):
+        r = client.post("/v1/feedback", json={"request_id": rid, "label": 250000.0})
+        assert r.status_code == 202, r.text
+    for rid in ("fb-batch-3", "fb-batch-02", "fb-batch"):
+        r = client.post("/v1/feedback", json={"request_id": rid, "label": 250000.0})
+        assert r.status_code == 404, (rid, r.text)

@@ -50,7 +50,7 @@ async def predict_many(request: Request, service: Service, served: ServedModel) 
     rid = scope["request_id"]
     ids = [f"{rid}-{i}" for i in range(len(records))]
     ms = (time.perf_counter() - t0) * 1000.0
-    service.log_rows(served, ids, model, records, values, ms, role)
+    service.log_rows(served, rid, ids, model, records, values, ms, role)
     service.metrics.predictions.labels(model.name, model.version, "batch", role).inc(len(values))
     response = respond(request, served.answer_batch(rid, ids, model, values), model, role=role)
     if shadow is not None:

@@ -214,7 +214,7 @@ class Inference:
         if n == 1:
             service.log_row(served, rid, model, records[0], values[0], ms, role)
         else:
-            service.log_rows(served, ids, model, records, values, ms, role)
+            service.log_rows(served, rid, ids, model, records, values, ms, role)
         kind = "single" if n == 1 else "batch"
         key = (model.name, model.version, kind, role)
         counted = self._counted.get(key)
