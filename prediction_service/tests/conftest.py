@@ -165,3 +165,25 @@ def records(schema) -> list[dict]:
         {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
         for row in frame.to_dict("records")
     ]
+
+
+@pytest.fixture
+def sqlite_log(tmp_path) -> str:
+    """A migrated SQLite prediction log of the test's own."""
+    from prediction_service.db import migrate
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def log_db(request, sqlite_log) -> str:
+    """A migrated prediction log on SQLite, then on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return sqlite_log
+    from prediction_service.db import migrate
+
+    url = request.getfixturevalue("postgres_url")
+    migrate(url)
+    return url

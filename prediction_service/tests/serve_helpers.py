@@ -274,3 +274,16 @@ def assert_fresh_uuid7(rid: str, before: float, after: float) -> None:
     parsed = uuid.UUID(hex=rid)
     assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and parsed.hex == rid
     assert int(before * 1000) <= parsed.int >> 80 <= int(after * 1000) + 1
+
+
+def log_row(i: int, prefix: str = "r") -> dict:
+    """A prediction log row of a regressor, request id `{prefix}-{i}`."""
+    return {
+        "request_id": f"{prefix}-{i}",
+        "created_at": predlog.utcnow(),
+        "model_name": "m",
+        "model_version": "1",
+        "features": {"x": i, "c": "yes"},
+        "prediction": float(i),
+        "latency_ms": 1.5,
+    }

@@ -13,6 +13,7 @@ import signal
 import threading
 
 import httpx
+import psutil
 import pytest
 import sqlalchemy as sa
 from serve_helpers import metric
@@ -93,6 +94,9 @@ def test_sigkill_mid_burst_loses_no_answered_row(start_server, records, log_url)
     home, url, env = log_url
     prefix = f"crash-{'pg' if env else 'lite'}"
     server = start_server({**SLOW_WRITER, **env}, home=home)
+    # The log's database writes run in a process of the service's (logproc.py).
+    helpers = psutil.Process(server.proc.pid).children()
+    assert any("prediction_service.logproc" in " ".join(c.cmdline()) for c in helpers)
     ok, attempted = _burst_until_killed(
         server.url,
         records[:2000],
@@ -101,6 +105,8 @@ def test_sigkill_mid_burst_loses_no_answered_row(start_server, records, log_url)
         kill=lambda: server.proc.send_signal(signal.SIGKILL),
     )
     assert server.proc.wait(10) == -signal.SIGKILL
+    _, alive = psutil.wait_procs(helpers, timeout=10)
+    assert not alive, "a process of the killed service lived on"
     before = set(_ids_in_log(url, prefix))
     # The kill came while answered rows were still waiting for the writer.
     assert len(before) < len(ok), "every row was in the database already: nothing tested"

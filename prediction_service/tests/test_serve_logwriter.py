@@ -6,29 +6,16 @@ from __future__ import annotations
 import orjson
 import pytest
 import sqlalchemy as sa
+from serve_helpers import log_row as _row
 
 from mlops_core import predlog
 from prediction_service.db import migrate
 from prediction_service.logwriter import PredictionLogWriter
 
 
-def _row(i: int, prefix: str = "r") -> dict:
-    return {
-        "request_id": f"{prefix}-{i}",
-        "created_at": predlog.utcnow(),
-        "model_name": "m",
-        "model_version": "1",
-        "features": {"x": i, "c": "yes"},
-        "prediction": float(i),
-        "latency_ms": 1.5,
-    }
-
-
 @pytest.fixture
-def db(tmp_path):
-    url = f"sqlite:///{tmp_path / 'log.db'}"
-    migrate(url)
-    return url
+def db(sqlite_log):
+    return sqlite_log
 
 
 def _leftovers(folder):
@@ -162,15 +149,6 @@ def test_a_batch_beyond_the_memory_bound_waits_in_the_journal_and_is_not_lost(db
     engine.dispose()
     assert writer.queue_depth == 0
     assert writer.spool_rows == 0
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def log_db(request, db):
-    if request.param == "sqlite":
-        return db
-    url = request.getfixturevalue("postgres_url")
-    migrate(url)
-    return url
 
 
 def test_a_large_batch_is_written_once_across_statements(log_db, tmp_path):

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 
 from mlops_core import predlog
 from prediction_service.journal import Journal, Pos, encode, target_id
+from prediction_service.logproc import WriteFailed, WriterProcess, write_batch
 
 log = logging.getLogger("prediction_service.logwriter")
 
@@ -77,8 +77,10 @@ class PredictionLogWriter:
         fsync: bool = False,
         segment_bytes: int = 1 << 20,
         legacy_spool_dir: Path | None = None,
+        process: bool = False,
     ) -> None:
-        """`queue_max` bounds the rows held in memory; beyond it rows wait in the journal.
+        """`queue_max` bounds the rows held in memory; beyond it rows wait in the journal;
+        `process`: the database writes run in a process of their own (logproc.py).
         Raises BadInput naming `journal_dir` when it cannot be written."""
         self.url = url
         self.journal_dir = Path(journal_dir)
@@ -88,6 +90,7 @@ class PredictionLogWriter:
         # The journal holds every row first, fsynced only with `fsync`: the database's
         # commits need no more than that (an fsync a commit cost a fifth of the writer).
         self.engine = predlog.create_engine(url, sync_commits=fsync)
+        self.process = WriterProcess(url, sync_commits=fsync) if process else None
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.retry_interval = retry_interval
@@ -196,6 +199,11 @@ class PredictionLogWriter:
         finds its predictions), then start the writer thread."""
         if not self._started:
             self._started = True
+            if self.process is not None:
+                try:  # now, not at the first batch: a process that cannot start is said early
+                    self.process.ensure()
+                except WriteFailed as exc:
+                    log.error("prediction log process not started", extra={"error": f"{exc}"})
             if self._behind:
                 try:
                     self._catch_up()
@@ -219,6 +227,8 @@ class PredictionLogWriter:
                 and self._appended_rows == self._shipped_rows
             )
             self.journal.close(delete=done)
+        if self.process is not None:
+            self.process.close()
         if self._held:
             log.error(
                 "prediction log rows lost: neither the database nor the journal took them",
@@ -389,23 +399,11 @@ class PredictionLogWriter:
         preds = [row for kind, row in items if kind == "p"]
         fbs = [row for kind, row in items if kind == "f"]
         try:
-            try:
-                with self.engine.begin() as conn:
-                    predlog.write_rows(conn, preds, fbs)
-            except sa.exc.IntegrityError:
-                # Feedback for a prediction the log does not hold: keep the rest.
-                with self.engine.begin() as conn:
-                    predlog.write_rows(conn, preds)
-                    ids = [r["request_id"] for r in fbs]
-                    known = set(
-                        conn.execute(
-                            sa.select(predlog.predictions.c.request_id).where(
-                                predlog.predictions.c.request_id.in_(ids)
-                            )
-                        ).scalars()
-                    )
-                    predlog.write_rows(conn, [], [r for r in fbs if r["request_id"] in known])
-                dropped = sum(1 for r in fbs if r["request_id"] not in known)
+            if self.process is not None:
+                dropped = self.process.write(preds, fbs)
+            else:
+                dropped = write_batch(self.engine, preds, fbs)
+            if dropped:
                 self.stats.dropped += dropped
                 log.warning("dropped feedback for unknown predictions", extra={"rows": dropped})
         except Exception as exc:

@@ -246,6 +246,7 @@ def build_service(
         fsync=settings.journal_fsync,
         segment_bytes=settings.journal_segment_bytes,
         legacy_spool_dir=spool,
+        process=settings.log_writer_process,
     )
     service = Service(
         settings=settings,

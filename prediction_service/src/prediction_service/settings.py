@@ -83,6 +83,12 @@ class ServeSettings(ApiKeySettings):
     log_flush_interval: float = Field(default=0.2, gt=0.0)
     log_queue_max: int = Field(default=200_000, ge=1)
     log_retry_interval: float = Field(default=2.0, gt=0.0)
+    log_writer_process: bool = Field(
+        default=True,
+        description="Write the prediction log to the database from a process of its own "
+        "(one more process of about 60 MB): the writes then take no turns with the requests "
+        "for the interpreter lock. false: from a thread of the service.",
+    )
     spool_dir: Path | None = Field(
         default=None,
         description="Spool folder of earlier versions (default $MLOPS_HOME/prediction-spool): "
