@@ -90,19 +90,22 @@ fi
 # BUILD_RETRIES times; a build that failed for its own reasons is not.
 BUILD_RETRIES="${BUILD_RETRIES:-2}"
 TRANSIENT='rpc error: code = (Internal|Unavailable)|only one connection allowed|error reading from server'
+# Bash alone reads the build's output (no mktemp or tee: `make up` runs with few tools).
+shopt -s lastpipe
 run_build() {
-  local attempt=0 rc out
-  out="$(mktemp)"
+  local attempt=0 rc line broken nice_cmd=()
+  # nice: the build shares the machine (CI, a laptop); a plain run where nice is missing.
+  command -v nice >/dev/null 2>&1 && nice_cmd=(nice -n "${BUILD_NICE:-10}")
   while :; do
-    rc=0
-    # nice: the build shares the machine (CI, a laptop); a plain run where nice is missing.
-    if command -v nice >/dev/null 2>&1; then
-      nice -n "${BUILD_NICE:-10}" "$@" 2>&1 | tee "$out" || rc=$?
-    else
-      "$@" 2>&1 | tee "$out" || rc=$?
-    fi
-    if ((rc == 0)) || ((attempt >= BUILD_RETRIES)) || ! grep -Eq "$TRANSIENT" "$out"; then
-      rm -f "$out"
+    broken=0
+    set +e
+    "${nice_cmd[@]}" "$@" 2>&1 | while IFS= read -r line || [[ -n "$line" ]]; do
+      printf '%s\n' "$line"
+      [[ "$line" =~ $TRANSIENT ]] && broken=1
+    done
+    rc=${PIPESTATUS[0]}
+    set -e
+    if ((rc == 0 || broken == 0 || attempt >= BUILD_RETRIES)); then
       return "$rc"
     fi
     attempt=$((attempt + 1))
