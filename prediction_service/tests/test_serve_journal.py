@@ -13,6 +13,7 @@ import os
 import time
 
 import pytest
+from serve_helpers import log_row
 
 from mlops_core import predlog
 from mlops_core.errors import BadInput
@@ -21,23 +22,9 @@ from prediction_service.journal import Journal, target_id
 from prediction_service.logwriter import PredictionLogWriter
 
 
-def _row(i: int, prefix: str = "j") -> dict:
-    return {
-        "request_id": f"{prefix}-{i}",
-        "created_at": predlog.utcnow(),
-        "model_name": "m",
-        "model_version": "1",
-        "features": {"x": i},
-        "prediction": float(i),
-        "latency_ms": 1.0,
-    }
-
-
 @pytest.fixture
-def db(tmp_path):
-    url = f"sqlite:///{tmp_path / 'log.db'}"
-    migrate(url)
-    return url
+def db(sqlite_log):
+    return sqlite_log
 
 
 def _writer(url, folder, **kw) -> PredictionLogWriter:
@@ -75,8 +62,8 @@ def test_rows_of_a_killed_process_are_shipped_at_the_next_start(db, tmp_path):
     folder = tmp_path / "journal"
     first = _writer(db, folder)
     for i in range(30):
-        first.log_prediction(_row(i))
-    first.log_predictions([_row(i, "b") for i in range(20)])
+        first.log_prediction(log_row(i, "j"))
+    first.log_predictions([log_row(i, "b") for i in range(20)])
     first.log_feedback({"request_id": "j-3", "label": 7.0, "created_at": predlog.utcnow()})
     _abandon(first)  # never started: nothing reached the database
     assert _count(db, "j") == 0
@@ -97,7 +84,7 @@ def test_replay_of_rows_already_in_the_database_writes_nothing_twice(db, tmp_pat
     first = _writer(db, folder)
     first.start()
     for i in range(40):
-        first.log_prediction(_row(i, "dup"))
+        first.log_prediction(log_row(i, "dup"))
     _wait_shipped(first)
     # Killed while idle: the writer had shipped the rows, its segment not yet deleted.
     from prediction_service.logwriter import _STOP
@@ -112,7 +99,7 @@ def test_replay_of_rows_already_in_the_database_writes_nothing_twice(db, tmp_pat
     assert second.journal_rows == 40
     second.start()
     assert second.stats.replayed == 40
-    second.log_prediction(_row(40, "dup"))
+    second.log_prediction(log_row(40, "dup"))
     second.close()
     assert _count(db, "dup") == 41  # exactly one row per request id
 
@@ -121,14 +108,14 @@ def test_a_torn_last_record_is_skipped_with_a_warning(db, tmp_path, caplog):
     folder = tmp_path / "journal"
     first = _writer(db, folder)
     for i in range(5):
-        first.log_prediction(_row(i, "torn"))
+        first.log_prediction(log_row(i, "torn"))
     seq, used = first.journal.end()
     segment = first.journal.segments[seq].path
     _abandon(first)
     # Killed in the middle of the sixth record's copy: its header and part of its body.
     from prediction_service.journal import encode
 
-    sixth = encode("p", [_row(5, "torn")])
+    sixth = encode("p", [log_row(5, "torn")])
     data = bytearray(segment.read_bytes())
     data[used : used + len(sixth) // 2] = sixth[: len(sixth) // 2]
     segment.write_bytes(bytes(data))
@@ -146,7 +133,7 @@ def test_a_corrupt_record_is_caught_by_its_checksum(db, tmp_path, caplog):
     folder = tmp_path / "journal"
     first = _writer(db, folder)
     for i in range(3):
-        first.log_prediction(_row(i, "crc"))
+        first.log_prediction(log_row(i, "crc"))
     seq, used = first.journal.end()
     segment = first.journal.segments[seq].path
     _abandon(first)
@@ -166,10 +153,10 @@ def test_shipped_segments_are_deleted(db, tmp_path):
     writer = _writer(db, folder, segment_bytes=4096)
     writer.start()
     for i in range(300):  # about 150 bytes a record: a dozen segments
-        writer.log_prediction(_row(i, "seg"))
+        writer.log_prediction(log_row(i, "seg"))
     _wait_shipped(writer)
     # The next checkpoint comes with the next batch: send one and wait for it.
-    writer.log_prediction(_row(300, "seg"))
+    writer.log_prediction(log_row(300, "seg"))
     _wait_shipped(writer)
     assert writer.stats.written == 301
     # Only the active segment is left, and it holds less than one segment's worth.
@@ -190,7 +177,7 @@ def test_while_the_database_is_down_rows_wait_in_the_journal_across_a_restart(db
     writer.engine.dispose()  # the database "goes away": a folder that is a file
     writer.engine = sa.create_engine(f"sqlite:///{blocker / 'log.db'}")
     writer.start()
-    writer.log_predictions([_row(i, "down") for i in range(25)])
+    writer.log_predictions([log_row(i, "down") for i in range(25)])
     assert writer.flush(5)
     assert not writer.db_ok and writer.spool_rows == 25
     writer.close()  # graceful, database still down: the rows stay journaled
@@ -214,9 +201,9 @@ def test_a_journal_folder_that_cannot_be_written_is_refused_naming_it(db, tmp_pa
 def test_a_live_process_journal_is_never_adopted(db, tmp_path):
     folder = tmp_path / "journal"
     alive = _writer(db, folder)
-    alive.log_prediction(_row(1, "alive"))
+    alive.log_prediction(log_row(1, "alive"))
     dead = _writer(db, folder)
-    dead.log_prediction(_row(1, "dead"))
+    dead.log_prediction(log_row(1, "dead"))
     _abandon(dead)
     third = _writer(db, folder)  # adopts the dead one's rows only
     assert third.journal_rows == 1
@@ -234,7 +221,7 @@ def test_another_databases_journal_is_left_alone(db, tmp_path):
     other = f"sqlite:///{tmp_path / 'other.db'}"
     migrate(other)
     theirs = _writer(other, folder)
-    theirs.log_prediction(_row(1, "theirs"))
+    theirs.log_prediction(log_row(1, "theirs"))
     _abandon(theirs)
     mine = _writer(db, folder)
     assert mine.journal_rows == 0
@@ -258,7 +245,7 @@ def test_journal_rotates_and_reads_across_segments(tmp_path):
     from prediction_service.journal import encode
 
     j = Journal(tmp_path / "j", target="t", segment_bytes=4096)
-    positions = [j.append(encode("p", [_row(i)]), 1) for i in range(100)]
+    positions = [j.append(encode("p", [log_row(i, "j")]), 1) for i in range(100)]
     assert len(j.segments) > 3
     # Closed segments are cut to their records; the active one is preallocated.
     closed = [seg for seg in j.segments.values() if seg.closed]
@@ -279,14 +266,14 @@ def test_after_an_outage_the_writer_ships_from_its_checkpoint(db, tmp_path):
     writer = _writer(db, tmp_path / "journal", retry_interval=0.05)
     writer.start()
     for i in range(20):
-        writer.log_prediction(_row(i, "pre"))
+        writer.log_prediction(log_row(i, "pre"))
     _wait_shipped(writer)
     good = writer.engine
     blocker = tmp_path / "blocked"
     blocker.write_text("")
     writer.engine = sa.create_engine(f"sqlite:///{blocker / 'log.db'}")
     for i in range(15):
-        writer.log_prediction(_row(i, "out"))
+        writer.log_prediction(log_row(i, "out"))
     assert writer.flush(5)
     deadline = time.monotonic() + 5
     while writer.db_ok and time.monotonic() < deadline:

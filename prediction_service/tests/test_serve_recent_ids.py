@@ -18,8 +18,10 @@ def test_ids_that_no_prediction_had_are_not_found():
     recent = RecentIds()
     recent.add("a1", "m")
     recent.add_batch("b7", 3, "m")
-    # past the batch's rows, a row number spelt otherwise, the batch's own id, a prefix
-    for rid in ("b7-3", "b7-01", "b7--1", "b7-", "b7", "a1-0", "b", "zz-0", ""):
+    # past the batch's rows, a row number spelt otherwise (a leading zero, a sign, non-ASCII
+    # digits), the batch's own id, a single id as a batch, an unknown batch
+    spelt_otherwise = ("b7-01", "b7--1", "b7-", "b7-\u00b2", "b7-\u0662")
+    for rid in ("b7-3", *spelt_otherwise, "b7", "a1-0", "zz-0", ""):
         assert recent.get(rid) is None, rid
         assert rid not in recent
 

@@ -63,7 +63,8 @@ class RecentIds:
         if found is not None and found[1] == 0:
             return found[0]
         batch, sep, row = rid.rpartition("-")
-        if not sep or not row.isdigit() or (row != "0" and row.startswith("0")):
+        # Only the row numbers the batch routes write: ASCII digits, no leading zero.
+        if not (sep and row.isascii() and row.isdigit()) or (row != "0" and row[0] == "0"):
             return None
         found = self._ids.get(batch)
         if found is not None and int(row) < found[1]:
